@@ -1,0 +1,116 @@
+# dtbench: one entry point. make | make test | make run | make bench | make deps | make clean
+# Knobs: CUDA=auto|0|1  DEBUG=1  SANITIZE=address,undefined  BIN=bin  BUILD=build
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+BUILD ?= build
+BIN ?= bin
+CUDA ?= auto
+CUDA_HOME ?= /usr/local/cuda
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+
+# --- CUDA detection: nvcc on PATH or under CUDA_HOME, and nccl.h ---------------------------------
+NVCC := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/nvcc))
+NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+ifeq ($(CUDA),auto)
+  USE_CUDA := $(if $(and $(NVCC),$(NCCL_H)),1,0)
+else
+  USE_CUDA := $(CUDA)
+endif
+
+VARIANT := $(if $(filter 1,$(USE_CUDA)),cuda,host)$(if $(DEBUG),-debug)$(if $(SANITIZE),-san)
+OBJ := $(BUILD)/$(VARIANT)
+
+CXX := mpicxx
+GIT_REV := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CXXFLAGS := -std=c++17 -DOMPI_SKIP_MPICXX=1 -Wall -Wextra -MMD -MP -pthread -DDTBENCH_GIT_REV='"$(GIT_REV)"'
+CXXFLAGS += $(if $(DEBUG),-O0 -g,-O2 -g)
+LDLIBS := -lxxhash -ldl -pthread
+ifneq ($(SANITIZE),)
+  CXXFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(USE_CUDA),1)
+  CXXFLAGS += -DDTBENCH_CUDA=1 -I$(CUDA_HOME)/include
+  LDFLAGS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
+  LDLIBS += -lnccl -lcudart
+endif
+NVCCFLAGS := -std=c++17 -O2 $(CUDA_ARCH) -Xcompiler -Wall
+
+# --- sources --------------------------------------------------------------------------------------
+HARNESS_SRC := $(filter-out src/backend_nccl.cpp src/backend_nccl_stub.cpp $(EXCLUDE),$(wildcard src/*.cpp src/layout/*.cpp))
+HARNESS_SRC += $(if $(filter 1,$(USE_CUDA)),src/backend_nccl.cpp,src/backend_nccl_stub.cpp)
+KERNEL_SRC := $(if $(filter 1,$(USE_CUDA)),$(wildcard kernels/*.cu))
+HARNESS_OBJ := $(HARNESS_SRC:%.cpp=$(OBJ)/%.o) $(KERNEL_SRC:%.cu=$(OBJ)/%.o)
+LIB := $(OBJ)/libdtbench.a
+
+SUITE_SRC := $(wildcard suites/*.cpp)
+SUITES := $(SUITE_SRC:suites/%.cpp=$(BIN)/dtbench-%)
+TOOL_SRC := $(wildcard tools/*.cpp)
+TOOLS := $(TOOL_SRC:tools/%.cpp=$(BIN)/dtbench-%)
+UNIT_SRC := $(wildcard tests/unit/*.cpp)
+UNIT_BIN := $(OBJ)/unit_tests
+BENCH_SRC := $(wildcard bench/*.cpp)
+BENCH_BIN := $(OBJ)/micro_bench $(OBJ)/raw_mpi_loop
+
+.PHONY: all deps test run bench clean unit host-only
+all: $(SUITES) $(TOOLS)
+
+$(OBJ)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(OBJ)/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(HARNESS_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/dtbench-%: $(OBJ)/suites/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BIN)/dtbench-%: $(OBJ)/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(UNIT_BIN): $(UNIT_SRC:%.cpp=$(OBJ)/%.o) $(LIB)
+	$(CXX) $(LDFLAGS) $(filter %.o,$^) $(LIB) -lgmock -lgtest_main -lgtest $(LDLIBS) -o $@
+
+$(OBJ)/micro_bench: $(OBJ)/bench/micro_bench.o $(LIB)
+	$(CXX) $(LDFLAGS) $< $(LIB) -lbenchmark $(LDLIBS) -o $@
+
+$(OBJ)/raw_mpi_loop: $(OBJ)/bench/raw_mpi_loop.o
+	$(CXX) $(LDFLAGS) $< $(LDLIBS) -o $@
+
+unit: $(UNIT_BIN)
+
+# Installs the Debian packages dtbench needs when any is missing (apt-get; prints the command if not root).
+deps:
+	@bash scripts/deps.sh
+
+# Unit tests, MPI integration tests on the host backend, and the host-only (CUDA=0) build.
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory host-only
+	@OBJ=$(OBJ) BIN=$(BIN) HOST_ONLY_BIN=$(BUILD)/host-only/bin USE_CUDA=$(USE_CUDA) bash tests/run_all.sh
+
+# A host-only build next to the default one, so make test exercises both.
+host-only:
+	@$(MAKE) --no-print-directory CUDA=0 BIN=$(BUILD)/host-only/bin all
+
+# A quick run of every suite on the host backend with default sizes; CSVs under results/.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=$(BIN) bash scripts/run_all_suites.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@OBJ=$(OBJ) BIN=$(BIN) bash bench/run_bench.sh
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

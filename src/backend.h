@@ -1,0 +1,68 @@
+#pragma once
+// A backend decides where memory lives and who moves it (shared/DESIGN.md, "one algorithm, two
+// backends"). Suites talk to Backend for memory, fills, simulated compute and device metadata, and
+// to Comm for collectives; they never know which backend they run on.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "buffer.h"
+#include "comm.h"
+
+namespace dtbench {
+
+struct RunInfo;
+
+// One of the closed-form families of kernels/pattern.h, for a range of a buffer.
+struct PatternSpec {
+  enum Kind { reduce, gather } kind = reduce;
+  uint64_t seed = 0;
+  int rank = 0;             // the contributing rank the values belong to
+  uint64_t index_base = 0;  // pattern index of the first element filled
+  int64_t modulus = 2;      // reduce pattern only (reduce_modulus)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;  // "host" or "nccl"
+  virtual MemSpace mem_space() const = 0;
+  virtual Comm& world() = 0;
+  Buffer alloc(DType dt, size_t count) const { return Buffer(mem_space(), dt, count); }
+
+  // Fills elements [first, first+n) of `buf` with a pattern (a kernel on the GPU, a loop on the host).
+  virtual void fill_pattern(Buffer& buf, size_t first, size_t n, const PatternSpec& spec) = 0;
+  // Simulated compute of the given duration: a spin on the host, a busy kernel queued on the stream.
+  virtual void busy_compute(double seconds) = 0;
+  // Waits for all queued device work (no-op on the host).
+  virtual void synchronize() = 0;
+  // Device facts for the report metadata (GPU name, CUDA versions, NCCL library...).
+  virtual std::vector<std::pair<std::string, std::string>> metadata() const = 0;
+};
+
+// Fills [first, first+n) of `buf` with value(i) for i in [first, first+n), rounded to the buffer's
+// dtype; generated on the host and copied for device buffers (for suite-specific closed forms).
+template <class ValueFn>
+void fill_with(Buffer& buf, size_t first, size_t n, ValueFn value) {
+  if (n == 0) return;
+  DType dt = buf.dtype();
+  if (buf.space() == MemSpace::host) {
+    for (size_t i = 0; i < n; ++i) store_elem(dt, buf.data(), first + i, value(first + i));
+    return;
+  }
+  std::vector<unsigned char> tmp(n * dtype_size(dt));
+  for (size_t i = 0; i < n; ++i) store_elem(dt, tmp.data(), i, value(first + i));
+  buf.copy_from_host(tmp.data(), first, n);
+}
+
+// "host": MPI on host memory. Never fails.
+std::unique_ptr<Backend> make_host_backend();
+// "nccl": NCCL on device memory, one device per rank (the local rank). Throws NoDeviceError when
+// there is no usable CUDA device or dtbench was built without CUDA.
+std::unique_ptr<Backend> make_nccl_backend(const RunInfo& info);
+// True when this build has CUDA and at least one device is visible.
+bool cuda_device_available();
+
+}  // namespace dtbench

@@ -1,0 +1,51 @@
+#include <mpi.h>
+
+#include <chrono>
+
+#include "../kernels/pattern.h"
+#include "backend.h"
+#include "comm_mpi.h"
+
+namespace dtbench {
+namespace {
+
+class HostBackend : public Backend {
+ public:
+  HostBackend() : world_(make_mpi_comm(MPI_COMM_WORLD, "world")) {}
+  const char* name() const override { return "host"; }
+  MemSpace mem_space() const override { return MemSpace::host; }
+  Comm& world() override { return *world_; }
+
+  void fill_pattern(Buffer& buf, size_t first, size_t n, const PatternSpec& s) override {
+    DType dt = buf.dtype();
+    void* p = buf.data();
+    if (s.kind == PatternSpec::reduce) {
+      for (size_t i = 0; i < n; ++i)
+        store_elem(dt, p, first + i, reduce_value(s.seed, s.rank, s.index_base + i, s.modulus));
+    } else {
+      for (size_t i = 0; i < n; ++i) store_elem(dt, p, first + i, gather_value(s.seed, s.rank, s.index_base + i));
+    }
+  }
+
+  void busy_compute(double seconds) override {
+    // A spin, not a sleep: simulated compute must occupy the core the way a kernel occupies the GPU.
+    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+  }
+
+  void synchronize() override {}
+
+  std::vector<std::pair<std::string, std::string>> metadata() const override {
+    return {{"gpu", "none"}, {"cuda_runtime", "none"}, {"cuda_driver", "none"}};
+  }
+
+ private:
+  std::unique_ptr<Comm> world_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_host_backend() { return std::make_unique<HostBackend>(); }
+
+}  // namespace dtbench

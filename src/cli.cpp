@@ -1,0 +1,75 @@
+#include "cli.h"
+
+#include <cmath>
+
+#include "error.h"
+#include "test_hooks.h"
+
+namespace dtbench {
+
+TestHooks& test_hooks() {
+  static TestHooks hooks;
+  return hooks;
+}
+
+void add_common_options(CLI::App& app, CommonOptions& o) {
+  app.add_option("--backend", o.backend, "auto (NCCL when a GPU is present, else host), host or nccl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "host", "nccl"}));
+  app.add_option("--out", o.out_dir, "directory for the CSV reports (created if missing)")->capture_default_str();
+  app.add_option("--checks-csv", o.checks_csv, "path of the checks CSV (default <out>/<suite>-<run>-checks.csv)");
+  app.add_option("--perf-csv", o.perf_csv, "path of the perf CSV (default <out>/<suite>-<run>-perf.csv)");
+  app.add_option("-d,--dtype", o.dtype_name, "element type: fp32, bf16 or fp16")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the deterministic data")->capture_default_str();
+  app.add_option("--timeout", o.timeout_s, "watchdog: abort (exit 3) when a collective takes longer (s; 0 = off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-n,--iters", o.iters, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("-w,--warmup", o.warmup, "untimed warm-up iterations")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-c,--check", o.check_iters, "validation rounds (0 = measure only)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--inject-fault", o.inject_fault,
+                 "test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the "
+                 "data a check verifies on rank R");
+  app.add_option("--test-skip-collective", o.test_skip_collective, "")->group("");  // hidden, tests only
+  app.add_flag("-q,--quiet", o.quiet, "no progress lines");
+}
+
+void finish_common_options(CommonOptions& o) {
+  if (!parse_dtype(o.dtype_name, &o.dtype))
+    throw InputError("--dtype: unknown type \"" + o.dtype_name + "\" (fp32, bf16, fp16)");
+  if (!o.test_skip_collective.empty()) {
+    auto colon = o.test_skip_collective.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("");
+      test_hooks().skip_world_rank = std::stoi(o.test_skip_collective.substr(0, colon));
+      test_hooks().skip_call = std::stoull(o.test_skip_collective.substr(colon + 1));
+    } catch (const std::logic_error&) {
+      throw InputError("--test-skip-collective: expected RANK:CALL, got \"" + o.test_skip_collective + "\"");
+    }
+  }
+}
+
+uint64_t parse_bytes(const std::string& text, const std::string& flag) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::logic_error&) {
+    throw InputError(flag + ": not a size: \"" + text + "\" (e.g. 8, 64K, 16M, 1G)");
+  }
+  std::string unit = text.substr(used);
+  double mult = 1;
+  if (unit == "" || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") mult = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else throw InputError(flag + ": not a size: \"" + text + "\" (units K, M, G)");
+  double bytes = v * mult;
+  if (!(bytes >= 0) || bytes > 1e15 || std::floor(bytes) != bytes)
+    throw InputError(flag + ": size out of range: \"" + text + "\"");
+  return uint64_t(bytes);
+}
+
+}  // namespace dtbench

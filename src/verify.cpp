@@ -1,0 +1,71 @@
+#include "verify.h"
+
+#include <sstream>
+
+#include "error.h"
+
+namespace dtbench {
+
+double ulp_of(DType dt, double x) {
+  int mant_bits = dt == DType::f32 ? 23 : dt == DType::bf16 ? 7 : 10;
+  int min_exp = dt == DType::f16 ? -14 : -126;
+  double ax = std::fabs(x);
+  int e = ax > 0 ? std::ilogb(ax) : min_exp;
+  if (e < min_exp) e = min_exp;
+  return std::ldexp(1.0, e - mant_bits);
+}
+
+FaultSpec parse_fault_spec(const std::string& s) {
+  FaultSpec f;
+  std::stringstream ss(s);
+  std::string item;
+  bool first = true;
+  while (std::getline(ss, item, ',')) {
+    auto eq = item.find('=');
+    if (first && eq == std::string::npos) {
+      f.kind = item;
+      first = false;
+      continue;
+    }
+    first = false;
+    if (eq == std::string::npos) throw InputError("--inject-fault: expected key=value, got \"" + item + "\"");
+    std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+    try {
+      size_t used = 0;
+      if (key == "rank") {
+        f.rank = std::stoi(val, &used);
+      } else if (key == "index") {
+        f.index = std::stoll(val, &used);
+      } else if (key == "op") {
+        f.op = val;
+        used = val.size();
+      } else if (key == "kind") {
+        f.kind = val;
+        used = val.size();
+      } else {
+        throw InputError("--inject-fault: unknown key \"" + key + "\" (kind, rank, op, index)");
+      }
+      if (used != val.size()) throw std::invalid_argument(val);
+    } catch (const std::logic_error&) {
+      throw InputError("--inject-fault: bad value for " + key + ": \"" + val + "\"");
+    }
+  }
+  if (f.kind.empty()) throw InputError("--inject-fault: missing fault kind (e.g. flip,rank=2)");
+  if (f.index < 0) throw InputError("--inject-fault: index must be >= 0");
+  return f;
+}
+
+void apply_flip_fault(const FaultSpec& f, int world_rank, const std::string& check, DType dt,
+                      std::vector<float>& observed) {
+  if (!f.applies("flip", world_rank) || observed.empty()) return;
+  if (!f.op.empty() && check.find(f.op) == std::string::npos) return;
+  size_t i = size_t(f.index) < observed.size() ? size_t(f.index) : observed.size() - 1;
+  // Flip the most significant mantissa bit: a silent-data-corruption look-alike.
+  switch (dt) {
+    case DType::f32: observed[i] = bits_f32(f32_bits(observed[i]) ^ 0x00400000u); break;
+    case DType::bf16: observed[i] = bf16_to_f32(uint16_t(f32_to_bf16(observed[i]) ^ 0x0040u)); break;
+    case DType::f16: observed[i] = f16_to_f32(uint16_t(f32_to_f16(observed[i]) ^ 0x0200u)); break;
+  }
+}
+
+}  // namespace dtbench

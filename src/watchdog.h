@@ -1,0 +1,28 @@
+#pragma once
+// Hang detection. Each rank publishes a heartbeat (which collective it is in, on which communicator,
+// which call number) and runs one watchdog thread. When a rank has been inside one collective for
+// longer than the timeout, its watchdog asks every rank, over a private duplicate of MPI_COMM_WORLD,
+// where it is; members of the hung communicator that are not in the same call are the ranks that did
+// not arrive. It prints one line naming the collective and those ranks and aborts the job (exit 3).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dtbench {
+namespace watchdog {
+
+// Starts the watchdog thread (after MPI_Init_thread). timeout_s <= 0 disables it.
+void start(double timeout_s, bool mpi_thread_multiple);
+void stop();
+
+// Marks this rank as inside a collective for the scope's lifetime.
+class Scope {
+ public:
+  Scope(const char* op, int comm_id, uint64_t call, const std::vector<int>* members, const std::string* comm_label);
+  ~Scope();
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+};
+
+}  // namespace watchdog
+}  // namespace dtbench

@@ -1,0 +1,257 @@
+// dtbench-coll: the raw collective sweep (all-reduce, reduce-scatter, all-gather, all-to-all,
+// broadcast) over message sizes, in and out of place, timed and validated element by element.
+// It follows nccl-tests: one descriptor per collective says how many elements move, how to fill the
+// inputs and what every output element must be; the loop below measures and checks each.
+#include <algorithm>
+#include <sstream>
+
+#include "../kernels/pattern.h"
+#include "../src/error.h"
+#include "../src/suite.h"
+
+using namespace dtbench;
+
+namespace {
+
+struct CollOptions {
+  std::string min_bytes = "8", max_bytes = "16M";
+  double step_factor = 2;
+  std::string ops = "all_reduce,reduce_scatter,all_gather,all_to_all,broadcast";
+  std::string redop = "sum";
+  std::string placement = "both";  // out, in, both
+  bool accumulate_fp32 = false;
+  int root = 0;
+  // parsed
+  uint64_t min_b = 0, max_b = 0;
+  std::vector<CollKind> kinds;
+  RedOp op = RedOp::sum;
+};
+CollOptions g_opt;
+
+// How one collective is laid out, filled and checked (the nccl-tests testColl descriptor).
+struct CollDescriptor {
+  CollKind kind;
+  int n, rank;
+  size_t count;  // the count argument of the collective
+  size_t send_elems() const {
+    return kind == CollKind::reduce_scatter || kind == CollKind::all_to_all ? count * size_t(n) : count;
+  }
+  size_t recv_elems() const {
+    return kind == CollKind::all_gather || kind == CollKind::all_to_all ? count * size_t(n) : count;
+  }
+  // Where the input sits in the receive buffer for in-place runs (NCCL's convention).
+  size_t in_place_send_offset() const { return kind == CollKind::all_gather ? size_t(rank) * count : 0; }
+  bool has_in_place() const { return kind != CollKind::all_to_all; }
+};
+
+// The per-rank count for a message of `bytes` (nccl-tests: S = bytes, split over ranks where the op does).
+size_t count_for(CollKind kind, uint64_t bytes, DType dt, int n) {
+  size_t elems = bytes / dtype_size(dt);
+  if (kind == CollKind::reduce_scatter || kind == CollKind::all_gather || kind == CollKind::all_to_all)
+    return elems / size_t(n);
+  return elems;
+}
+
+void fill_inputs(Context& ctx, const CollDescriptor& d, Buffer& send, Buffer& recv, bool in_place, uint64_t seed,
+                 int64_t modulus) {
+  Buffer& in = in_place ? recv : send;
+  size_t at = in_place ? d.in_place_send_offset() : 0;
+  PatternSpec p;
+  p.seed = seed, p.rank = d.rank, p.modulus = modulus;
+  switch (d.kind) {
+    case CollKind::all_reduce:
+    case CollKind::reduce_scatter: p.kind = PatternSpec::reduce; break;
+    case CollKind::broadcast:
+      // Non-root ranks start from their own data so a broadcast that did not arrive is visible.
+      p.kind = PatternSpec::gather;
+      if (d.rank != g_opt.root) p.seed = seed + 977;
+      break;
+    default: p.kind = PatternSpec::gather; break;
+  }
+  ctx.backend.fill_pattern(in, at, d.send_elems(), p);
+  if (!in_place && !recv.empty()) {
+    PatternSpec junk;  // stale output must not pass as a result
+    junk.kind = PatternSpec::gather, junk.seed = seed + 31337, junk.rank = d.rank;
+    ctx.backend.fill_pattern(recv, 0, d.recv_elems(), junk);
+  }
+}
+
+// Runs one validation round and reports it. Returns the number of wrong elements (all ranks).
+bool validate(Context& ctx, Comm& comm, const CollDescriptor& d, Buffer& send, Buffer& recv, bool in_place,
+              uint64_t seed, const std::string& case_name) {
+  DType dt = ctx.opts.dtype;
+  int64_t m = reduce_modulus(dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2, d.n);
+  fill_inputs(ctx, d, send, recv, in_place, seed, m);
+  CollArgs a;
+  a.kind = d.kind, a.count = d.count, a.dtype = dt, a.op = g_opt.op, a.root = g_opt.root;
+  a.accumulate_fp32 = g_opt.accumulate_fp32;
+  a.recv = recv.data();
+  a.send = in_place ? recv.at(d.in_place_send_offset()) : send.data();
+  if (d.kind == CollKind::reduce_scatter && in_place) a.recv = recv.at(size_t(d.rank) * d.count);
+  comm.run(a);
+
+  CheckInfo info{std::string(coll_name(d.kind)) + (in_place ? ".in_place" : ".out_of_place"), case_name,
+                 dtype_name(dt), ""};
+  int n = d.n, rank = d.rank;
+  size_t count = d.count;
+  bool avg = g_opt.op == RedOp::avg;
+  // Averages and 16-bit averages are not exact in any order: allow ULPs as nccl-tests does.
+  double tol = avg ? std::max(2.0, double(n)) : 0.0;
+  auto reduced = [=](size_t i) {
+    double s = double(reduce_sum(seed, n, i, m));
+    return double(round_to(dt, float(avg ? s / n : s)));
+  };
+  switch (d.kind) {
+    case CollKind::all_reduce:
+      return ctx.check(info, recv, 0, count, 0, reduced, tol);
+    case CollKind::reduce_scatter: {
+      size_t out_at = in_place ? size_t(rank) * count : 0;
+      return ctx.check(info, recv, out_at, count, size_t(rank) * count, reduced, tol);
+    }
+    case CollKind::all_gather:
+      return ctx.check(info, recv, 0, count * size_t(n), 0,
+                       [=](size_t i) { return double(gather_value(seed, int(i / count), i % count)); }, 0,
+                       [=](size_t i) { return int(i / count); });
+    case CollKind::all_to_all:
+      return ctx.check(info, recv, 0, count * size_t(n), 0,
+                       [=](size_t i) {
+                         return double(gather_value(seed, int(i / count), size_t(rank) * count + i % count));
+                       },
+                       0, [=](size_t i) { return int(i / count); });
+    case CollKind::broadcast:
+      return ctx.check(info, recv, 0, count, 0, [=](size_t i) { return double(gather_value(seed, g_opt.root, i)); },
+                       0, [](size_t) { return g_opt.root; });
+    default:
+      throw InputError("unsupported collective");
+  }
+}
+
+void run_sweep(Context& ctx) {
+  Comm& comm = ctx.world;
+  int n = comm.size();
+  DType dt = ctx.opts.dtype;
+  // Buffers sized once for the largest message: S bytes plus the ops' own expansion.
+  size_t max_elems = g_opt.max_b / dtype_size(dt) + size_t(n);
+  Buffer send = ctx.backend.alloc(dt, max_elems);
+  Buffer recv = ctx.backend.alloc(dt, max_elems);
+  std::vector<uint64_t> sizes;
+  for (double b = double(g_opt.min_b); b <= double(g_opt.max_b) + 0.5; b *= g_opt.step_factor) {
+    sizes.push_back(uint64_t(b));
+    if (g_opt.step_factor <= 1) break;
+  }
+
+  for (CollKind kind : g_opt.kinds) {
+    for (uint64_t bytes : sizes) {
+      CollDescriptor d{kind, n, comm.rank(), count_for(kind, bytes, dt, n)};
+      if (d.count == 0) {
+        ctx.progress(std::string(coll_name(kind)) + " " + std::to_string(bytes) + " B: below one element per rank, skipped");
+        continue;
+      }
+      for (int placement = 0; placement < 2; ++placement) {
+        bool in_place = placement == 1;
+        if ((in_place && g_opt.placement == "out") || (!in_place && g_opt.placement == "in")) continue;
+        if (in_place && !d.has_in_place()) continue;
+        std::string case_name = std::to_string(coll_quoted_bytes(kind, d.count, dt, n)) + "B";
+
+        int64_t m = reduce_modulus(dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2, n);
+        fill_inputs(ctx, d, send, recv, in_place, ctx.opts.seed, m);
+        CollArgs a;
+        a.kind = kind, a.count = d.count, a.dtype = dt, a.op = g_opt.op, a.root = g_opt.root;
+        a.accumulate_fp32 = g_opt.accumulate_fp32;
+        a.recv = in_place && kind == CollKind::reduce_scatter ? recv.at(size_t(d.rank) * d.count) : recv.data();
+        a.send = in_place ? recv.at(d.in_place_send_offset()) : send.data();
+        TimingStats t = ctx.time_op(comm, ctx.opts.warmup, ctx.opts.iters, [&] { comm.run(a); });
+
+        long long wrong = 0;
+        for (int rep = 0; rep < ctx.opts.check_iters; ++rep) {
+          // A fresh seed per round, as nccl-tests does, so stale data cannot pass.
+          uint64_t seed = ctx.opts.seed * 1000003u + uint64_t(rep + 1) * 7919u + bytes;
+          if (!validate(ctx, comm, d, send, recv, in_place, seed, case_name)) ++wrong;
+        }
+
+        PerfRow row;
+        row.case_name = case_name;
+        row.op = coll_name(kind);
+        row.dtype = dtype_name(dt);
+        row.redop = kind == CollKind::all_reduce || kind == CollKind::reduce_scatter ? redop_name(g_opt.op) : "";
+        row.in_place = in_place ? "1" : "0";
+        row.group_size = n;
+        row.layout = g_opt.accumulate_fp32 ? "accumulate=fp32" : "";
+        row.count = d.count;
+        row.bytes = coll_quoted_bytes(kind, d.count, dt, n);
+        row.iters = t.iters;
+        row.warmup = ctx.opts.warmup;
+        row.time_med_us = t.med_s * 1e6, row.time_min_us = t.min_s * 1e6, row.time_max_us = t.max_s * 1e6;
+        row.algbw = t.med_s > 0 ? double(row.bytes) / t.med_s / 1e9 : 0;
+        row.busbw = row.algbw * coll_busbw_factor(kind, n);
+        row.n_wrong = ctx.opts.check_iters ? wrong : -1;
+        ctx.perf(row);
+        std::ostringstream line;
+        line << coll_name(kind) << (in_place ? " in-place " : " out-of-place ") << row.bytes << " B: "
+             << format_double(row.time_med_us, 4) << " us, busbw " << format_double(row.busbw, 4) << " GB/s"
+             << (ctx.opts.check_iters ? (wrong ? ", CHECK FAILED" : ", ok") : "");
+        ctx.progress(line.str());
+      }
+    }
+  }
+}
+
+void add_options(CLI::App& app, CommonOptions&) {
+  app.add_option("-b,--min-bytes", g_opt.min_bytes, "smallest message (bytes; K, M, G suffixes)")->capture_default_str();
+  app.add_option("-e,--max-bytes", g_opt.max_bytes, "largest message")->capture_default_str();
+  app.add_option("-f,--step-factor", g_opt.step_factor, "multiply the size by this between steps")
+      ->capture_default_str();
+  app.add_option("--ops", g_opt.ops, "comma-separated collectives")->capture_default_str();
+  app.add_option("-o,--op", g_opt.redop, "reduction: sum or avg")->capture_default_str();
+  app.add_option("--placement", g_opt.placement, "out (of place), in (place) or both")->capture_default_str();
+  app.add_flag("--accumulate-fp32", g_opt.accumulate_fp32,
+               "16-bit reductions: widen to fp32, reduce, round once (default: round after every add)");
+  app.add_option("--root", g_opt.root, "broadcast root")->capture_default_str();
+}
+
+void validate_options(const RunInfo& run, CommonOptions&) {
+  g_opt.min_b = parse_bytes(g_opt.min_bytes, "-b/--min-bytes");
+  g_opt.max_b = parse_bytes(g_opt.max_bytes, "-e/--max-bytes");
+  if (g_opt.min_b == 0) throw InputError("-b/--min-bytes: must be at least 1 byte");
+  if (g_opt.min_b > g_opt.max_b)
+    throw InputError("-b/--min-bytes " + g_opt.min_bytes + " is larger than -e/--max-bytes " + g_opt.max_bytes);
+  if (!(g_opt.step_factor >= 1.0)) throw InputError("-f/--step-factor: must be >= 1");
+  if (g_opt.redop == "sum") g_opt.op = RedOp::sum;
+  else if (g_opt.redop == "avg") g_opt.op = RedOp::avg;
+  else throw InputError("-o/--op: unknown reduction \"" + g_opt.redop + "\" (sum, avg)");
+  if (g_opt.placement != "in" && g_opt.placement != "out" && g_opt.placement != "both")
+    throw InputError("--placement: expected in, out or both, got \"" + g_opt.placement + "\"");
+  if (g_opt.root < 0 || g_opt.root >= run.size)
+    throw InputError("--root " + std::to_string(g_opt.root) + ": outside 0.." + std::to_string(run.size - 1));
+  g_opt.kinds.clear();
+  std::stringstream ss(g_opt.ops);
+  std::string name;
+  const CollKind all[] = {CollKind::all_reduce, CollKind::reduce_scatter, CollKind::all_gather, CollKind::all_to_all,
+                          CollKind::broadcast};
+  while (std::getline(ss, name, ',')) {
+    auto it = std::find_if(std::begin(all), std::end(all), [&](CollKind k) { return name == coll_name(k); });
+    if (it == std::end(all))
+      throw InputError("--ops: unknown collective \"" + name +
+                       "\" (all_reduce, reduce_scatter, all_gather, all_to_all, broadcast)");
+    g_opt.kinds.push_back(*it);
+  }
+  if (g_opt.kinds.empty()) throw InputError("--ops: no collective given");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Suite suite;
+  suite.name = "coll";
+  suite.summary = "collective sweep (all-reduce, reduce-scatter, all-gather, all-to-all, broadcast), timed and validated";
+  suite.examples =
+      "Examples:\n"
+      "  mpirun -np 8 dtbench-coll -b 8 -e 64M -f 2                # every collective, 8 B .. 64 MiB\n"
+      "  mpirun -np 4 dtbench-coll --ops all_reduce -d bf16 -o avg  # bf16 average\n"
+      "  srun --mpi=pmix dtbench-coll --backend nccl -b 1M -e 1G -n 50 -c 2\n"
+      "Bandwidths follow nccl-tests: algbw = S/time, busbw = algbw x 2(n-1)/n (all-reduce) or (n-1)/n.";
+  suite.add_options = add_options;
+  suite.validate = validate_options;
+  suite.body = run_sweep;
+  return suite_main(argc, argv, suite);
+}
