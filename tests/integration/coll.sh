@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# dtbench-coll under mpirun: every check passes on 1-4 ranks and three transports; an injected
+# fault is caught and names its rank; bad input, missing GPU and a hung collective exit cleanly.
+source "$(dirname "$0")/../lib.sh"
+COLL=$BIN/dtbench-coll
+QUICK=(-b 8 -e 64K -f 8 -n 3 -w 1 -q)
+
+for np in 1 2 3 4; do
+  out=$TMP_ROOT/np$np
+  run_mpi $np $TMP_ROOT/np$np.log "$COLL" "${QUICK[@]}" --backend host --out "$out"
+  expect "coll np=$np fp32 all checks pass" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+done
+
+for dt in bf16 fp16; do
+  out=$TMP_ROOT/$dt
+  run_mpi 3 $TMP_ROOT/$dt.log "$COLL" "${QUICK[@]}" -d $dt --out "$out"
+  expect "coll np=3 $dt sum exact" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+  out=$TMP_ROOT/$dt-avg
+  run_mpi 4 $TMP_ROOT/$dt-avg.log "$COLL" "${QUICK[@]}" -d $dt -o avg --accumulate-fp32 --out "$out"
+  expect "coll np=4 $dt avg, fp32 accumulation" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+done
+
+declare -A TRANSPORTS=(
+  [ob1-tcp]="--mca pml ob1 --mca btl self,tcp"
+  [ucx]="--mca pml ucx --mca pml_ucx_tls any --mca pml_ucx_devices any"
+  [default]="")
+for name in "${!TRANSPORTS[@]}"; do
+  out=$TMP_ROOT/tr-$name
+  # shellcheck disable=SC2086
+  run_mpi 4 $TMP_ROOT/tr-$name.log ${TRANSPORTS[$name]} "$COLL" "${QUICK[@]}" --out "$out"
+  expect "coll np=4 transport $name" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+done
+
+# A flipped element on rank 2 after each collective: FAIL rows name rank 2, exit 1.
+for op in all_reduce reduce_scatter all_gather all_to_all broadcast; do
+  out=$TMP_ROOT/fault-$op
+  run_mpi 4 $TMP_ROOT/fault-$op.log "$COLL" -b 4K -e 4K -n 2 -w 0 -q --ops $op --out "$out" \
+    --inject-fault flip,rank=2,op=$op,index=5
+  expect "coll fault in $op on rank 2 is caught" "exit 1, FAIL rows naming rank 2 only" \
+    eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_rows $f)" -ge 1 ] && fail_names_rank $f 2 &&
+          ! grep -v "^#" $f | awk -F, "NR>1 && \$8==\"FAIL\" && \$11!=\"2\"" | grep -q .'
+done
+
+# A corrupted block in an all-gather names the rank the block came from (culprit column).
+out=$TMP_ROOT/culprit
+run_mpi 4 $TMP_ROOT/culprit.log "$COLL" -b 4K -e 4K -n 1 -w 0 -q --ops all_gather --placement out --out "$out" \
+  --inject-fault flip,rank=1,op=all_gather,index=770
+expect "coll all_gather culprit is the block's source rank" "culprit 3 (index 770 of 256-element blocks)" \
+  eval '[ $RC = 1 ] && grep -v "^#" $(checks_csv $out) | awk -F, "\$8==\"FAIL\" && \$18==\"3\"" | grep -q .'
+
+# --backend nccl on a machine without a GPU: one clear line, its own exit code (4), nothing written.
+for build in default host-only; do
+  exe=$COLL
+  [ $build = host-only ] && { [ -n "$HOST_ONLY_BIN" ] || continue; exe=$HOST_ONLY_BIN/dtbench-coll; }
+  out=$TMP_ROOT/nccl-$build
+  run_mpi 2 $TMP_ROOT/nccl-$build.log "$exe" --backend nccl --out "$out"
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    echo "SKIP coll --backend nccl ($build): a GPU is present"
+  else
+    expect "coll --backend nccl without GPU ($build build)" "exit 4, 'no CUDA device', no files" \
+      eval '[ $RC = 4 ] && grep -q "error: --backend nccl: no CUDA device" $LOG && [ ! -e $out ]'
+  fi
+done
+
+# Bad input: one line naming the flag, exit 2, nothing written.
+bad=(
+  "-b 1M -e 1K|--min-bytes"
+  "-n 0|--iters"
+  "-b 12Q|--min-bytes"
+  "-d int8|--dtype"
+  "--bogus|--bogus"
+  "-o max|--op"
+  "--ops all_reduce,gather|--ops"
+  "--inject-fault flip,rank=x|--inject-fault"
+)
+for case in "${bad[@]}"; do
+  args=${case%%|*} flag=${case##*|}
+  out=$TMP_ROOT/bad
+  # shellcheck disable=SC2086
+  run_mpi 2 $TMP_ROOT/bad.log "$COLL" $args --out "$out"
+  expect "coll bad input '$args'" "exit 2, one error line naming $flag, nothing written" \
+    eval '[ $RC = 2 ] && [ "$(grep -c "error:" $LOG)" = 1 ] && grep "error:" $LOG | grep -q -- "$flag" && [ ! -e $out ]'
+done
+run_mpi 2 $TMP_ROOT/bad.log "$COLL" --out /proc/dtbench-nope
+expect "coll unwritable --out" "exit 2 naming --out" eval '[ $RC = 2 ] && grep -q "error: --out /proc/dtbench-nope" $LOG'
+
+# Never overwrite: an existing --checks-csv stays as it was, and the run stops with exit 2.
+keep=$TMP_ROOT/keep.csv
+echo "precious" >"$keep"
+run_mpi 2 $TMP_ROOT/keep.log "$COLL" "${QUICK[@]}" --checks-csv "$keep" --perf-csv $TMP_ROOT/keep-perf.csv
+expect "coll refuses to overwrite a result file" "exit 2, file unchanged, no perf file" \
+  eval '[ $RC = 2 ] && [ "$(cat $keep)" = precious ] && [ ! -e $TMP_ROOT/keep-perf.csv ] && grep -q "file exists" $LOG'
+
+# Metadata block of the reports.
+out=$TMP_ROOT/np2
+f=$(perf_csv "$out")
+expect "coll perf CSV metadata" "# key=value lines for versions, hosts, command" \
+  eval 'for k in nccl mpi ucx mpi_transport cuda_runtime cuda_driver gpu hosts rank_map slurm_job_id git_rev command; do
+          grep -q "^# $k=" $f || exit 1; done'
+expect "coll perf CSV rows" "one row per op, size and placement with busbw" \
+  eval '[ "$(grep -v "^#" $f | awk -F, "NR>1 && \$20!=\"\"" | wc -l)" -ge 9 ]'
+
+# A rank that skips a collective: the watchdog aborts within timeout + 10 s, names it, exit 3.
+start=$SECONDS
+run_mpi 4 $TMP_ROOT/hang.log "$COLL" --ops all_reduce -b 1K -e 1K -n 5 -w 1 -q --timeout 5 --out $TMP_ROOT/hang \
+  --test-skip-collective 2:0
+took=$((SECONDS - start))
+expect "coll watchdog names the collective and the missing rank" "exit 3 in <= 15 s, 'all_reduce', 'did not arrive: 2'" \
+  eval '[ $RC = 3 ] && [ $took -le 15 ] && grep -q "watchdog.*all_reduce.*ranks that did not arrive: 2" $LOG'

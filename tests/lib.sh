@@ -1,0 +1,36 @@
+# Shared helpers for the MPI integration tests (sourced). Each test prints "PASS name" or
+# "FAIL name: why"; tests/run_all.sh counts them.
+export OMPI_MCA_mpi_yield_when_idle=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+BIN=${BIN:-bin}
+MPIRUN=(mpirun --oversubscribe --bind-to none)
+TMP_ROOT=$(mktemp -d /tmp/dtbench-test.XXXXXX)
+trap 'rm -rf "$TMP_ROOT"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+
+# run_mpi NP OUTFILE -- CMD...: runs under mpirun with a hard time limit; sets RC and LOG.
+run_mpi() {
+  local np=$1 log=$2
+  shift 2
+  timeout -k 5 240 "${MPIRUN[@]}" -np "$np" "$@" >"$log" 2>&1
+  RC=$?
+  LOG=$log
+}
+
+# expect NAME COND_DESCRIPTION COMMAND...: PASS when the command succeeds.
+expect() {
+  local name=$1 why=$2
+  shift 2
+  if "$@"; then pass "$name"; else fail "$name" "$why (rc=$RC, log: $(tail -c 600 "$LOG" 2>/dev/null | tr '\n' '|'))"; fi
+}
+
+# The only checks CSV / perf CSV in a directory.
+checks_csv() { ls "$1"/*-checks.csv 2>/dev/null | head -1; }
+perf_csv() { ls "$1"/*-perf.csv 2>/dev/null | head -1; }
+# Number of FAIL rows, and whether some FAIL row names a rank in failing_ranks (column 11).
+fail_rows() { grep -v '^#' "$1" | awk -F, 'NR>1 && $8=="FAIL"' | wc -l; }
+fail_names_rank() { grep -v '^#' "$1" | awk -F, -v r="$2" 'NR>1 && $8=="FAIL" && ($11==r || $11 ~ "(^|;)"r"(;|$)")' | grep -q .; }
+all_pass() { local f; f=$(checks_csv "$1"); [ -n "$f" ] && [ "$(fail_rows "$f")" = 0 ] &&
+             [ "$(grep -v '^#' "$f" | awk -F, 'NR>1' | wc -l)" -gt 0 ]; }
