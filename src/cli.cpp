@@ -24,7 +24,7 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--timeout", o.timeout_s, "watchdog: abort (exit 3) when a collective takes longer (s; 0 = off)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("-n,--iters", o.iters, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("-n,--iters", o.iters, "timed iterations")->capture_default_str()->check(CLI::Range(1, 1000000000));
   app.add_option("-w,--warmup", o.warmup, "untimed warm-up iterations")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("-c,--check", o.check_iters, "validation rounds (0 = measure only)")
       ->capture_default_str()
