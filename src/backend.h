@@ -3,6 +3,7 @@
 // backends"). Suites talk to Backend for memory, fills, simulated compute and device metadata, and
 // to Comm for collectives; they never know which backend they run on.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -38,6 +39,9 @@ class Backend {
   virtual void busy_compute(double seconds) = 0;
   // Waits for all queued device work (no-op on the host).
   virtual void synchronize() = 0;
+  // Runs `work` and returns its duration in seconds once it has completed: wall clock on the host,
+  // a cudaEvent pair around it on the NCCL stream.
+  virtual double measure(const std::function<void()>& work) = 0;
   // Device facts for the report metadata (GPU name, CUDA versions, NCCL library...).
   virtual std::vector<std::pair<std::string, std::string>> metadata() const = 0;
 };

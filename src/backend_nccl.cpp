@@ -208,6 +208,21 @@ class NcclBackend : public Backend {
   void busy_compute(double seconds) override { kernels::busy_wait(seconds, stream_); }
   void synchronize() override { cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
 
+  double measure(const std::function<void()>& work) override {
+    cudaEvent_t start, stop;
+    cuda_check(cudaEventCreate(&start), "cudaEventCreate");
+    cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
+    cuda_check(cudaEventRecord(start, stream_), "cudaEventRecord");
+    work();
+    cuda_check(cudaEventRecord(stop, stream_), "cudaEventRecord");
+    cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return double(ms) * 1e-3;
+  }
+
   std::vector<std::pair<std::string, std::string>> metadata() const override {
     cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, device_);

@@ -136,10 +136,7 @@ TimingStats Context::time_op(Comm& comm, int warmup, int iters, const std::funct
   std::vector<double> times(static_cast<size_t>(iters)), worst(static_cast<size_t>(iters));
   for (int i = 0; i < iters; ++i) {
     comm.barrier();
-    double t0 = MPI_Wtime();
-    op();
-    backend.synchronize();
-    times[size_t(i)] = MPI_Wtime() - t0;
+    times[size_t(i)] = backend.measure(op);
   }
   {
     ControlScope s("timing_max");

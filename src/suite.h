@@ -67,7 +67,8 @@ class Context {
   void perf(const PerfRow& row);
 
   // Times `op` OSU-style: `warmup` untimed calls, then per iteration a barrier on `comm` and one
-  // timed call. An iteration's time is the maximum over all ranks of the world (collective).
+  // timed call (Backend::measure: wall clock on the host, cudaEvents on the GPU). An iteration's
+  // time is the maximum over all ranks of the world (collective).
   TimingStats time_op(Comm& comm, int warmup, int iters, const std::function<void()>& op);
 
   // Maximum / sum over the world of a per-rank value (collective, host side).
