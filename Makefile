@@ -2,6 +2,9 @@
 # Knobs: CUDA=auto|0|1  DEBUG=1  SANITIZE=address,undefined  BIN=bin  BUILD=build
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
+# Parallel by default; objects are kept (no chained-rule deletion).
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+.SECONDARY:
 
 BUILD ?= build
 BIN ?= bin
