@@ -51,6 +51,7 @@ struct MpiCollective {
   std::function<void(MPI_Request*)> issue;  // nullptr request = blocking call
   std::function<void()> finish;
   std::vector<float> wide_send, wide_recv;  // fp32 staging for accumulate_fp32
+  std::vector<unsigned char> in_place_input;  // in-place reduce-scatter: a copy of the input
 };
 
 class MpiComm;
@@ -139,9 +140,16 @@ class MpiComm : public Comm {
       case CollKind::reduce_scatter: {
         int count = as_int(a.count, "reduce_scatter");
         bool in_place = static_cast<const char*>(a.send) + size_t(me) * a.count * es == a.recv;
-        const void* send = in_place ? MPI_IN_PLACE : a.send;
-        // In place, MPI takes the input from and leaves the result at the start of the buffer.
-        void* recv = in_place ? const_cast<void*>(a.send) : a.recv;
+        const void* send = a.send;
+        void* recv = a.recv;
+        if (in_place && !widen) {
+          // NCCL's in-place reduce-scatter writes only the own shard; MPI_IN_PLACE would leave the
+          // result at the start of the buffer and may scribble over other shards, which DistOpt
+          // callers (Megatron's grad_data rule) must find untouched. Reduce from a copy instead.
+          c->in_place_input.assign(static_cast<const unsigned char*>(a.send),
+                                   static_cast<const unsigned char*>(a.send) + a.count * size_t(n) * es);
+          send = c->in_place_input.data();
+        }
         MPI_Datatype t = type;
         MPI_Op op = sum_op(a.dtype);
         if (widen) {
@@ -155,18 +163,7 @@ class MpiComm : public Comm {
           if (r) MPI_Ireduce_scatter_block(send, recv, count, t, op, comm, r);
           else MPI_Reduce_scatter_block(send, recv, count, t, op, comm);
         };
-        auto tail = finisher(a, c.get(), a.recv, a.count, widen, n);
-        if (in_place && !widen && me != 0) {
-          void* base = const_cast<void*>(a.send);
-          void* dst = a.recv;
-          size_t nbytes = a.count * es;
-          c->finish = [=] {
-            std::memmove(dst, base, nbytes);
-            if (tail) tail();
-          };
-        } else {
-          c->finish = tail;
-        }
+        c->finish = finisher(a, c.get(), a.recv, a.count, widen, n);
         break;
       }
       case CollKind::all_gather: {
