@@ -1,0 +1,742 @@
+// dtbench-ep: expert-parallel gradient sync and the MoE token all-to-all, as Megatron-Core does them
+// (shared/research/megatron.md §0, §A7, §A8, §B). The suite reads top to bottom as the pattern:
+//   1. build the TP/PP/dp_cp/expt_dp/EP/embedding communicators from ParallelLayout and check them;
+//   2. plan this rank's MoE stage: dense and expert grads in separate buffers, bucketed by BucketPlan;
+//   3. prove the groups: 2^rank fill, every element == sum of 2^r over the intended group;
+//   4. sync dense grads over dp_cp and expert grads over expt_dp for every §A7 scaling, with
+//      all-reduce and with the distributed optimizer's in-place reduce-scatter, and check every element;
+//   5. finalize_model_grads (§B4): conditional-embedder PP reduce, TP SUM/AVG of replicated params,
+//      embedding all-reduce over the first and last PP stage, num_tokens scaling;
+//   6. dispatch tokens to their experts and combine them back (all-to-all-v over the EP group);
+//   7. time the two-level sync against one flat all-reduce of the same bytes, and the all-to-all-v
+//      against a plain all-to-all of the same bytes.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "../src/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
+#include "../src/ep_sync.h"
+#include "../src/error.h"
+#include "../src/layout/bucket_plan.h"
+#include "../src/layout/parallel_layout.h"
+#include "../src/moe_routing.h"
+#include "../src/suite.h"
+
+using namespace dtbench;
+
+namespace {
+
+struct EpOptions {
+  int tp = 1, cp = 1, pp = 1, ep = 0, etp = 0;  // ep 0: 2 when the world allows it, else 1
+  MoeModelShape shape;
+  int top_k = 2, tokens = 64, token_hidden = 0;  // token_hidden 0: --hidden
+  int vpp = 2;
+  int64_t bucket_size = 0;  // 0: one bucket per buffer (Megatron without overlap_grad_reduce)
+  std::string routing = "uniform", scaling = "all", optimizer = "both";
+  // parsed
+  std::vector<GradScaleMode> modes;
+  std::vector<bool> distopt;
+  RoutingDistribution distribution;
+};
+EpOptions g_opt;
+
+ParallelSizes sizes_for(int world) {
+  ParallelSizes s;
+  s.world = world, s.tp = g_opt.tp, s.cp = g_opt.cp, s.pp = g_opt.pp, s.ep = g_opt.ep, s.etp = g_opt.etp;
+  if (s.ep == 0) {
+    const int etp = s.etp ? s.etp : s.tp;
+    s.ep = world % (2 * etp * s.pp) == 0 ? 2 : 1;
+  }
+  return s;
+}
+
+RoutingConfig routing_for(const ParallelLayout& layout, uint64_t seed) {
+  RoutingConfig c;
+  c.seed = seed, c.tokens_per_rank = g_opt.tokens, c.num_experts = g_opt.shape.experts, c.top_k = g_opt.top_k;
+  c.distribution = g_opt.distribution, c.ep_size = layout.ep();
+  return c;
+}
+
+const char* mode_name(GradScaleMode m) {
+  switch (m) {
+    case GradScaleMode::default_sum: return "default";
+    case GradScaleMode::average_in_collective: return "average_in_collective";
+    case GradScaleMode::per_token_loss: return "per_token_loss";
+  }
+  return "?";
+}
+
+// --- communicators -----------------------------------------------------------------------------
+struct Groups {
+  std::unique_ptr<Comm> tp, pp, dp_cp, expt_dp, ep, embedding;
+  bool in_embedding = false;
+};
+
+std::unique_ptr<Comm> split_group(Context& ctx, const ParallelLayout& layout, GroupKind kind) {
+  int color = layout.group_color(kind, ctx.run.rank), key = layout.group_index(kind, ctx.run.rank);
+  // Ranks outside every group of this kind (middle PP stages for the embedding) get a group of their own.
+  if (color == kNoGroup) color = layout.num_groups(kind) + ctx.run.rank, key = 0;
+  return ctx.world.split(color, key, group_kind_name(kind));
+}
+
+Groups build_groups(Context& ctx, const ParallelLayout& layout) {
+  Groups g;
+  g.tp = split_group(ctx, layout, GroupKind::tp);
+  g.pp = split_group(ctx, layout, GroupKind::pp);
+  g.dp_cp = split_group(ctx, layout, GroupKind::dp_cp);
+  g.expt_dp = split_group(ctx, layout, GroupKind::expert_dp);
+  g.ep = split_group(ctx, layout, GroupKind::ep);
+  g.embedding = split_group(ctx, layout, GroupKind::embedding);
+  g.in_embedding = layout.group_color(GroupKind::embedding, ctx.run.rank) != kNoGroup;
+
+  const std::pair<GroupKind, Comm*> all[] = {{GroupKind::tp, g.tp.get()},       {GroupKind::pp, g.pp.get()},
+                                             {GroupKind::dp_cp, g.dp_cp.get()}, {GroupKind::expert_dp, g.expt_dp.get()},
+                                             {GroupKind::ep, g.ep.get()},       {GroupKind::embedding, g.embedding.get()}};
+  for (const auto& [kind, comm] : all) {
+    std::vector<int> want = layout.group(kind, ctx.run.rank);
+    if (want.empty()) want = {ctx.run.rank};  // outside the embedding group: a group of its own
+    auto text = [](const std::vector<int>& v) {
+      std::string s;
+      for (int r : v) s += (s.empty() ? "" : " ") + std::to_string(r);
+      return "[" + s + "]";
+    };
+    ctx.check_condition({"groups.members", group_kind_name(kind), "", "communicator members == rank formulas of §0"},
+                        comm->members() == want, text(comm->members()), text(want));
+  }
+  const bool sizes_ok = layout.edp() * layout.etp() * layout.ep() * layout.pp() == layout.world() &&
+                        layout.dp_cp() * layout.tp() * layout.pp() == layout.world();
+  ctx.check_condition({"groups.sizes", "", "", "EDP*ETP*EP*PP == DP*CP*TP*PP == world"}, sizes_ok);
+  return g;
+}
+
+// --- checks with access to the observed value (for culprits deduced from it) ----------------------
+template <class Expected, class Culprit>
+bool check_values(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t n, Expected expected, double tol,
+                  Culprit culprit) {
+  std::vector<float> obs = buf.to_host_f32(0, n);
+  apply_flip_fault(ctx.fault, ctx.run.rank, info.check, buf.dtype(), obs);
+  LocalVerify v = verify_values(buf.dtype(), obs.data(), n, 0, expected, tol,
+                                [&](size_t i) { return culprit(i, double(obs[i])); });
+  return ctx.report_check(info, v);
+}
+
+// --- grad buffers --------------------------------------------------------------------------------
+// One rank's grads under one BucketPlan: the dense buffer (reduced over dp_cp) and the expert buffer
+// (reduced over expt_dp); either may be absent (an EP rank with no experts).
+struct GradBuffers {
+  const BucketPlan* plan = nullptr;
+  int dense = -1, expert = -1;  // buffer index in the plan
+  Buffer dense_buf, expert_buf;
+  size_t numel(bool expert_side) const { return expert_side ? expert_buf.count() : dense_buf.count(); }
+  Buffer& buf(bool expert_side) { return expert_side ? expert_buf : dense_buf; }
+  int index(bool expert_side) const { return expert_side ? expert : dense; }
+};
+
+GradBuffers make_grad_buffers(Context& ctx, const BucketPlan& plan, DType dt) {
+  GradBuffers g;
+  g.plan = &plan;
+  for (size_t b = 0; b < plan.buffers().size(); ++b) {
+    const GradBuffer& gb = plan.buffer(int(b));
+    if (gb.key.expert) {
+      if (g.expert >= 0) throw RuntimeError("dtbench-ep: more than one expert grad buffer");
+      g.expert = int(b), g.expert_buf = ctx.backend.alloc(dt, size_t(gb.numel));
+    } else {
+      if (g.dense >= 0) throw RuntimeError("dtbench-ep: more than one dense grad buffer");
+      g.dense = int(b), g.dense_buf = ctx.backend.alloc(dt, size_t(gb.numel));
+    }
+  }
+  return g;
+}
+
+// Pre-scale and reduce every bucket of one buffer (§A8). `collectives_only` skips the pre-scale
+// (timing runs). The faults: "missing-scale" skips this rank's pre-scale, "wrong-group" reduces
+// expert grads over the dense dp_cp group.
+void sync_buffer(Context& ctx, const BucketPlan& plan, int buffer, Buffer& buf, Comm& comm, const GradScaling& s,
+                 bool collectives_only = false) {
+  if (buffer < 0) return;
+  const bool distopt = plan.options().distributed_optimizer;
+  const int D = comm.size();
+  for (const GradBucket& b : plan.buffer(buffer).buckets) {
+    const size_t off = size_t(b.offset), n = size_t(b.numel);
+    if (!collectives_only && !ctx.fault.applies("missing-scale", ctx.run.rank)) scale_elements(buf, off, n, float(s.pre_scale));
+    if (D == 1) continue;  // Megatron issues no collective for a group of one
+    const RedOp op = s.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum;
+    if (!distopt) {
+      comm.all_reduce(buf.at(off), buf.at(off), n, buf.dtype(), op);
+    } else {
+      const size_t shard = n / size_t(D);  // in place: recv = send + rank * shard
+      comm.reduce_scatter(buf.at(off), buf.at(off + size_t(comm.rank()) * shard), shard, buf.dtype(), op);
+    }
+  }
+}
+
+void sync_grads(Context& ctx, GradBuffers& g, Groups& groups, const GradScaling& dense, const GradScaling& expert,
+                bool collectives_only = false) {
+  sync_buffer(ctx, *g.plan, g.dense, g.dense_buf, *groups.dp_cp, dense, collectives_only);
+  Comm& expert_comm = ctx.fault.kind == "wrong-group" ? *groups.dp_cp : *groups.expt_dp;
+  sync_buffer(ctx, *g.plan, g.expert, g.expert_buf, expert_comm, expert, collectives_only);
+}
+
+// Whether buffer element i lies in this rank's own shard (always true without the distributed optimizer).
+struct Ownership {
+  std::vector<int64_t> bucket_end, own_start, own_end;
+  bool all = true;
+  Ownership(const BucketPlan& plan, int buffer, int group_rank) {
+    if (buffer < 0 || !plan.options().distributed_optimizer) return;
+    all = false;
+    const auto& buckets = plan.buffer(buffer).buckets;
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      bucket_end.push_back(buckets[b].offset + buckets[b].numel);
+      own_start.push_back(plan.owned_start(buffer, int(b), group_rank));
+      own_end.push_back(plan.owned_end(buffer, int(b), group_rank));
+    }
+  }
+  bool owned(size_t i) const {
+    if (all) return true;
+    const size_t b = size_t(std::upper_bound(bucket_end.begin(), bucket_end.end(), int64_t(i)) - bucket_end.begin());
+    return b < bucket_end.size() && int64_t(i) >= own_start[b] && int64_t(i) < own_end[b];
+  }
+};
+
+// --- 3. group identity ----------------------------------------------------------------------------
+void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan) {
+  const int rank = ctx.run.rank;
+  const std::vector<int> dense_members = layout.group(GroupKind::dp_cp, rank);
+  const std::vector<int> expert_members = layout.group(GroupKind::expert_dp, rank);
+  if (!power_sum_exact_in_fp32(dense_members) || !power_sum_exact_in_fp32(expert_members)) {
+    ctx.progress("group identity: 2^rank sums are not exact in fp32 at this world size, skipped");
+    return;
+  }
+  // Megatron's test fills main_grad (fp32) with 2^rank and uses per-token loss (no scaling).
+  GradBuffers g = make_grad_buffers(ctx, plan, DType::f32);
+  const float mine = float(std::ldexp(1.0, rank));
+  fill_with(g.dense_buf, 0, g.dense_buf.count(), [&](size_t) { return mine; });
+  fill_with(g.expert_buf, 0, g.expert_buf.count(), [&](size_t) { return mine; });
+  const GradScaling none = grad_scaling(GradScaleMode::per_token_loss, false, layout.dp_cp(), layout.edp());
+  sync_grads(ctx, g, groups, none, none);
+
+  for (bool expert_side : {false, true}) {
+    const std::vector<int>& want = expert_side ? expert_members : dense_members;
+    const double expected = expected_group_power_sum(want);
+    // Reduced over the wrong group, the sum names the members it really had: blame the first
+    // rank present that should not be (or missing that should).
+    auto culprit = [&, want](size_t, double observed) {
+      std::vector<int> got;
+      return decode_power_sum(observed, ctx.run.size, &got) ? first_group_difference(want, got) : -1;
+    };
+    check_values(ctx,
+                 {expert_side ? "group_identity.expert" : "group_identity.dense", "2^rank", "fp32",
+                  expert_side ? "sum of 2^r over expt_dp" : "sum of 2^r over dp_cp"},
+                 g.buf(expert_side), g.numel(expert_side), [&](size_t) { return expected; }, 0, culprit);
+  }
+  // The expert group is a different group wherever the layout says so (TP != ETP*EP, ...).
+  if (g.expert >= 0 && g.dense >= 0) {
+    const float d = g.dense_buf.to_host_f32(0, 1)[0], e = g.expert_buf.to_host_f32(0, 1)[0];
+    const bool differ_expected = dense_members != expert_members;
+    ctx.check_condition({"group_identity.expert_differs", "2^rank", "fp32", "expert sum != dense sum iff groups differ"},
+                        (d != e) == differ_expected, "dense " + format_double(d) + " expert " + format_double(e),
+                        differ_expected ? "different sums" : "equal sums");
+  } else {
+    ctx.check_condition({"group_identity.expert_differs", "2^rank", "fp32", "expert sum != dense sum iff groups differ"},
+                        true);
+  }
+}
+
+// --- 4. grad sync ---------------------------------------------------------------------------------
+enum class Fill { pattern, b3_ones };
+
+// Raw grads: the closed-form pattern, or Megatron's test_grad_sync numbers (dense 1, expert EP*ETP/TP).
+double raw_value(Fill fill, const ParallelLayout& layout, bool expert, uint64_t seed, int rank, size_t i) {
+  if (fill == Fill::b3_ones) return expert ? double(layout.ep()) * layout.etp() / layout.tp() : 1.0;
+  return raw_grad(seed + (expert ? 7919 : 0), rank, i, layout.dp_cp());
+}
+
+void fill_grads(GradBuffers& g, Fill fill, const ParallelLayout& layout, uint64_t seed, int rank) {
+  for (bool e : {false, true})
+    fill_with(g.buf(e), 0, g.numel(e), [&](size_t i) { return float(raw_value(fill, layout, e, seed, rank, i)); });
+}
+
+// Checks every element of both buffers after a sync: the reduced value on owned elements, the
+// pre-scaled local value elsewhere (DistOpt). `extra` scales the expectation (num_tokens), as fp32.
+bool check_synced(Context& ctx, GradBuffers& g, const ParallelLayout& layout, GradScaleMode mode, Fill fill,
+                  uint64_t seed, const std::string& check_prefix, const std::string& case_name, float extra = 0) {
+  const int rank = ctx.run.rank;
+  bool ok = true;
+  for (bool expert_side : {false, true}) {
+    const GroupKind kind = expert_side ? GroupKind::expert_dp : GroupKind::dp_cp;
+    const GroupSum group = group_sum_of(layout.group(kind, rank));
+    const GradScaling s = grad_scaling(mode, expert_side, layout.dp_cp(), layout.edp());
+    const Ownership own(*g.plan, g.index(expert_side), layout.group_index(kind, rank));
+    const uint64_t fseed = seed + (expert_side ? 7919 : 0);
+    const DType dt = g.buf(expert_side).dtype();
+    auto synced = [&](size_t i) {
+      double v;
+      if (fill == Fill::pattern) {
+        v = expected_synced_grad(s, fseed, i, group, layout.dp_cp(), rank, own.owned(i));
+      } else {
+        const double raw = raw_value(fill, layout, expert_side, seed, rank, i);
+        v = own.owned(i) ? reduced_grad(s, raw * group.size, group.size) : double(float(raw) * float(s.pre_scale));
+      }
+      return v;
+    };
+    auto expected = [&](size_t i) {
+      const double v = synced(i);
+      return extra != 0 ? double(round_to(dt, round_to(dt, float(v)) * extra)) : v;
+    };
+    auto culprit = [&](size_t i, double observed) {
+      if (fill != Fill::pattern || !own.owned(i)) return -1;
+      return missing_scale_culprit(s, fseed, i, layout.dp_cp(), group.size, observed, synced(i), ctx.run.size);
+    };
+    const std::string detail = std::string(expert_side ? "expert grads over expt_dp (" : "dense grads over dp_cp (") +
+                               std::to_string(group.size) + " ranks), pre-scale " + format_double(s.pre_scale) +
+                               (s.op == GradReduceOp::avg ? ", AVG" : ", SUM");
+    ok &= check_values(ctx, {check_prefix + (expert_side ? ".expert" : ".dense"), case_name, dtype_name(dt), detail},
+                       g.buf(expert_side), g.numel(expert_side), expected, sync_tolerance_ulps(s, group.size, dt),
+                       culprit);
+  }
+  return ok;
+}
+
+void run_grad_sync(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plain,
+                   const BucketPlan& distopt) {
+  const DType dt = ctx.opts.dtype;
+  for (GradScaleMode mode : g_opt.modes) {
+    for (bool use_distopt : g_opt.distopt) {
+      const BucketPlan& plan = use_distopt ? distopt : plain;
+      GradBuffers g = make_grad_buffers(ctx, plan, dt);
+      for (Fill fill : {Fill::pattern, Fill::b3_ones}) {
+        const std::string case_name = std::string(mode_name(mode)) + (use_distopt ? "/distopt" : "/allreduce") +
+                                      (fill == Fill::pattern ? "/pattern" : "/b3_ones");
+        const uint64_t seed = ctx.opts.seed;
+        fill_grads(g, fill, layout, seed, ctx.run.rank);
+        sync_grads(ctx, g, groups, grad_scaling(mode, false, layout.dp_cp(), layout.edp()),
+                   grad_scaling(mode, true, layout.dp_cp(), layout.edp()));
+        const bool ok = check_synced(ctx, g, layout, mode, fill, seed, "grad_sync", case_name);
+        ctx.progress("grad sync " + case_name + (ok ? ": ok" : ": CHECK FAILED"));
+      }
+    }
+  }
+}
+
+// --- 5. finalize_model_grads ---------------------------------------------------------------------
+void run_finalize(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan,
+                  const std::string& opt_name) {
+  const int rank = ctx.run.rank;
+  const DType dt = ctx.opts.dtype;
+  const DenseCoords dc = layout.dense_coords(rank);
+  const uint64_t seed = ctx.opts.seed + 104729;
+  const std::string case_name = opt_name;
+
+  // (1) DP sync with per-token loss (no pre-scale, SUM).
+  GradBuffers g = make_grad_buffers(ctx, plan, dt);
+  fill_grads(g, Fill::pattern, layout, seed, rank);
+  const GradScaleMode mode = GradScaleMode::per_token_loss;
+  sync_grads(ctx, g, groups, grad_scaling(mode, false, layout.dp_cp(), layout.edp()),
+             grad_scaling(mode, true, layout.dp_cp(), layout.edp()));
+
+  // (2) Conditional embedder: weight (pipeline_parallel) summed over the local VPP chunks into chunk
+  // 0, all-reduced over PP, copied back to every chunk; bias (not marked) untouched.
+  const size_t w_n = 100, b_n = 10, chunk_n = w_n + b_n;
+  Buffer cond = ctx.backend.alloc(dt, chunk_n * size_t(g_opt.vpp));
+  fill_with(cond, 0, cond.count(), [&](size_t i) { return float(cond_embedder_grad(dc.pp, int(i / chunk_n))); });
+  {
+    std::vector<float> host = cond.to_host_f32(0, cond.count());
+    for (int c = 1; c < g_opt.vpp; ++c)
+      for (size_t i = 0; i < w_n; ++i) host[i] += host[size_t(c) * chunk_n + i];
+    fill_with(cond, 0, w_n, [&](size_t i) { return host[i]; });
+    if (groups.pp->size() > 1) groups.pp->all_reduce(cond.at(0), cond.at(0), w_n, dt, RedOp::sum);
+    for (int c = 1; c < g_opt.vpp; ++c) copy_elements(cond, size_t(c) * chunk_n, cond, 0, w_n);
+  }
+  const double cond_total = cond_embedder_reduced(layout.pp(), g_opt.vpp);
+  ctx.check({"finalize.cond_embedder", case_name, dtype_name(dt),
+             "weight == sum over VPP chunks and PP stages of 10p+c (PP=4,VPP=2: 124); bias unchanged"},
+            cond, 0, cond.count(), 0,
+            [&](size_t i) {
+              const size_t c = i / chunk_n;
+              return i % chunk_n < w_n ? double(round_to(dt, float(cond_total))) : cond_embedder_grad(dc.pp, int(c));
+            },
+            dt == DType::f32 ? 0 : double(layout.pp() * g_opt.vpp));
+
+  // (3) TP all-reduce of replicated params as one coalesced buffer per op: norms (sequence
+  // parallel) with SUM, the router (average_gradients_across_tp_domain) with AVG.
+  const int64_t h = g_opt.shape.hidden;
+  const int layers = first_moe_layer(g_opt.shape.moe_layers, layout.pp(), dc.pp + 1) -
+                     first_moe_layer(g_opt.shape.moe_layers, layout.pp(), dc.pp);
+  for (bool average : {false, true}) {
+    const size_t n = size_t(layers) * size_t(average ? g_opt.shape.experts * h : 2 * h);
+    const uint64_t s = seed + (average ? 31 : 17);
+    Buffer tp = ctx.backend.alloc(dt, n);
+    fill_with(tp, 0, n, [&](size_t i) { return float(tp_grad(s, dc.tp, i)); });
+    if (groups.tp->size() > 1) groups.tp->all_reduce(tp.data(), tp.data(), n, dt, average ? RedOp::avg : RedOp::sum);
+    const bool exact = dt == DType::f32 && (!average || (layout.tp() & (layout.tp() - 1)) == 0);
+    ctx.check({average ? "finalize.tp_avg" : "finalize.tp_sum", case_name, dtype_name(dt),
+               average ? "router grads AVG over TP" : "layernorm grads SUM over TP"},
+              tp, 0, n, 0, [&](size_t i) { return tp_reduced(s, layout.tp(), i, average); },
+              exact ? 0 : double(layout.tp() + 2));
+  }
+
+  // (4) Word embedding grads: all-reduce SUM over the embedding group (first and last PP stage only).
+  {
+    const bool holds = dc.pp == 0 || dc.pp == layout.pp() - 1;
+    const size_t n = holds ? size_t(g_opt.shape.vocab / layout.tp() * h) : 0;
+    const uint64_t s = seed + 53;
+    Buffer emb = ctx.backend.alloc(dt, n);
+    fill_with(emb, 0, n, [&](size_t i) { return float(embedding_grad(s, rank, i)); });
+    if (groups.in_embedding && groups.embedding->size() > 1)
+      groups.embedding->all_reduce(emb.data(), emb.data(), n, dt, RedOp::sum);
+    const GroupSum group = group_sum_of(layout.group(GroupKind::embedding, rank));
+    ctx.check({"finalize.embedding", case_name, dtype_name(dt), "word embedding SUM over first+last PP stage"}, emb, 0,
+              n, 0, [&](size_t i) { return embedding_reduced(s, group, i); }, dt == DType::f32 ? 0 : 4.0);
+  }
+
+  // (6) num_tokens: counted on the last PP stage, broadcast over PP, summed over dp_cp; every grad
+  // is scaled by 1/max(n, 1). Other stages start from -1 so a missing broadcast shows.
+  Buffer tokens = ctx.backend.alloc(DType::f32, 1);
+  const float local_tokens = dc.pp == layout.pp() - 1 ? float(g_opt.tokens) : -1.0f;
+  fill_with(tokens, 0, 1, [&](size_t) { return local_tokens; });
+  if (groups.pp->size() > 1) groups.pp->broadcast(tokens.data(), 1, DType::f32, groups.pp->size() - 1);
+  if (groups.dp_cp->size() > 1) groups.dp_cp->all_reduce(tokens.data(), tokens.data(), 1, DType::f32, RedOp::sum);
+  const double num_tokens = tokens.to_host_f32(0, 1)[0];
+  const double expected_tokens = double(g_opt.tokens) * layout.dp_cp();
+  ctx.check_condition({"finalize.num_tokens", case_name, "fp32", "num_tokens = sum over dp_cp of the last stage's count"},
+                      num_tokens == expected_tokens, format_double(num_tokens), format_double(expected_tokens));
+  const float factor = num_tokens_factor(expected_tokens);
+  const float applied = ctx.fault.applies("missing-scale", rank) ? 1.0f : num_tokens_factor(num_tokens);
+  scale_elements(g.dense_buf, 0, g.dense_buf.count(), applied);
+  scale_elements(g.expert_buf, 0, g.expert_buf.count(), applied);
+  const bool ok = check_synced(ctx, g, layout, mode, Fill::pattern, seed, "finalize.num_tokens_scale", case_name, factor);
+  ctx.progress("finalize_model_grads (" + opt_name + "), num_tokens " + format_double(num_tokens) +
+               (ok ? ": ok" : ": CHECK FAILED"));
+}
+
+// --- 6. token dispatch and combine ---------------------------------------------------------------
+struct TokenExchange {
+  std::vector<size_t> send_counts, send_displs, recv_counts, recv_displs;  // elements
+  size_t recv_rows = 0;
+};
+
+void run_dispatch(Context& ctx, const ParallelLayout& layout, Groups& groups, const MoeRouting& routing) {
+  const int rank = ctx.run.rank;
+  const DType dt = ctx.opts.dtype;
+  Comm& ep = *groups.ep;
+  const int EP = ep.size(), H = g_opt.token_hidden, T = g_opt.tokens, K = g_opt.top_k;
+  const int my_ep = layout.expert_coords(rank).ep;
+  const int64_t misroute = ctx.fault.applies("wrong-expert", rank) ? ctx.fault.index : -1;
+  const DispatchPlan plan = plan_dispatch(routing, rank, misroute);
+  const size_t rows = plan.rows.size();
+
+  // Counts first (Megatron's preprocess): rows per EP peer, exchanged with an all-to-all.
+  Buffer counts_out = ctx.backend.alloc(DType::f32, size_t(EP)), counts_in = ctx.backend.alloc(DType::f32, size_t(EP));
+  fill_with(counts_out, 0, size_t(EP), [&](size_t p) { return float(plan.send_counts[p]); });
+  ep.all_to_all(counts_out.data(), counts_in.data(), 1, DType::f32);
+  const std::vector<float> got = counts_in.to_host_f32(0, size_t(EP));
+  TokenExchange x;
+  for (int p = 0; p < EP; ++p) {
+    x.send_counts.push_back(plan.send_counts[p] * size_t(H));
+    x.send_displs.push_back(plan.send_displs[p] * size_t(H));
+    x.recv_displs.push_back(x.recv_rows * size_t(H));
+    x.recv_counts.push_back(size_t(got[p]) * size_t(H));
+    x.recv_rows += size_t(got[p]);
+  }
+
+  Buffer send = ctx.backend.alloc(dt, rows * size_t(H)), recv = ctx.backend.alloc(dt, x.recv_rows * size_t(H));
+  fill_with(send, 0, send.count(), [&](size_t i) {
+    const TokenSlot& r = plan.rows[i / size_t(H)];
+    return float(payload_value(routing.token_id(r.src_rank, r.token, r.slot), int(i % size_t(H))));
+  });
+  CollArgs dispatch;
+  dispatch.kind = CollKind::all_to_allv, dispatch.dtype = dt, dispatch.send = send.data(), dispatch.recv = recv.data();
+  dispatch.send_counts = x.send_counts, dispatch.send_displs = x.send_displs;
+  dispatch.recv_counts = x.recv_counts, dispatch.recv_displs = x.recv_displs;
+  ep.run(dispatch);
+
+  // Expert side: every row is a token routed to one of this EP rank's experts, from the rank whose
+  // chunk it arrived in, in dispatch order.
+  {
+    std::vector<float> host = recv.to_host_f32(0, recv.count());
+    std::vector<float> seen = host;  // a "flip" fault corrupts only the copy being verified
+    apply_flip_fault(ctx.fault, rank, "dispatch.received", dt, seen);
+    LocalVerify v;
+    v.n_checked = x.recv_rows;
+    std::string why;
+    size_t row = 0;
+    for (int p = 0; p < EP; ++p) {
+      int64_t prev = -1;
+      for (size_t j = 0; j < x.recv_counts[p] / size_t(H); ++j, ++row) {
+        RowCheck c = check_received_row(routing, &seen[row * size_t(H)], H, ep.members()[p], my_ep, &prev);
+        if (c.ok) continue;
+        if (v.n_wrong++ == 0) v.first_index = int64_t(row), v.culprit = c.culprit, why = c.why;
+      }
+    }
+    if (!why.empty()) std::fprintf(stderr, "rank %d: dispatch.received: %s\n", rank, why.c_str());
+    ctx.report_check({"dispatch.received", "", dtype_name(dt), "each row reaches an expert of its EP rank, in order"}, v);
+    // The expert's work: out = (payload + expert) mod 256, computed for the expert the row names.
+    for (size_t r = 0; r < x.recv_rows; ++r) {
+      const int64_t id = payload_row_id(&host[r * size_t(H)], H);
+      int expert = 0;
+      try {
+        if (id >= 0) expert = routing.decode_token_id(uint64_t(id)).expert;
+      } catch (const std::out_of_range&) {
+      }
+      for (int e = 0; e < H; ++e) host[r * size_t(H) + size_t(e)] = float(expert_output(int(host[r * size_t(H) + size_t(e)]) & 255, expert));
+    }
+    fill_with(recv, 0, recv.count(), [&](size_t i) { return host[i]; });
+  }
+
+  // Combine: the reverse all-to-all-v brings every row back; un-permute into (token, slot) order.
+  CollArgs combine = dispatch;
+  combine.send = recv.data(), combine.recv = send.data();
+  std::swap(combine.send_counts, combine.recv_counts);
+  std::swap(combine.send_displs, combine.recv_displs);
+  ep.run(combine);
+  Buffer slots = ctx.backend.alloc(dt, size_t(T) * size_t(K) * size_t(H));
+  for (size_t j = 0; j < rows; ++j)
+    copy_elements(slots, (size_t(plan.rows[j].token) * size_t(K) + size_t(plan.rows[j].slot)) * size_t(H), send,
+                  j * size_t(H), size_t(H));
+  std::vector<int> slot_expert(size_t(T) * size_t(K));
+  for (int t = 0; t < T; ++t) {
+    const std::vector<int> experts = routing.experts_of(rank, t);
+    for (int s = 0; s < K; ++s) slot_expert[size_t(t) * size_t(K) + size_t(s)] = experts[size_t(s)];
+  }
+  ctx.check({"combine.slots", "", dtype_name(dt), "every (token, slot) row comes back processed by its expert"}, slots, 0,
+            slots.count(), 0,
+            [&](size_t i) {
+              const size_t row = i / size_t(H);
+              const uint64_t id = routing.token_id(rank, int(row / size_t(K)), int(row % size_t(K)));
+              return double(expert_output(payload_value(id, int(i % size_t(H))), slot_expert[row]));
+            },
+            0, [&](size_t i) { return ep.members()[size_t(routing.expert_owner(slot_expert[i / size_t(H)]))]; });
+
+  // Load: tokens each EP rank receives, over this rank's EP group (max/mean = imbalance).
+  const RoutingLoad load = routing.load(ep.members());
+  const double worst = ctx.max_over_ranks(load.imbalance);
+  PerfRow row;
+  row.op = "moe_routing", row.metric = "load_imbalance_max_over_mean", row.unit = "ratio", row.value = worst;
+  row.group_size = EP, row.layout = g_opt.routing, row.case_name = "worst EP group";
+  ctx.perf(row);
+  if (ctx.is_root())
+    for (int p = 0; p < EP; ++p) {
+      PerfRow r;
+      r.op = "moe_routing", r.metric = "tokens_received", r.unit = "rows", r.value = double(load.per_ep_rank[size_t(p)]);
+      r.group_size = EP, r.layout = g_opt.routing, r.case_name = "ep_group0/ep_rank=" + std::to_string(p);
+      ctx.perf(r);
+    }
+  const double recv_max = ctx.max_over_ranks(double(x.recv_rows));
+  const double recv_mean = ctx.sum_over_ranks(double(x.recv_rows)) / ctx.run.size;
+  PerfRow r;
+  r.op = "all_to_allv", r.metric = "recv_rows_max_over_mean", r.unit = "ratio",
+  r.value = recv_mean > 0 ? recv_max / recv_mean : 0, r.group_size = EP, r.layout = g_opt.routing,
+  r.case_name = "all ranks";
+  ctx.perf(r);
+  ctx.progress("token dispatch: " + std::to_string(T) + " tokens x top-" + std::to_string(K) + " over EP=" +
+               std::to_string(EP) + ", load imbalance " + format_double(worst, 4));
+
+  // Perf: dispatch all-to-all-v next to a plain all-to-all of the same bytes per rank (every rank
+  // sends T*K rows; only their spread over peers differs).
+  if (ctx.opts.iters > 0) {
+    const size_t bytes = rows * size_t(H) * dtype_size(dt);
+    TimingStats tv = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters, [&] { ep.run(dispatch); });
+    const size_t per_peer = rows * size_t(H) / size_t(EP);
+    Buffer a = ctx.backend.alloc(dt, per_peer * size_t(EP)), b = ctx.backend.alloc(dt, per_peer * size_t(EP));
+    TimingStats tp = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters,
+                                 [&] { ep.all_to_all(a.data(), b.data(), per_peer, dt); });
+    for (int plain = 0; plain < 2; ++plain) {
+      const TimingStats& t = plain ? tp : tv;
+      PerfRow p;
+      p.case_name = std::to_string(T) + "x" + std::to_string(K) + "x" + std::to_string(H);
+      p.op = plain ? "all_to_all" : "all_to_allv";
+      p.dtype = dtype_name(dt), p.group_size = EP, p.layout = plain ? "equal bytes" : "moe dispatch " + g_opt.routing;
+      p.count = plain ? per_peer : rows * size_t(H);
+      p.bytes = plain ? per_peer * size_t(EP) * dtype_size(dt) : bytes;
+      p.iters = t.iters, p.warmup = ctx.opts.warmup;
+      p.time_med_us = t.med_s * 1e6, p.time_min_us = t.min_s * 1e6, p.time_max_us = t.max_s * 1e6;
+      p.algbw = t.med_s > 0 ? double(p.bytes) / t.med_s / 1e9 : 0;
+      p.busbw = p.algbw * coll_busbw_factor(CollKind::all_to_all, EP);
+      ctx.perf(p);
+    }
+  }
+}
+
+// --- 7. two-level sync vs one flat all-reduce ----------------------------------------------------
+void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plain,
+                   const BucketPlan& distopt) {
+  if (ctx.opts.iters <= 0) return;
+  const DType dt = ctx.opts.dtype;
+  const GradScaling s = grad_scaling(GradScaleMode::default_sum, false, layout.dp_cp(), layout.edp());
+  std::map<std::string, TimingStats> times;
+  size_t max_elems = 0;
+  for (bool use_distopt : g_opt.distopt) {
+    GradBuffers g = make_grad_buffers(ctx, use_distopt ? distopt : plain, dt);
+    g.dense_buf.fill_zero();
+    if (!g.expert_buf.empty()) g.expert_buf.fill_zero();
+    max_elems = std::max<size_t>(max_elems, size_t(ctx.max_over_ranks(double(g.dense_buf.count() + g.expert_buf.count()))));
+    times[use_distopt ? "distopt" : "allreduce"] = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters,
+                                                               [&] { sync_grads(ctx, g, groups, s, s, true); });
+  }
+  Buffer flat = ctx.backend.alloc(dt, max_elems);
+  flat.fill_zero();
+  const TimingStats tf = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters,
+                                     [&] { ctx.world.all_reduce(flat.data(), flat.data(), max_elems, dt, RedOp::sum); });
+  const std::string groups_text = "dense=dp_cp(" + std::to_string(layout.dp_cp()) + ") expert=expt_dp(" +
+                                  std::to_string(layout.edp()) + ")";
+  auto emit = [&](const std::string& op, const std::string& lay, const TimingStats& t) {
+    PerfRow p;
+    p.case_name = "grad sync", p.op = op, p.dtype = dtype_name(dt), p.redop = "sum", p.in_place = "1";
+    p.group_size = op == "all_reduce" ? ctx.run.size : layout.dp_cp(), p.layout = lay;
+    p.count = max_elems, p.bytes = max_elems * dtype_size(dt), p.iters = t.iters, p.warmup = ctx.opts.warmup;
+    p.time_med_us = t.med_s * 1e6, p.time_min_us = t.min_s * 1e6, p.time_max_us = t.max_s * 1e6;
+    p.algbw = t.med_s > 0 ? double(p.bytes) / t.med_s / 1e9 : 0;
+    if (op == "all_reduce") p.busbw = p.algbw * coll_busbw_factor(CollKind::all_reduce, ctx.run.size);
+    ctx.perf(p);
+  };
+  emit("all_reduce", "flat over world, same bytes", tf);
+  for (const auto& [name, t] : times) {
+    emit("two_level_sync", name + " " + groups_text, t);
+    PerfRow ratio;
+    ratio.case_name = "grad sync", ratio.op = "two_level_sync", ratio.layout = name + " " + groups_text;
+    ratio.metric = "time_over_flat_all_reduce", ratio.unit = "ratio";
+    ratio.value = tf.med_s > 0 ? t.med_s / tf.med_s : 0;
+    ctx.perf(ratio);
+    ctx.progress("two-level sync (" + name + "): " + format_double(t.med_s * 1e6, 4) + " us vs flat all-reduce " +
+                 format_double(tf.med_s * 1e6, 4) + " us of " + std::to_string(max_elems * dtype_size(dt)) + " B");
+  }
+}
+
+// --- driver --------------------------------------------------------------------------------------
+void run(Context& ctx) {
+  const ParallelLayout layout(sizes_for(ctx.run.size));
+  const MoeRouting routing(routing_for(layout, ctx.opts.seed));
+  const int rank = ctx.run.rank;
+  ctx.progress("layout: TP " + std::to_string(layout.tp()) + " CP " + std::to_string(layout.cp()) + " PP " +
+               std::to_string(layout.pp()) + " DP " + std::to_string(layout.dp()) + " | ETP " +
+               std::to_string(layout.etp()) + " EP " + std::to_string(layout.ep()) + " EDP " +
+               std::to_string(layout.edp()) + " | experts " + std::to_string(g_opt.shape.experts) + " per layer");
+
+  // 1. communicators
+  Groups groups = build_groups(ctx, layout);
+
+  // 2. this rank's MoE stage and its bucket plans
+  const ModelSpec model = build_moe_stage_model(g_opt.shape, layout, routing, rank, ctx.opts.dtype);
+  BucketPlanOptions po;
+  po.dp_size = layout.dp_cp(), po.expert_dp_size = layout.edp();
+  if (g_opt.bucket_size > 0) po.bucket_size = g_opt.bucket_size;
+  const BucketPlan plain(model, po);
+  po.distributed_optimizer = true;
+  const BucketPlan distopt(model, po);
+  {
+    // Uneven experts: expert buffers differ between EP ranks but agree inside every expt_dp group.
+    int64_t expert_numel = 0;
+    for (const GradBuffer& b : distopt.buffers())
+      if (b.key.expert) expert_numel = b.numel;
+    Comm& edp = *groups.expt_dp;
+    Buffer mine = ctx.backend.alloc(DType::f32, 2), all = ctx.backend.alloc(DType::f32, 2 * size_t(edp.size()));
+    fill_with(mine, 0, 2, [&](size_t i) { return float(i == 0 ? expert_numel >> 16 : expert_numel & 0xffff); });
+    edp.all_gather(mine.data(), all.data(), 2, DType::f32);
+    const std::vector<float> v = all.to_host_f32(0, all.count());
+    bool same = true;
+    for (int p = 0; p < edp.size(); ++p) same &= v[2 * p] == v[0] && v[2 * p + 1] == v[1];
+    ctx.check_condition({"expert_buffers.consistent", "distopt", "", "expert buffer numel equal across expt_dp"}, same,
+                        "differs inside expt_dp", "equal");
+    const int my_ep = layout.expert_coords(rank).ep;
+    ctx.progress("rank 0 stage: " + std::to_string(model.tensors.size()) + " tensors, " +
+                 std::to_string(routing.num_local_experts(my_ep)) + " local experts, " +
+                 std::to_string(plain.buffers().size()) + " grad buffers, " + std::to_string(plain.num_buckets()) +
+                 " buckets");
+  }
+
+  // 3. group identity; 4. grad sync; 5. finalize; 6. tokens; 7. perf
+  check_group_identity(ctx, layout, groups, plain);
+  run_grad_sync(ctx, layout, groups, plain, distopt);
+  for (bool use_distopt : g_opt.distopt)
+    run_finalize(ctx, layout, groups, use_distopt ? distopt : plain, use_distopt ? "distopt" : "allreduce");
+  run_dispatch(ctx, layout, groups, routing);
+  run_sync_perf(ctx, layout, groups, plain, distopt);
+
+  PerfRow mem;
+  mem.op = "memory", mem.metric = "peak_bytes_per_rank_max", mem.unit = "bytes";
+  mem.value = ctx.max_over_ranks(double(memory_stats(ctx.backend.mem_space()).peak_bytes));
+  ctx.perf(mem);
+}
+
+void add_options(CLI::App& app, CommonOptions& opts) {
+  opts.iters = 10, opts.warmup = 2;
+  app.add_option("--tp", g_opt.tp, "tensor-parallel size")->capture_default_str();
+  app.add_option("--cp", g_opt.cp, "context-parallel size")->capture_default_str();
+  app.add_option("--pp", g_opt.pp, "pipeline-parallel size")->capture_default_str();
+  app.add_option("--ep", g_opt.ep, "expert-parallel size (0: 2 when the world allows it, else 1)")
+      ->capture_default_str();
+  app.add_option("--etp", g_opt.etp, "expert tensor-parallel size (0: --tp)")->capture_default_str();
+  app.add_option("--experts,--num-experts", g_opt.shape.experts, "experts per MoE layer, split over EP (uneven allowed)")
+      ->capture_default_str();
+  app.add_option("--moe-layers", g_opt.shape.moe_layers, "MoE layers, split over PP stages")->capture_default_str();
+  app.add_option("--hidden", g_opt.shape.hidden, "hidden size")->capture_default_str();
+  app.add_option("--ffn", g_opt.shape.ffn, "expert MLP inner size")->capture_default_str();
+  app.add_option("--vocab", g_opt.shape.vocab, "vocabulary (word embedding rows)")->capture_default_str();
+  app.add_option("--top-k", g_opt.top_k, "experts per token")->capture_default_str();
+  app.add_option("--tokens-per-rank", g_opt.tokens, "tokens routed by each rank (also its num_tokens)")
+      ->capture_default_str();
+  app.add_option("--token-hidden", g_opt.token_hidden, "elements per token row in the all-to-all (0: --hidden; >= 8)")
+      ->capture_default_str();
+  app.add_option("--routing", g_opt.routing, "expert choice distribution: uniform or zipf:S")->capture_default_str();
+  app.add_option("--scaling", g_opt.scaling,
+                 "comma-separated §A7 modes: default, average_in_collective, per_token_loss, or all")
+      ->capture_default_str();
+  app.add_option("--optimizer", g_opt.optimizer, "allreduce (plain DDP), distopt (reduce-scatter) or both")
+      ->capture_default_str();
+  app.add_option("--bucket-size", g_opt.bucket_size, "DDP bucket size in elements (0: one bucket per buffer)")
+      ->capture_default_str();
+  app.add_option("--vpp", g_opt.vpp, "virtual pipeline chunks of the conditional embedder")->capture_default_str();
+}
+
+void validate_options(const RunInfo& run, CommonOptions&) {
+  const ParallelLayout layout(sizes_for(run.size));
+  g_opt.distribution = parse_routing_distribution(g_opt.routing, "--routing");
+  if (g_opt.tokens < 0) throw InputError("--tokens-per-rank: must be >= 0 (got " + std::to_string(g_opt.tokens) + ")");
+  check_moe_shape(g_opt.shape, layout);
+  const MoeRouting routing(routing_for(layout, 1));
+  if (g_opt.token_hidden == 0) g_opt.token_hidden = int(g_opt.shape.hidden);
+  if (g_opt.token_hidden < 8)
+    throw InputError("--token-hidden: rows need at least 8 elements to carry a token id (got " +
+                     std::to_string(g_opt.token_hidden) + ")");
+  if (g_opt.vpp < 1) throw InputError("--vpp: must be >= 1 (got " + std::to_string(g_opt.vpp) + ")");
+  if (g_opt.bucket_size < 0) throw InputError("--bucket-size: must be >= 0 (got " + std::to_string(g_opt.bucket_size) + ")");
+  g_opt.modes.clear();
+  if (g_opt.scaling == "all") {
+    g_opt.modes = {GradScaleMode::default_sum, GradScaleMode::average_in_collective, GradScaleMode::per_token_loss};
+  } else {
+    std::stringstream ss(g_opt.scaling);
+    std::string item;
+    while (std::getline(ss, item, ',')) g_opt.modes.push_back(parse_grad_scale_mode(item, "--scaling"));
+    if (g_opt.modes.empty()) throw InputError("--scaling: no mode given");
+  }
+  if (g_opt.optimizer == "allreduce") g_opt.distopt = {false};
+  else if (g_opt.optimizer == "distopt") g_opt.distopt = {true};
+  else if (g_opt.optimizer == "both") g_opt.distopt = {false, true};
+  else throw InputError("--optimizer: '" + g_opt.optimizer + "' is not allreduce, distopt or both");
+  if (g_opt.shape.experts > 0 && int64_t(g_opt.tokens) * g_opt.top_k * g_opt.token_hidden * 4 > (int64_t(1) << 30))
+    throw InputError("--tokens-per-rank: dispatch buffer over 1 GiB; lower --tokens-per-rank or --token-hidden");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Suite suite;
+  suite.name = "ep";
+  suite.summary =
+      "expert-parallel grad sync (dense over dp_cp, expert over expt_dp), finalize_model_grads and MoE token "
+      "all-to-all-v, validated per element";
+  suite.examples =
+      "Examples:\n"
+      "  mpirun -np 4 dtbench-ep                                   # EP 2, all scalings, allreduce + distopt\n"
+      "  mpirun -np 8 dtbench-ep --tp 2 --etp 1 --ep 2 --pp 2      # expert DP != dense DP\n"
+      "  mpirun -np 8 dtbench-ep --ep 4 --experts 6 --routing zipf:1.2 --top-k 2\n"
+      "  mpirun -np 8 dtbench-ep --pp 4 --vpp 2 --scaling per_token_loss   # the '124' embedder case\n"
+      "  mpirun -np 4 dtbench-ep --inject-fault wrong-group        # expert grads over dp_cp: FAIL, exit 1\n"
+      "Faults: flip[,rank=R,op=CHECK,index=I], wrong-group (all ranks), missing-scale,rank=R,\n"
+      "wrong-expert,rank=R[,index=ROW]. Timings cover collectives only (pre-scale excluded).";
+  suite.add_options = add_options;
+  suite.validate = validate_options;
+  suite.body = run;
+  return suite_main(argc, argv, suite);
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# dtbench-ep under mpirun: every check passes on 1, 2, 4 and 8 ranks and on layouts where the expert
+# group differs from the dense group; each injected fault (expert grads over the dense group, a
+# missing pre-scale, a token sent to the wrong expert, a flipped element) gives FAIL rows naming
+# the culprit and exit 1; bad input exits 2 naming the flag; the perf CSV has the comparisons.
+source "$(dirname "$0")/../lib.sh"
+EP=$BIN/dtbench-ep
+QUICK=(-n 2 -w 1 -q --backend host)
+
+# Column numbers of the checks CSV (see README "CSV columns").
+col_check=5 col_status=8 col_failing=11 col_expected=14 col_culprit=18
+fail_checks() { grep -v '^#' "$1" | awk -F, -v s=$col_status -v c=$col_check 'NR>1 && $s=="FAIL" {print $c}' | sort -u; }
+pass_row() { grep -v '^#' "$1" | awk -F, -v s=$col_status -v c=$col_check -v n="$2" 'NR>1 && $c==n && $s=="PASS"' | grep -q .; }
+# Every FAIL row of check $2 (whose case contains $4, if given) has culprit $3 among its culprits.
+culprit_is() { grep -v '^#' "$1" | awk -F, -v s=$col_status -v c=$col_check -v k=$col_culprit -v n="$2" -v r="$3" -v cs="${4:-}" \
+  'NR>1 && $s=="FAIL" && $c==n && index($6, cs) { total++; if ($k==r || $k ~ "(^|;)"r"(;|$)") good++ }
+   END { exit !(total > 0 && good == total) }'; }
+
+for np in 1 2 4 8; do
+  out=$TMP_ROOT/np$np
+  run_mpi $np $TMP_ROOT/np$np.log "$EP" "${QUICK[@]}" --out "$out"
+  expect "ep np=$np default layout, all checks pass" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+done
+
+# Layouts: (TP, ETP) = (2, 1) and (1, 2) as in Megatron's group test, PP with the embedding group,
+# CP folded into expert DP, uneven experts with zipf routing, bf16, small buckets.
+layouts=(
+  "8|--tp 2 --etp 1 --ep 1|tp2-etp1"
+  "8|--tp 1 --etp 2 --ep 1|tp1-etp2"
+  "8|--tp 2 --etp 1 --ep 2 --pp 2|tp2-ep2-pp2"
+  "8|--cp 2 --ep 4 --experts 6 --routing zipf:1.2|cp2-ep4-zipf"
+  "4|-d bf16 --bucket-size 3000|bf16-buckets"
+  "3|--ep 3 --experts 4|np3-uneven"
+)
+for l in "${layouts[@]}"; do
+  IFS='|' read -r np args name <<<"$l"
+  out=$TMP_ROOT/$name
+  # shellcheck disable=SC2086
+  run_mpi $np $TMP_ROOT/$name.log "$EP" "${QUICK[@]}" $args --out "$out"
+  expect "ep np=$np $name all checks pass" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+done
+for name in tp2-etp1 tp1-etp2; do
+  f=$(checks_csv $TMP_ROOT/$name)
+  expect "ep $name: 2^rank proves the expert group differs from the dense group" \
+    "PASS rows group_identity.expert and group_identity.expert_differs" \
+    eval 'pass_row $f group_identity.expert && pass_row $f group_identity.expert_differs'
+done
+
+# §B5: PP = 4, 2 VPP chunks: the conditional-embedder weight ends at 124. A flipped element on
+# rank 3 shows the expected value in the FAIL row.
+out=$TMP_ROOT/cond124
+run_mpi 8 $TMP_ROOT/cond124.log "$EP" "${QUICK[@]}" --pp 4 --vpp 2 --out "$out" \
+  --inject-fault flip,rank=3,op=finalize.cond_embedder,index=1
+expect "ep cond embedder PP=4 VPP=2 expects 124, flip on rank 3 caught" "exit 1, FAIL rows expected 124 naming rank 3" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = finalize.cond_embedder ] &&
+        grep -v "^#" $f | awk -F, -v e=$col_expected -v fr=$col_failing "\$8==\"FAIL\" && \$e==124 && \$fr==3" | grep -q .'
+
+# Fault: expert grads reduced over the dense dp_cp group (EP 2 at 4 ranks: expt_dp {0,2},{1,3}).
+# The 2^rank sum decodes to the members really used; the culprit is a rank that should not be there.
+out=$TMP_ROOT/wrong-group
+run_mpi 4 $TMP_ROOT/wrong-group.log "$EP" "${QUICK[@]}" --experts 4 --out "$out" --inject-fault wrong-group
+expect "ep fault wrong-group is caught" "exit 1; group_identity.expert and expert grad_sync FAIL; dense untouched" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && fail_checks $f | grep -qx group_identity.expert &&
+        fail_checks $f | grep -qx grad_sync.expert && ! fail_checks $f | grep -q "\.dense$" &&
+        culprit_is $f group_identity.expert 1 && culprit_is $f group_identity.expert 0'
+
+# Fault: rank 2 skips its pre-scale: every rank of its groups fails; with the closed-form pattern
+# the culprit column says 2 (the all-ones B3 fill cannot tell ranks apart).
+out=$TMP_ROOT/missing-scale
+run_mpi 4 $TMP_ROOT/missing-scale.log "$EP" "${QUICK[@]}" --scaling default --optimizer allreduce --out "$out" \
+  --inject-fault missing-scale,rank=2
+f=$(checks_csv $out)
+expect "ep fault missing-scale on rank 2 names rank 2" "exit 1, grad_sync FAIL rows with culprit 2" \
+  eval '[ $RC = 1 ] && fail_checks $f | grep -qx grad_sync.dense && culprit_is $f grad_sync.dense 2 pattern &&
+        culprit_is $f grad_sync.expert 2 pattern'
+expect "ep fault missing-scale also breaks num_tokens scaling" "finalize.num_tokens_scale FAIL on rank 2" \
+  eval 'fail_checks $f | grep -q finalize.num_tokens_scale && fail_names_rank $f 2'
+
+# Fault: rank 2 sends one token to the next EP rank's expert: the expert side names rank 2.
+out=$TMP_ROOT/wrong-expert
+run_mpi 4 $TMP_ROOT/wrong-expert.log "$EP" "${QUICK[@]}" --ep 4 --experts 4 --out "$out" \
+  --inject-fault wrong-expert,rank=2,index=0
+expect "ep fault wrong-expert on rank 2 is caught at the expert" "exit 1, only dispatch.received FAIL, culprit 2" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = dispatch.received ] &&
+        culprit_is $f dispatch.received 2 && grep -q "routed to expert" $LOG'
+
+# Fault: flipped elements, each named by the rank that holds them.
+for c in "grad_sync.expert|1|3" "group_identity.dense|2|0" "finalize.tp_avg|3|7" "finalize.embedding|0|2" \
+         "combine.slots|3|100" "dispatch.received|1|9"; do
+  IFS='|' read -r check rank index <<<"$c"
+  out=$TMP_ROOT/flip-$check
+  run_mpi 4 $TMP_ROOT/flip-$check.log "$EP" "${QUICK[@]}" --out "$out" --inject-fault flip,rank=$rank,op=$check,index=$index
+  expect "ep flip in $check on rank $rank is caught" "exit 1, FAIL rows of $check naming rank $rank only" \
+    eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = $check ] && fail_names_rank $f $rank &&
+          ! grep -v "^#" $f | awk -F, -v fr=$col_failing "NR>1 && \$8==\"FAIL\" && \$fr!=\"$rank\"" | grep -q .'
+done
+
+# Perf CSV: two-level sync next to one flat all-reduce, all-to-all-v next to all-to-all, load imbalance.
+f=$(perf_csv $TMP_ROOT/np4)
+expect "ep perf CSV comparisons measured in the same run" "rows for both sides and the ratios" \
+  eval 'body=$(grep -v "^#" $f) &&
+        echo "$body" | awk -F, "\$6==\"two_level_sync\" && \$14!=\"\"" | grep -q . &&
+        echo "$body" | awk -F, "\$6==\"all_reduce\" && \$20!=\"\"" | grep -q . &&
+        echo "$body" | grep -q time_over_flat_all_reduce &&
+        echo "$body" | awk -F, "\$6==\"all_to_allv\" && \$20!=\"\"" | grep -q . &&
+        echo "$body" | awk -F, "\$6==\"all_to_all\" && \$20!=\"\"" | grep -q . &&
+        echo "$body" | grep -q load_imbalance_max_over_mean && echo "$body" | grep -q peak_bytes_per_rank_max'
+
+# Bad input: one line naming the flag, exit 2, nothing written.
+bad=(
+  "4|--ep 3|--ep"
+  "4|--experts 0|--experts"
+  "4|--top-k 5 --experts 4|--top-k"
+  "4|--routing zipf:x|--routing"
+  "4|--scaling sum|--scaling"
+  "4|--optimizer zero|--optimizer"
+  "4|--tp 2 --hidden 63|--hidden"
+  "4|--token-hidden 4|--token-hidden"
+  "4|--vpp 0|--vpp"
+  "2|--inject-fault flip,rank=x|--inject-fault"
+)
+for case in "${bad[@]}"; do
+  IFS='|' read -r np args flag <<<"$case"
+  out=$TMP_ROOT/bad
+  # shellcheck disable=SC2086
+  run_mpi $np $TMP_ROOT/bad.log "$EP" $args --out "$out"
+  expect "ep bad input '$args'" "exit 2, one error line naming $flag, nothing written" \
+    eval '[ $RC = 2 ] && [ "$(grep -c "error:" $LOG)" = 1 ] && grep "error:" $LOG | grep -q -- "$flag" && [ ! -e $out ]'
+done
+
+run_mpi 1 $TMP_ROOT/help.log "$EP" --help
+expect "ep --help has examples" "exit 0 and an Examples section" eval '[ $RC = 0 ] && grep -q "Examples:" $LOG'
