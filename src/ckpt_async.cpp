@@ -1,0 +1,255 @@
+#include "ckpt_async.h"
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "ckpt_state.h"
+
+namespace dtbench {
+namespace {
+
+// Every rank's string, on every rank.
+std::vector<std::string> all_gather_strings(MPI_Comm comm, const std::string& mine) {
+  int size;
+  MPI_Comm_size(comm, &size);
+  int len = int(mine.size());
+  std::vector<int> lens(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
+  int total = 0;
+  for (int r = 0; r < size; ++r) displs[size_t(r)] = total, total += lens[size_t(r)];
+  std::string all(size_t(total), '\0');
+  MPI_Allgatherv(mine.data(), len, MPI_CHAR, &all[0], lens.data(), displs.data(), MPI_CHAR, comm);
+  std::vector<std::string> out;
+  for (int r = 0; r < size; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
+  return out;
+}
+
+// Every rank's string on rank 0 (empty vector elsewhere).
+std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& mine) {
+  int size, rank;
+  MPI_Comm_size(comm, &size);
+  MPI_Comm_rank(comm, &rank);
+  int len = int(mine.size());
+  std::vector<int> lens(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
+  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, comm);
+  int total = 0;
+  for (int r = 0; r < size; ++r) displs[size_t(r)] = total, total += lens[size_t(r)];
+  std::string all(size_t(rank == 0 ? total : 0), '\0');
+  MPI_Gatherv(mine.data(), len, MPI_CHAR, rank == 0 ? &all[0] : nullptr, lens.data(), displs.data(), MPI_CHAR, 0,
+              comm);
+  std::vector<std::string> out;
+  if (rank == 0)
+    for (int r = 0; r < size; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
+  return out;
+}
+
+std::string broadcast_string(MPI_Comm comm, std::string s, int root) {
+  int len = int(s.size());
+  MPI_Bcast(&len, 1, MPI_INT, root, comm);
+  s.resize(size_t(len));
+  if (len) MPI_Bcast(&s[0], len, MPI_CHAR, root, comm);
+  return s;
+}
+
+std::string hex64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
+  return b;
+}
+
+// Index entries as index-file piece lines (see sharded_index.h) for the gather to rank 0.
+std::string dims_text(const TensorShape& s) {
+  std::string o = "[";
+  for (size_t i = 0; i < s.size(); ++i) o += (i ? "," : "") + std::to_string(s[i]);
+  return o + "]";
+}
+std::string entries_text(const std::vector<IndexEntry>& es) {
+  std::string out;
+  for (const IndexEntry& e : es)
+    out += e.key + " " + dtype_name(e.dtype) + " " + dims_text(e.global_shape) + " " + dims_text(e.global_offset) +
+           " " + dims_text(e.local_shape) + " " + e.file + " " + std::to_string(e.byte_offset) + " " +
+           std::to_string(e.byte_length) + " " + hex64(e.checksum) + "\n";
+  return out;
+}
+
+}  // namespace
+
+AsyncCheckpointer::AsyncCheckpointer(const WriterConfig&, bool overwrite, bool fully_parallel)
+    : overwrite_(overwrite), fully_parallel_(fully_parallel), writer_(staging_) {
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);  // checkpoint coordination never shares ordering with training
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+AsyncCheckpointer::~AsyncCheckpointer() {
+  writer_.wait();
+  if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+std::string AsyncCheckpointer::agree_message(const std::string& mine) {
+  for (const std::string& s : all_gather_strings(comm_, mine))
+    if (!s.empty()) return s;
+  return "";
+}
+
+SaveValidation AsyncCheckpointer::prepare(const std::vector<ShardedPiece>& pieces, std::vector<size_t>* to_write) {
+  std::vector<std::vector<ShardedPiece>> by_rank;
+  for (const std::string& s : all_gather_strings(comm_, serialize_pieces(pieces))) by_rank.push_back(parse_pieces(s));
+  if (fully_parallel_) {
+    ShardDistribution dist = determine_main_replica_distribution(by_rank);
+    for (size_t r = 0; r < by_rank.size(); ++r) apply_distribution(by_rank[r], int(r), dist);
+  }
+  SaveValidation v;
+  try {
+    validate_sharding(by_rank);
+  } catch (const CheckpointingError& e) {
+    v.ok = false;
+    v.error = e.what();
+    v.culprits = overlapping_main_ranks(by_rank);
+  }
+  to_write->clear();
+  const std::vector<ShardedPiece>& mine = by_rank[size_t(rank_)];
+  for (size_t i = 0; i < mine.size(); ++i)
+    if (mine[i].is_main_replica()) to_write->push_back(i);
+  return v;
+}
+
+void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const std::vector<ShardedPiece>& pieces,
+                                 const std::vector<size_t>& to_write,
+                                 const std::function<void(size_t, void*)>& copy_out, const WriterConfig& cfg,
+                                 std::optional<SaveOutcome>* previous) {
+  // At most one save in flight: the next one waits for the previous to finalize.
+  if (in_flight_) *previous = poll(true);
+  const double t0 = wall_seconds();
+  const std::string dir = root + "/" + step_dir_name(step);
+  std::string problem;
+  if (rank_ == 0) {
+    try {
+      if (path_exists(dir)) {
+        if (!overwrite_)
+          throw CheckpointingError("checkpoint directory " + dir + " already exists; refusing to overwrite it (pass --overwrite)");
+        // Uncommit first, so a crash during the rewrite leaves it recognisably partial.
+        ::unlink((dir + "/" + kCommitName).c_str());
+        fsync_dir(dir);
+        remove_tree(dir);
+      }
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  problem = broadcast_string(comm_, problem, 0);
+  if (!problem.empty()) throw CheckpointingError(problem);
+
+  std::vector<ShardedPiece> mine;
+  for (size_t i : to_write) mine.push_back(pieces[i]);
+  const double s0 = wall_seconds();
+  staged_bytes_ = writer_.stage(rank_, mine, cfg.writers, [&](size_t i, void* dst) { copy_out(to_write[i], dst); });
+  stage_s_ = wall_seconds() - s0;
+  writer_.start(dir, cfg);
+  root_ = root;
+  step_ = step;
+  schedule_start_ = t0;
+  blocking_s_ = wall_seconds() - t0;
+  in_flight_ = true;
+  ++call_idx_;
+}
+
+std::optional<SaveOutcome> AsyncCheckpointer::poll(bool blocking) {
+  int any = in_flight_ ? 1 : 0, any_all = 0;
+  MPI_Allreduce(&any, &any_all, 1, MPI_INT, MPI_MAX, comm_);
+  if (!any_all) return std::nullopt;
+  if (blocking) writer_.wait();
+  int done = writer_.done() ? 1 : 0, all_done = 0;
+  MPI_Allreduce(&done, &all_done, 1, MPI_INT, MPI_MIN, comm_);
+  if (!all_done) return std::nullopt;
+  writer_.wait();
+  return finalize();
+}
+
+SaveOutcome AsyncCheckpointer::finalize() {
+  const RankWriteResult& res = writer_.result();
+  SaveOutcome out;
+  out.step = step_;
+  // FIFO: every rank must be finalizing the same call.
+  int max_idx = 0;
+  MPI_Allreduce(&call_idx_, &max_idx, 1, MPI_INT, MPI_MAX, comm_);
+  out.call_idx = call_idx_;
+  std::string my_error = res.error;
+  if (max_idx != call_idx_ && my_error.empty())
+    my_error = "rank " + std::to_string(rank_) + ": finalizing save call " + std::to_string(call_idx_) +
+               " while another rank finalizes call " + std::to_string(max_idx);
+
+  // Write results to rank 0: "<error-or-empty>\n<entry lines>".
+  std::string mine = (my_error.empty() ? std::string("ok") : "error " + my_error) + "\n" +
+                     (my_error.empty() ? entries_text(res.entries) : "");
+  std::vector<std::string> all = gather_strings(comm_, mine);
+  std::string verdict;  // rank 0: "" committed, else "failed <ranks>\n<message>"
+  double commit_time = 0;
+  if (rank_ == 0) {
+    std::string failed, first_error;
+    std::string body = "dtbench-ckpt-index 1\nworld_size " + std::to_string(size_) + "\nstep " + std::to_string(step_) + "\n";
+    std::string lines;
+    int64_t n = 0;
+    for (int r = 0; r < size_; ++r) {
+      const std::string& s = all[size_t(r)];
+      size_t nl = s.find('\n');
+      std::string head = s.substr(0, nl);
+      if (head != "ok") {
+        failed += (failed.empty() ? "" : ",") + std::to_string(r);
+        if (first_error.empty()) first_error = head.substr(6);
+        continue;
+      }
+      std::string rest = s.substr(nl + 1);
+      lines += rest;
+      n += std::count(rest.begin(), rest.end(), '\n');
+    }
+    if (failed.empty()) {
+      try {
+        CheckpointIndex index = CheckpointIndex::parse(body + "pieces " + std::to_string(n) + "\n" + lines + "end\n",
+                                                       root_ + "/" + step_dir_name(step_) + "/index");
+        commit_checkpoint(root_, step_, index);
+        commit_time = wall_seconds();
+      } catch (const std::exception& e) {
+        failed = "0";
+        first_error = std::string("rank 0: commit of ") + root_ + "/" + step_dir_name(step_) + " failed: " + e.what();
+      }
+    }
+    if (!failed.empty()) verdict = "failed " + failed + "\n" + first_error;
+  }
+  verdict = broadcast_string(comm_, verdict, 0);
+  MPI_Bcast(&commit_time, 1, MPI_DOUBLE, 0, comm_);
+  out.committed = verdict.empty();
+  if (!out.committed) {
+    size_t nl = verdict.find('\n');
+    std::stringstream ranks(verdict.substr(7, nl - 7));
+    std::string r;
+    while (std::getline(ranks, r, ',')) out.failed_ranks.push_back(std::stoi(r));
+    out.error = verdict.substr(nl + 1);
+    out.failed_here = std::find(out.failed_ranks.begin(), out.failed_ranks.end(), rank_) != out.failed_ranks.end();
+  }
+
+  // Metrics, reduced over the checkpoint communicator.
+  double mx_in[4] = {blocking_s_, stage_s_, res.end_s, double(staging_.capacity())}, mx[4];
+  MPI_Allreduce(mx_in, mx, 4, MPI_DOUBLE, MPI_MAX, comm_);
+  double own_rate = res.end_s > res.start_s && res.bytes > 0 ? double(res.bytes) / (res.end_s - res.start_s) / 1e9 : 1e300;
+  double mn_in[3] = {res.start_s, schedule_start_, own_rate}, mn[3];
+  MPI_Allreduce(mn_in, mn, 3, MPI_DOUBLE, MPI_MIN, comm_);
+  double sm_in[2] = {double(res.bytes), double(staged_bytes_)}, sm[2];
+  MPI_Allreduce(sm_in, sm, 2, MPI_DOUBLE, MPI_SUM, comm_);
+  out.blocking_s = mx[0];
+  out.stage_s = mx[1];
+  out.staging_bytes_per_rank = mx[3];
+  out.bytes = int64_t(sm[0]);
+  out.stage_gbps = mx[1] > 0 ? sm[1] / mx[1] / 1e9 : 0;
+  out.write_gbps = mx[2] > mn[0] ? sm[0] / (mx[2] - mn[0]) / 1e9 : 0;
+  out.slowest_rank_gbps = mn[2] >= 1e299 ? 0 : mn[2];
+  out.durable_s = out.committed ? commit_time - mn[1] : 0;
+  in_flight_ = false;
+  return out;
+}
+
+}  // namespace dtbench

@@ -1,0 +1,94 @@
+#pragma once
+// AsyncCheckpointer: the MPI side of dtbench-ckpt's save (shared/research/checkpoint.md §5,
+// megatron.md §E2-E4). All of its traffic goes over its own duplicate of MPI_COMM_WORLD, only from
+// the calling (training) thread at step boundaries; background threads only do file I/O.
+//
+//   schedule(step)  collective: finalize the save in flight first (at most one), validate the
+//                   sharding (first save), rank 0 prepares <root>/step_<N>, stage into the reused
+//                   host buffer (the blocking part), start the writer threads, return.
+//   poll(blocking)  collective at a step boundary: all-reduce "my writers are done"; when every
+//                   rank is done, finalize (FIFO, call index agreed with an all-reduce MAX): gather
+//                   every rank's write results to rank 0, which commits (index, COMMIT, latest) only
+//                   if no rank failed; the outcome (and the first error) is broadcast to every rank.
+#include <mpi.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ckpt_io.h"
+
+namespace dtbench {
+
+struct SaveOutcome {
+  int64_t step = -1;
+  int call_idx = 0;
+  bool committed = false;
+  bool failed_here = false;       // this rank's writers (or rank 0's commit) failed
+  std::string error;              // first error, lowest failing rank (same on every rank)
+  std::vector<int> failed_ranks;  // same on every rank
+  // Metrics (same on every rank).
+  double blocking_s = 0;          // max over ranks: schedule() entry to return
+  double stage_s = 0;             // max over ranks: the staging copy
+  double stage_gbps = 0;          // aggregate bytes staged / stage_s
+  int64_t bytes = 0;              // all ranks
+  double write_gbps = 0;          // bytes / (last writer end - first writer start)
+  double slowest_rank_gbps = 0;   // min over ranks of own bytes / own write time
+  double durable_s = 0;           // schedule() entry (earliest rank) to commit (rank 0)
+  double staging_bytes_per_rank = 0;  // max staging capacity (host memory cost)
+};
+
+struct SaveValidation {
+  bool ok = true;
+  std::string error;
+  std::vector<int> culprits;
+};
+
+class AsyncCheckpointer {
+ public:
+  AsyncCheckpointer(const WriterConfig& cfg, bool overwrite, bool fully_parallel);
+  ~AsyncCheckpointer();
+  AsyncCheckpointer(const AsyncCheckpointer&) = delete;
+  AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
+
+  MPI_Comm comm() const { return comm_; }
+  int rank() const { return rank_; }
+
+  // Collective, once per layout: gathers every rank's pieces, checks them (validate_sharding), and
+  // with fully_parallel spreads replicated main shards over their holders (§E4). Returns which
+  // pieces this rank writes (main replicas) as indices into `pieces`.
+  SaveValidation prepare(const std::vector<ShardedPiece>& pieces, std::vector<size_t>* to_write);
+
+  // Collective. Any save in flight is finalized first (its outcome is returned through *previous).
+  // Throws CheckpointingError (same text on every rank) when the step directory exists and
+  // overwrite is off.
+  void schedule(const std::string& root, int64_t step, const std::vector<ShardedPiece>& pieces,
+                const std::vector<size_t>& to_write, const std::function<void(size_t, void*)>& copy_out,
+                const WriterConfig& cfg, std::optional<SaveOutcome>* previous);
+  // Collective at a step boundary. Returns the finalized outcome when the save in flight completed
+  // on every rank (or, with blocking, after waiting for it); nothing when none is in flight or it
+  // is still running somewhere.
+  std::optional<SaveOutcome> poll(bool blocking);
+  bool in_flight() const { return in_flight_; }
+  void barrier() { MPI_Barrier(comm_); }
+
+  // The first non-empty message of the lowest rank, on every rank (collective on the ckpt comm).
+  std::string agree_message(const std::string& mine);
+
+ private:
+  SaveOutcome finalize();
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  bool overwrite_, fully_parallel_;
+  StagingBuffer staging_;
+  RankWriter writer_;
+  bool in_flight_ = false;
+  int call_idx_ = 0;
+  std::string root_;
+  int64_t step_ = -1;
+  double schedule_start_ = 0, blocking_s_ = 0, stage_s_ = 0;
+  int64_t staged_bytes_ = 0;
+};
+
+}  // namespace dtbench

@@ -1,0 +1,169 @@
+#pragma once
+// The on-disk side of dtbench-ckpt, without MPI (so it has unit tests): durable files, the commit
+// protocol's pieces, the reusable staging buffer, one rank's background writer, and the loader's
+// reads and verifications. The MPI coordination lives in ckpt_async.
+//
+// Checkpoint root layout:
+//   <root>/step_<N>/__<rank>_<k>   data files, pieces packed row-major (see CheckpointIndex)
+//   <root>/step_<N>/index          the global index (CheckpointIndex text), rank 0, after all writes
+//   <root>/step_<N>/COMMIT         the commit marker, last: "dtbench-ckpt-commit 1 step <N> index <xxh64>"
+//   <root>/latest                  "step_<N>", moved only after COMMIT is durable
+// Every metadata file is written as <name>.tmp, fsynced, renamed, then the directory is fsynced, so a
+// crash leaves either the old file or the new one. A step directory without COMMIT is a partial save
+// and is refused by the loader.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "layout/sharded_index.h"
+
+namespace dtbench {
+
+// --- durable files -------------------------------------------------------------------------------
+// An I/O failure; the message names the path, the offset where relevant, and strerror.
+struct CkptIOError : RuntimeError {
+  using RuntimeError::RuntimeError;
+};
+
+void fsync_dir(const std::string& dir);  // throws CkptIOError
+// <dir>/<name>.tmp, write, fsync, rename to <dir>/<name>, fsync <dir>.
+void write_file_durable(const std::string& dir, const std::string& name, const std::string& content);
+std::string read_text_file(const std::string& path);  // throws CkptIOError
+bool path_exists(const std::string& path);
+void make_dirs(const std::string& dir);          // mkdir -p; throws CkptIOError
+void remove_tree(const std::string& path);       // rm -rf (best effort)
+
+std::string step_dir_name(int64_t step);  // "step_<N>"
+std::string commit_text(int64_t step, const std::string& index_text);
+extern const char* const kIndexName;   // "index"
+extern const char* const kCommitName;  // "COMMIT"
+extern const char* const kLatestName;  // "latest"
+
+// rank 0's commit after every rank's write results arrived: index, then COMMIT, then latest.
+void commit_checkpoint(const std::string& root, int64_t step, const CheckpointIndex& index);
+
+// Resolves <root>/latest (step < 0) or <root>/step_<step>. Throws CheckpointingError with a clear
+// message when there is no such checkpoint.
+std::string resolve_checkpoint_dir(const std::string& root, int64_t step);
+// Reads a committed checkpoint's index. Throws CheckpointingError "... is not committed (no COMMIT
+// marker) ..." for a partial save, and when COMMIT does not match the index (torn/corrupt index).
+CheckpointIndex open_committed(const std::string& dir);
+
+// --- staging -------------------------------------------------------------------------------------
+// Host memory the blocking part of a save copies into: 4 KiB aligned (O_DIRECT), pre-touched when
+// (re)allocated, and kept between saves; it only grows.
+class StagingBuffer {
+ public:
+  StagingBuffer() = default;
+  ~StagingBuffer();
+  StagingBuffer(const StagingBuffer&) = delete;
+  StagingBuffer& operator=(const StagingBuffer&) = delete;
+  void reserve(size_t bytes);  // no-op when large enough
+  char* data() { return data_; }
+  size_t capacity() const { return capacity_; }
+  int allocations() const { return allocations_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t capacity_ = 0;
+  int allocations_ = 0;
+};
+
+// --- one rank's save -----------------------------------------------------------------------------
+struct WriterConfig {
+  int writers = 1;
+  bool direct = false;      // O_DIRECT (4 KiB aligned writes, then ftruncate to the real size)
+  bool direct_fallback = false;  // O_DIRECT refused by the filesystem (EINVAL): write buffered
+  bool kill_mid_write = false;  // test: SIGKILL this process halfway through its first file
+  bool fail_writer = false;     // test: the last writer thread fails halfway
+};
+
+struct RankWriteResult {
+  std::vector<IndexEntry> entries;  // one per piece written (empty pieces included, 0 bytes)
+  std::string error;                // first failure of any writer thread, empty when all succeeded
+  int64_t bytes = 0;
+  double start_s = 0, end_s = 0;    // wall clock (seconds since the epoch) of first open / last fsync
+};
+
+// Plans the files, stages the pieces (blocking) and writes them from background threads.
+class RankWriter {
+ public:
+  explicit RankWriter(StagingBuffer& staging) : staging_(staging) {}
+  ~RankWriter();  // joins
+
+  // Blocking: plan at most cfg.writers files for `pieces` (main replicas only) and copy each piece
+  // into the staging buffer with copy_out(i, dst). Returns the bytes staged.
+  int64_t stage(int rank, const std::vector<ShardedPiece>& pieces, int writers,
+                const std::function<void(size_t, void*)>& copy_out);
+  // Starts the background thread that writes <dir>/__<rank>_<k> (one writer thread per file).
+  void start(const std::string& dir, const WriterConfig& cfg);
+  bool done() const { return done_.load(); }
+  void wait();
+  const RankWriteResult& result() const { return result_; }  // after done()
+
+ private:
+  struct File {
+    std::string name;
+    size_t staging_offset = 0;
+    int64_t bytes = 0;
+    std::vector<size_t> pieces;  // indices into pieces_, in file order
+  };
+  void write_file(const File& f, const WriterConfig& cfg, std::string* error);
+  StagingBuffer& staging_;
+  int rank_ = 0;
+  std::string dir_;
+  std::vector<ShardedPiece> pieces_;
+  std::vector<int64_t> piece_offset_in_file_;
+  std::vector<size_t> piece_file_;
+  std::vector<File> files_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  RankWriteResult result_;
+};
+
+double wall_seconds();  // CLOCK_REALTIME, comparable across ranks of one host
+
+// --- load ----------------------------------------------------------------------------------------
+int file_rank(const std::string& file);  // "__3_0" -> 3, -1 when not a data file name
+
+// A problem found by the loader: which file, at which byte, whose file, and what.
+struct LoadProblem {
+  std::string message;  // names the file and offset
+  int64_t offset = -1;
+  int culprit = -1;     // the rank that wrote the file
+  bool any() const { return !message.empty(); }
+};
+
+class CheckpointReader {
+ public:
+  CheckpointReader(std::string dir, const CheckpointIndex& index) : dir_(std::move(dir)), index_(index) {}
+  ~CheckpointReader();
+  // Reads only the byte ranges of `requested` that plan_read names into dst (requested.bytes()).
+  // Returns bytes read; a short read (truncated file) or I/O error is recorded in *problem.
+  int64_t read_piece(const ShardedPiece& requested, void* dst, LoadProblem* problem,
+                     std::vector<PieceRead>* reads_out = nullptr);
+  // File sizes against the index for the given files (the ones this rank checks).
+  LoadProblem check_file_size(const std::string& file);
+  // Reads a saved piece whole and checks its xxh64; on mismatch finds the first differing byte by
+  // comparing with the closed-form values of the checkpoint's step. Returns bytes read.
+  int64_t verify_checksum(const IndexEntry& entry, LoadProblem* problem);
+  const std::string& dir() const { return dir_; }
+
+ private:
+  int fd(const std::string& file, LoadProblem* problem);
+  std::string dir_;
+  const CheckpointIndex& index_;
+  std::vector<std::pair<std::string, int>> fds_;
+};
+
+// First element of `requested` (loaded into data) that differs bit-wise from its value at `step`;
+// -1 when all match. *n_wrong counts them.
+int64_t first_wrong_element(const ShardedPiece& requested, int64_t step, const void* data, int64_t* n_wrong);
+// The rank whose file supplied element `elem` (row-major in the requested box) of a read.
+int culprit_of_element(const ShardedPiece& requested, const std::vector<PieceRead>& reads, int64_t elem);
+
+}  // namespace dtbench

@@ -1,0 +1,546 @@
+// dtbench-ckpt: asynchronous distributed checkpointing as Megatron-Core dist_checkpointing and
+// PyTorch DCP do it (shared/research/megatron.md §E, checkpoint.md), then a resharding load.
+//   1. plan: each rank's sharded pieces (params + Adam state) under a DP/TP/PP(/FSDP) layout;
+//   2. save: validate the sharding, a synchronous reference save, then a simulated training loop
+//      (compute + DDP all-reduce) that schedules async saves, polls completion at step boundaries and
+//      mutates its state right after staging; rank 0 commits index, COMMIT and "latest";
+//   3. load: the latest committed checkpoint under another layout/world size if asked, byte-range
+//      reads, checksums of every saved piece, every loaded element against its closed form;
+//   4. report: per-save metrics (medians over --repeat, min/max) and load/verify bandwidth.
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <sstream>
+
+#include "../src/ckpt_async.h"
+#include "../src/ckpt_state.h"
+#include "../src/error.h"
+#include "../src/suite.h"
+
+using namespace dtbench;
+
+namespace {
+
+struct CkptOptions {
+  int tp = 1, pp = 1, layers = 2, hidden = 32;
+  bool fsdp = false;
+  std::string optimizer = "adam", split1d;
+  int load_tp = 0, load_pp = 0;
+  std::string load_fsdp = "same", load_optimizer = "same", load_split1d = "same";
+  std::string strict = "assume_ok_unexpected";
+  int writers = 1;
+  std::string io = "auto";
+  int steps_per_save = 4, repeat = 3, grad_elems = 65536;
+  double compute_ms = 2;
+  std::string ckpt_dir;
+  bool save_only = false, load_only = false, overwrite = false, keep = false, fully_parallel = false;
+  bool no_sync_save = false;
+  int64_t load_step = -1;
+  // parsed
+  CkptLayout save, load;
+  StrictHandling strict_mode = StrictHandling::assume_ok_unexpected;
+};
+CkptOptions g;
+
+std::vector<int64_t> parse_split(const std::string& s, const std::string& flag) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end || v < 0) throw InputError(flag + ": expected comma-separated counts >= 0, got \"" + s + "\"");
+    out.push_back(v);
+  }
+  return out;
+}
+
+template <class T>
+double median(std::vector<T> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? double(v[n / 2]) : 0.5 * (double(v[n / 2 - 1]) + double(v[n / 2]));
+}
+
+// The live state: one backend buffer per piece (device memory on the NCCL backend).
+struct LiveState {
+  std::vector<ShardedPiece> pieces;
+  std::vector<Buffer> bufs;
+  void allocate(Context& ctx, std::vector<ShardedPiece> p) {
+    pieces = std::move(p);
+    bufs.clear();
+    for (const ShardedPiece& x : pieces) bufs.push_back(ctx.backend.alloc(x.dtype, size_t(x.numel())));
+  }
+  // The simulated optimizer step: every element takes its value at `step`.
+  void fill(int64_t step) {
+    std::vector<char> tmp;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      tmp.resize(size_t(pieces[i].bytes()));
+      fill_piece(pieces[i], step, tmp.data());
+      bufs[i].copy_from_host(tmp.data(), 0, size_t(pieces[i].numel()));
+    }
+  }
+  int64_t bytes() const {
+    int64_t b = 0;
+    for (const ShardedPiece& p : pieces) b += p.bytes();
+    return b;
+  }
+};
+
+struct MetricSeries {
+  std::vector<double> v;
+  void add(double x) { v.push_back(x); }
+};
+
+void perf_metric(Context& ctx, const std::string& case_name, const std::string& op, const std::string& metric,
+                 const std::vector<double>& values, const std::string& unit, int64_t bytes) {
+  if (values.empty()) return;
+  PerfRow r;
+  r.case_name = case_name, r.op = op, r.dtype = dtype_name(g.save.dtype), r.group_size = ctx.run.size;
+  r.layout = "writers=" + std::to_string(g.writers) + ";io=" + g.io;
+  r.bytes = (unsigned long long)std::max<int64_t>(bytes, 0);
+  r.iters = int(values.size());
+  r.metric = metric, r.unit = unit, r.value = median(values);
+  ctx.perf(r);
+  if (values.size() > 1) {
+    r.metric = metric + ".min", r.value = *std::min_element(values.begin(), values.end());
+    ctx.perf(r);
+    r.metric = metric + ".max", r.value = *std::max_element(values.begin(), values.end());
+    ctx.perf(r);
+  }
+}
+
+// --- save ----------------------------------------------------------------------------------------
+struct SaveRun {
+  std::vector<SaveOutcome> async_outcomes;
+  double sync_save_s = 0;
+  std::vector<double> base_steps, busy_steps;  // per-step times: no save in flight / a save in flight
+  int64_t bytes = 0;
+};
+
+// One finalized save: a check row and, on failure, a line on every rank.
+void report_outcome(Context& ctx, const SaveOutcome& o) {
+  if (!o.committed)
+    std::fprintf(stderr, "dtbench-ckpt: rank %d: checkpoint step %lld NOT committed (failed ranks:%s): %s\n",
+                 ctx.run.rank, (long long)o.step,
+                 [&] {
+                   std::string s;
+                   for (int r : o.failed_ranks) s += " " + std::to_string(r);
+                   return s;
+                 }()
+                     .c_str(),
+                 o.error.c_str());
+  ctx.check_condition({"save.commit", "step " + std::to_string(o.step), dtype_name(g.save.dtype),
+                       o.committed ? "" : o.error},
+                      !o.failed_here, o.error, "every rank's writers succeed and rank 0 commits");
+  if (o.committed)
+    ctx.progress("save step " + std::to_string(o.step) + " committed: " + std::to_string(o.bytes) + " B, blocking " +
+                 format_double(o.blocking_s * 1e3, 3) + " ms, write " + format_double(o.write_gbps, 3) +
+                 " GB/s, durable after " + format_double(o.durable_s * 1e3, 4) + " ms");
+}
+
+bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, SaveRun* out) {
+  const int rank = ctx.run.rank, world = ctx.run.size;
+  LiveState state;
+  std::vector<ShardedPiece> pieces = build_rank_state(g.save, world, rank);
+  if (ctx.fault.applies("overlap", rank)) {
+    // A rank that claims a box another main replica already covers (a bug in the layout code).
+    for (const ShardedPiece& p : pieces)
+      if (p.is_main_replica() && p.numel() > 0) {
+        pieces.push_back(p);
+        break;
+      }
+  }
+  std::vector<size_t> to_write;
+  SaveValidation v = ck.prepare(pieces, &to_write);
+  bool culprit_here = std::find(v.culprits.begin(), v.culprits.end(), rank) != v.culprits.end();
+  bool ok_here = v.ok || (!culprit_here && !(v.culprits.empty() && rank == 0));
+  if (!v.ok && rank == 0) std::fprintf(stderr, "dtbench-ckpt: save-time validation: %s\n", v.error.c_str());
+  if (!ctx.check_condition({"save.validate", g.save.describe(world), dtype_name(g.save.dtype), v.error}, ok_here,
+                           v.error, "main replicas tile every key exactly once"))
+    return false;
+  state.allocate(ctx, pieces);
+  out->bytes = int64_t(ctx.sum_over_ranks(double([&] {
+    int64_t b = 0;
+    for (size_t i : to_write) b += pieces[i].bytes();
+    return b;
+  }())));
+  ctx.progress("layout " + g.save.describe(world) + ": " + std::to_string(out->bytes) + " B to save per checkpoint, " +
+               std::to_string(state.bytes()) + " B live on rank 0");
+
+  WriterConfig cfg;
+  cfg.writers = g.writers;
+  cfg.direct = g.io != "buffered";
+  cfg.direct_fallback = g.io == "auto";
+  int save_ordinal = 0;
+  auto cfg_for = [&](int ordinal) {
+    WriterConfig c = cfg;
+    c.kill_mid_write = ctx.fault.applies("kill", rank) && ctx.fault.index == ordinal;
+    c.fail_writer = ctx.fault.applies("writer-fail", rank) && ctx.fault.index == ordinal;
+    return c;
+  };
+  auto copy_out = [&](size_t i, void* dst) { state.bufs[i].copy_to_host(dst, 0, size_t(state.pieces[i].numel())); };
+  auto schedule = [&](int64_t step, std::optional<SaveOutcome>* prev) {
+    try {
+      ck.schedule(root, step, state.pieces, to_write, copy_out, cfg_for(save_ordinal++), prev);
+      return true;
+    } catch (const CheckpointingError& e) {
+      ctx.check_condition({"save.schedule", "step " + std::to_string(step), dtype_name(g.save.dtype), e.what()},
+                          rank != 0, e.what(), "a fresh step directory (or --overwrite)");
+      return false;
+    }
+  };
+
+  // The synchronous reference save: schedule and wait, as a blocking checkpoint would.
+  const int K = g.steps_per_save;
+  if (!g.no_sync_save) {
+    state.fill(0);
+    double t0 = wall_seconds();
+    std::optional<SaveOutcome> prev;
+    if (!schedule(0, &prev)) return false;
+    std::optional<SaveOutcome> o = ck.poll(true);
+    out->sync_save_s = ctx.max_over_ranks(wall_seconds() - t0);
+    if (o) report_outcome(ctx, *o);
+  }
+
+  // The training loop: compute + DDP all-reduce per step, an async save every K steps.
+  Buffer grad = ctx.backend.alloc(DType::f32, size_t(g.grad_elems));
+  grad.fill_zero();
+  state.fill(K);
+  const int total_steps = K * (g.repeat + 1);
+  for (int step = 1; step <= total_steps; ++step) {
+    bool busy = ck.in_flight();
+    double t0 = wall_seconds();
+    ctx.backend.busy_compute(g.compute_ms * 1e-3);
+    ctx.world.all_reduce(grad.data(), grad.data(), size_t(g.grad_elems), DType::f32);
+    ctx.backend.synchronize();
+    (busy ? out->busy_steps : out->base_steps).push_back(wall_seconds() - t0);
+    // Step boundary: completion is agreed collectively; finalize in FIFO order.
+    if (std::optional<SaveOutcome> o = ck.poll(false)) {
+      report_outcome(ctx, *o);
+      out->async_outcomes.push_back(*o);
+    }
+    if (step % K == 0 && step / K <= g.repeat) {
+      std::optional<SaveOutcome> prev;
+      if (!schedule(step, &prev)) return false;
+      if (prev) {
+        report_outcome(ctx, *prev);
+        out->async_outcomes.push_back(*prev);
+      }
+      state.fill(step + K);  // training moves on: the staged snapshot must not see this
+    }
+  }
+  if (std::optional<SaveOutcome> o = ck.poll(true)) {
+    report_outcome(ctx, *o);
+    out->async_outcomes.push_back(*o);
+  }
+  return true;
+}
+
+void report_saves(Context& ctx, const SaveRun& s) {
+  std::vector<double> blocking, stage, write, slowest, durable, blocking_ratio;
+  double staging_bytes = 0;
+  for (const SaveOutcome& o : s.async_outcomes) {
+    if (!o.committed) continue;
+    blocking.push_back(o.blocking_s * 1e3);
+    stage.push_back(o.stage_gbps);
+    write.push_back(o.write_gbps);
+    slowest.push_back(o.slowest_rank_gbps);
+    durable.push_back(o.durable_s * 1e3);
+    if (s.sync_save_s > 0) blocking_ratio.push_back(o.blocking_s / s.sync_save_s);
+    staging_bytes = std::max(staging_bytes, o.staging_bytes_per_rank);
+  }
+  const std::string c = g.save.describe(ctx.run.size);
+  perf_metric(ctx, c, "save", "blocking_time", blocking, "ms", s.bytes);
+  perf_metric(ctx, c, "save", "staging_bw", stage, "GB/s", s.bytes);
+  perf_metric(ctx, c, "save", "write_bw_aggregate", write, "GB/s", s.bytes);
+  perf_metric(ctx, c, "save", "write_bw_slowest_rank", slowest, "GB/s", s.bytes);
+  perf_metric(ctx, c, "save", "time_to_durable_commit", durable, "ms", s.bytes);
+  perf_metric(ctx, c, "save", "blocking_over_sync_save", blocking_ratio, "ratio", s.bytes);
+  if (s.sync_save_s > 0) perf_metric(ctx, c, "save", "sync_save_time", {s.sync_save_s * 1e3}, "ms", s.bytes);
+  if (staging_bytes > 0) perf_metric(ctx, c, "save", "staging_bytes_per_rank", {staging_bytes}, "bytes", s.bytes);
+  double base = ctx.max_over_ranks(median(s.base_steps)), busy = ctx.max_over_ranks(median(s.busy_steps));
+  perf_metric(ctx, c, "train", "step_time_no_save", {base * 1e3}, "ms", 0);
+  if (busy > 0) {
+    perf_metric(ctx, c, "train", "step_time_save_in_flight", {busy * 1e3}, "ms", 0);
+    if (base > 0) perf_metric(ctx, c, "train", "step_time_inflation", {busy / base}, "ratio", 0);
+  }
+}
+
+// --- load ----------------------------------------------------------------------------------------
+void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
+  const int rank = ctx.run.rank, world = ctx.run.size;
+  const std::string dt = dtype_name(g.load.dtype);
+  // Rank 0 resolves "latest", checks COMMIT and the index; everyone gets the index text.
+  std::string problem, text, dir;
+  if (rank == 0) {
+    try {
+      dir = resolve_checkpoint_dir(root, g.load_step);
+      CheckpointIndex idx = open_committed(dir);
+      text = idx.serialize();
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  problem = ck.agree_message(problem);
+  if (!problem.empty() && rank == 0) std::fprintf(stderr, "dtbench-ckpt: load refused: %s\n", problem.c_str());
+  if (!ctx.check_condition({"load.commit", root, dt, problem}, problem.empty() || rank != 0, problem,
+                           "a committed checkpoint"))
+    return;
+  dir = ck.agree_message(dir);
+  text = ck.agree_message(text);
+  CheckpointIndex index = CheckpointIndex::parse(text, dir + "/index");
+  ctx.progress("loading " + dir + " (step " + std::to_string(index.step()) + ", saved by " +
+               std::to_string(index.world_size()) + " ranks) as " + g.load.describe(world));
+
+  // Strict key handling (§E6).
+  std::vector<ShardedPiece> requested = build_rank_state(g.load, world, rank);
+  std::set<std::string> here, anywhere;
+  for (const ShardedPiece& p : requested) here.insert(p.key);
+  for (int r = 0; r < world; ++r)
+    for (const ShardedPiece& p : build_rank_state(g.load, world, r)) anywhere.insert(p.key);
+  StrictOutcome strict;
+  std::string strict_error;
+  try {
+    strict = apply_strict_handling(g.strict_mode, here, anywhere, index.keys());
+  } catch (const CheckpointingError& e) {
+    strict_error = e.what();
+    std::fprintf(stderr, "dtbench-ckpt: rank %d: --strict %s: %s\n", rank, g.strict.c_str(), e.what());
+  }
+  if (!strict.warning.empty() && (rank == 0 || !strict.unexpected.empty()))
+    std::fprintf(stderr, "dtbench-ckpt: rank %d: warning: %s\n", rank, strict.warning.c_str());
+  if (strict.returns_mismatch && rank == 0) {
+    std::string m, u;
+    for (const std::string& k : strict.missing) m += " " + k;
+    for (const std::string& k : strict.unexpected) u += " " + k;
+    ctx.progress("--strict " + g.strict + " returns missing keys:" + (m.empty() ? " none" : m) +
+                 "; unexpected keys:" + (u.empty() ? " none" : u));
+  }
+  if (!ctx.check_condition({"load.strict", g.strict, dt, ck.agree_message(strict_error)}, strict_error.empty(),
+                           strict_error, "no key mismatch that --strict " + g.strict + " raises on"))
+    return;
+
+  CheckpointReader reader(dir, index);
+  auto report = [&](const std::string& check, const LoadProblem& p, uint64_t n_checked) {
+    LocalVerify v;
+    v.n_checked = n_checked;
+    if (p.any()) {
+      v.n_wrong = 1, v.first_index = p.offset, v.culprit = p.culprit;
+      std::fprintf(stderr, "dtbench-ckpt: rank %d: %s: %s\n", rank, check.c_str(), p.message.c_str());
+    }
+    return ctx.report_check({check, dir, dt, ck.agree_message(p.message)}, v);
+  };
+
+  // Whole files against the index, then every saved piece's checksum, spread over the ranks.
+  std::vector<std::string> files;
+  for (const IndexEntry& e : index.entries())
+    if (std::find(files.begin(), files.end(), e.file) == files.end()) files.push_back(e.file);
+  LoadProblem size_problem;
+  uint64_t n_files = 0;
+  for (size_t i = size_t(rank); i < files.size(); i += size_t(world), ++n_files)
+    if (!size_problem.any()) size_problem = reader.check_file_size(files[i]);
+  report("load.files", size_problem, n_files);
+
+  LoadProblem sum_problem;
+  int64_t verified = 0;
+  uint64_t n_entries = 0;
+  double t0 = wall_seconds();
+  for (size_t i = size_t(rank); i < index.entries().size(); i += size_t(world), ++n_entries)
+    verified += reader.verify_checksum(index.entries()[i], &sum_problem);
+  double verify_s = ctx.max_over_ranks(wall_seconds() - t0);
+  report("load.checksum", sum_problem, n_entries);
+
+  // Byte-range reads of what this rank needs, into its (device or host) buffers.
+  LiveState state;
+  state.allocate(ctx, requested);
+  std::vector<std::vector<PieceRead>> reads(requested.size());
+  LoadProblem read_problem;
+  int64_t read_bytes = 0;
+  std::vector<char> host;
+  t0 = wall_seconds();
+  for (size_t i = 0; i < requested.size(); ++i) {
+    if (!strict.keys_to_load.count(requested[i].key)) continue;
+    host.assign(size_t(requested[i].bytes()), 0);
+    try {
+      read_bytes += reader.read_piece(requested[i], host.data(), &read_problem, &reads[i]);
+    } catch (const CheckpointingError& e) {
+      if (!read_problem.any()) read_problem.message = e.what();
+    }
+    state.bufs[i].copy_from_host(host.data(), 0, size_t(requested[i].numel()));
+  }
+  ctx.backend.synchronize();
+  double load_s = ctx.max_over_ranks(wall_seconds() - t0);
+  report("load.read", read_problem, requested.size());
+
+  // Every loaded element, bit for bit, against its value at the checkpoint's step.
+  LocalVerify v;
+  std::string value_msg;
+  bool flipped = false;
+  for (size_t i = 0; i < requested.size(); ++i) {
+    const ShardedPiece& p = requested[i];
+    if (!strict.keys_to_load.count(p.key) || p.numel() == 0) continue;
+    host.assign(size_t(p.bytes()), 0);
+    state.bufs[i].copy_to_host(host.data(), 0, size_t(p.numel()));
+    if (!flipped && ctx.fault.applies("flip", rank) && std::string("load.values").find(ctx.fault.op) != std::string::npos) {
+      int64_t e = std::min<int64_t>(std::max<int64_t>(ctx.fault.index, 0), p.numel() - 1);
+      host[size_t(e) * dtype_size(p.dtype)] ^= 1;  // a misplaced/corrupted element after the read
+      flipped = true;
+    }
+    int64_t n_wrong = 0, first = first_wrong_element(p, index.step(), host.data(), &n_wrong);
+    v.n_checked += uint64_t(p.numel());
+    if (first < 0) continue;
+    if (v.n_wrong == 0) {
+      v.first_index = first;
+      v.observed = load_elem(p.dtype, host.data(), size_t(first));
+      std::vector<char> want(size_t(p.bytes()));
+      fill_piece(p, index.step(), want.data());
+      v.expected = load_elem(p.dtype, want.data(), size_t(first));
+      v.culprit = culprit_of_element(p, reads[i], first);
+      value_msg = "key '" + p.key + "' element " + std::to_string(first) + " of the piece at " +
+                  shape_str(p.global_offset) + ": " + std::to_string(n_wrong) + " wrong values (file of rank " +
+                  std::to_string(v.culprit) + ")";
+      std::fprintf(stderr, "dtbench-ckpt: rank %d: load.values: %s\n", rank, value_msg.c_str());
+    }
+    v.n_wrong += uint64_t(n_wrong);
+  }
+  ctx.report_check({"load.values", dir, dt, ck.agree_message(value_msg)}, v);
+
+  const std::string c = g.load.describe(world) + " from " + std::to_string(index.world_size()) + " ranks";
+  double total_read = ctx.sum_over_ranks(double(read_bytes)), total_verified = ctx.sum_over_ranks(double(verified));
+  perf_metric(ctx, c, "load", "load_bw", {load_s > 0 ? total_read / load_s / 1e9 : 0}, "GB/s", int64_t(total_read));
+  perf_metric(ctx, c, "load", "verify_bw", {verify_s > 0 ? total_verified / verify_s / 1e9 : 0}, "GB/s",
+              int64_t(total_verified));
+  ctx.progress("load: " + format_double(total_read, 6) + " B read in " + format_double(load_s * 1e3, 4) +
+               " ms, " + format_double(total_verified, 6) + " B checksummed in " + format_double(verify_s * 1e3, 4) +
+               " ms");
+}
+
+void body(Context& ctx) {
+  WriterConfig cfg;
+  AsyncCheckpointer ck(cfg, g.overwrite, g.fully_parallel);
+  std::string root = g.ckpt_dir;
+  bool created = false;
+  if (root.empty()) {  // a private directory under --out, removed at the end unless --keep-ckpt
+    std::string mine;
+    if (ctx.run.rank == 0) {
+      make_dirs(ctx.opts.out_dir);
+      std::string tmpl = ctx.opts.out_dir + "/ckpt-tmp-XXXXXX";
+      if (!mkdtemp(&tmpl[0])) throw RuntimeError("cannot create a checkpoint directory under " + ctx.opts.out_dir);
+      mine = tmpl;
+    }
+    root = ck.agree_message(mine);
+    created = true;
+  }
+  if (!g.load_only) {
+    SaveRun s;
+    if (run_saves(ctx, ck, root, &s)) report_saves(ctx, s);
+  }
+  if (!g.save_only) run_load(ctx, ck, root);
+  ck.barrier();
+  if (created && !g.keep && ctx.run.rank == 0) remove_tree(root);
+  if (created && g.keep) ctx.progress("checkpoints kept in " + root);
+}
+
+void add_options(CLI::App& app, CommonOptions&) {
+  app.add_option("--tp", g.tp, "tensor-parallel size of the saved layout")->capture_default_str();
+  app.add_option("--pp", g.pp, "pipeline-parallel size of the saved layout")->capture_default_str();
+  app.add_flag("--fsdp", g.fsdp, "params sharded over DP too (uneven rows), instead of DP replicas");
+  app.add_option("--optimizer", g.optimizer, "adam (fp32 master weights + two moments, DP-sharded) or none")
+      ->capture_default_str();
+  app.add_option("--layers", g.layers, "transformer layers")->capture_default_str();
+  app.add_option("--hidden", g.hidden, "hidden size (sets every tensor's size)")->capture_default_str();
+  app.add_option("--split1d", g.split1d, "extra 1-D key: elements per rank, e.g. 5,5,0,0 (uneven/empty splits)");
+  app.add_option("--load-tp", g.load_tp, "TP size to load with (0 = as saved)");
+  app.add_option("--load-pp", g.load_pp, "PP size to load with (0 = as saved)");
+  app.add_option("--load-fsdp", g.load_fsdp, "same, on or off")->capture_default_str();
+  app.add_option("--load-optimizer", g.load_optimizer, "same, adam or none")->capture_default_str();
+  app.add_option("--load-split1d", g.load_split1d, "split1d of the load (per load rank), 'same' or 'none'")
+      ->capture_default_str();
+  app.add_option("--strict", g.strict,
+                 "missing/unexpected keys: assume_ok_unexpected, log_unexpected, log_all, raise_unexpected, "
+                 "raise_all, return_unexpected, return_all, ignore_all")
+      ->capture_default_str();
+  app.add_option("--writers", g.writers, "files (writer threads) per rank")->capture_default_str();
+  app.add_option("--io", g.io, "write path: auto (O_DIRECT, buffered where the filesystem refuses it), direct (O_DIRECT + fsync) or buffered (write + fsync)")
+      ->capture_default_str();
+  app.add_option("--steps-per-save", g.steps_per_save, "training steps between saves")->capture_default_str();
+  app.add_option("--repeat", g.repeat, "async saves (metrics are medians over them)")->capture_default_str();
+  app.add_option("--compute-ms", g.compute_ms, "simulated compute per training step (ms)")->capture_default_str();
+  app.add_option("--grad-elems", g.grad_elems, "fp32 elements of the per-step DDP all-reduce")->capture_default_str();
+  app.add_option("--ckpt-dir", g.ckpt_dir, "checkpoint root (default: a temporary directory under --out, removed)");
+  app.add_flag("--save-only", g.save_only, "save (and keep) checkpoints, do not load");
+  app.add_flag("--load-only", g.load_only, "load the latest checkpoint of --ckpt-dir, do not save");
+  app.add_option("--load-step", g.load_step, "load step_<N> instead of latest");
+  app.add_flag("--overwrite", g.overwrite, "replace existing step directories");
+  app.add_flag("--keep-ckpt", g.keep, "keep the temporary checkpoint directory");
+  app.add_flag("--fully-parallel", g.fully_parallel, "spread replicated shards over their holders (Megatron §E4)");
+  app.add_flag("--no-sync-save", g.no_sync_save, "skip the synchronous reference save at step 0");
+}
+
+void validate_options(const RunInfo& run, CommonOptions& opts) {
+  auto layout_of = [&](int tp, int pp, bool fsdp, const std::string& opt, const std::string& split,
+                       const std::string& prefix) {
+    CkptLayout l;
+    l.tp = tp, l.pp = pp, l.fsdp = fsdp, l.layers = g.layers, l.hidden = g.hidden, l.dtype = opts.dtype;
+    if (opt != "adam" && opt != "none")
+      throw InputError("--" + prefix + "optimizer: expected adam or none, got \"" + opt + "\"");
+    l.adam = opt == "adam";
+    if (!split.empty() && split != "none") l.split1d = parse_split(split, "--" + prefix + "split1d");
+    l.check(run.size, prefix);
+    return l;
+  };
+  if (g.load_fsdp != "same" && g.load_fsdp != "on" && g.load_fsdp != "off")
+    throw InputError("--load-fsdp: expected same, on or off, got \"" + g.load_fsdp + "\"");
+  if (g.load_tp < 0) throw InputError("--load-tp: must be >= 0");
+  if (g.load_pp < 0) throw InputError("--load-pp: must be >= 0");
+  if (g.save_only && g.load_only) throw InputError("--save-only and --load-only exclude each other");
+  if (g.load_only && g.ckpt_dir.empty()) throw InputError("--load-only needs --ckpt-dir");
+  if (g.writers < 1 || g.writers > 64) throw InputError("--writers: must be in 1..64");
+  if (g.io != "auto" && g.io != "buffered" && g.io != "direct")
+    throw InputError("--io: expected auto, buffered or direct, got \"" + g.io + "\"");
+  if (g.steps_per_save < 1) throw InputError("--steps-per-save: must be >= 1");
+  if (g.repeat < 1) throw InputError("--repeat: must be >= 1");
+  if (!(g.compute_ms >= 0)) throw InputError("--compute-ms: must be >= 0");
+  if (g.grad_elems < 1) throw InputError("--grad-elems: must be >= 1");
+  if (!parse_strict_handling(g.strict, &g.strict_mode)) throw InputError("--strict: unknown mode \"" + g.strict + "\"");
+  // The saved layout only has to fit the world when this run saves.
+  if (!g.load_only) g.save = layout_of(g.tp, g.pp, g.fsdp, g.optimizer, g.split1d, "");
+  else g.save.dtype = opts.dtype;
+  std::string lsplit = g.load_split1d == "same" ? g.split1d : g.load_split1d;
+  g.load = layout_of(g.load_tp ? g.load_tp : g.tp, g.load_pp ? g.load_pp : g.pp,
+                     g.load_fsdp == "same" ? g.fsdp : g.load_fsdp == "on",
+                     g.load_optimizer == "same" ? g.optimizer : g.load_optimizer, lsplit, "load-");
+  // Never overwrite a checkpoint by accident: the step directories this run would create.
+  if (!g.ckpt_dir.empty() && !g.load_only && !g.overwrite) {
+    std::vector<int64_t> steps;
+    if (!g.no_sync_save) steps.push_back(0);
+    for (int i = 1; i <= g.repeat; ++i) steps.push_back(int64_t(i) * g.steps_per_save);
+    for (int64_t s : steps) {
+      std::string d = g.ckpt_dir + "/" + step_dir_name(s);
+      if (path_exists(d)) throw InputError("--ckpt-dir: " + d + " already exists; refusing to overwrite it (pass --overwrite)");
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGXFSZ, SIG_IGN);  // a file-size limit (ulimit -f) is an EFBIG error, not a crash
+  Suite suite;
+  suite.name = "ckpt";
+  suite.summary = "async distributed checkpoint: sharded save, durable commit, resharding load, verified";
+  suite.examples =
+      "Examples:\n"
+      "  mpirun -np 4 dtbench-ckpt                                   # TP1xPP1xDP4 + Adam, 3 async saves, load\n"
+      "  mpirun -np 4 dtbench-ckpt --tp 2 --fsdp --writers 2 --load-tp 4 --load-fsdp off\n"
+      "  mpirun -np 4 dtbench-ckpt --ckpt-dir /scratch/ck --save-only --tp 2\n"
+      "  mpirun -np 3 dtbench-ckpt --ckpt-dir /scratch/ck --load-only --strict raise_all   # reshard 4 -> 3\n"
+      "  mpirun -np 4 dtbench-ckpt --hidden 512 --layers 4 --repeat 5 --io direct          # benchmark\n";
+  suite.add_options = add_options;
+  suite.validate = validate_options;
+  suite.body = body;
+  return suite_main(argc, argv, suite);
+}

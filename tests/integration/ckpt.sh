@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# dtbench-ckpt under mpirun: save/commit/load on 1-4 ranks and several layouts, resharding loads
+# (4->2, 4->3, 2->4, uneven/empty 1-D splits, another TP/PP/FSDP split), strict key modes, and the
+# failures the suite exists to catch: overlapping pieces, a failing writer, SIGKILL mid-write, a
+# flipped byte, a truncated file, ENOSPC, overwriting, an uncommitted checkpoint.
+source "$(dirname "$0")/../lib.sh"
+CK=$BIN/dtbench-ckpt
+Q=(-q --compute-ms 1 --steps-per-save 2 --repeat 2)
+Q1=(-q --compute-ms 1 --steps-per-save 2 --repeat 1)
+
+col() { grep -v '^#' "$1" | awk -F, -v c="$2" -v k="$3" 'NR>1 && $5==k {print $c}'; }  # column c of check k
+fail_check_names() {  # FAIL row of check $2 naming rank $3 in failing_ranks or culprit
+  grep -v '^#' "$1" | awk -F, -v k="$2" -v r="$3" 'NR>1 && $5==k && $8=="FAIL" &&
+    ($11 ~ "(^|;)"r"(;|$)" || $18 ~ "(^|;)"r"(;|$)")' | grep -q .
+}
+only_fails() {  # every FAIL row is one of the listed checks
+  local f=$1; shift
+  local pat; pat=$(printf '%s|' "$@"); pat=${pat%|}
+  ! grep -v '^#' "$f" | awk -F, 'NR>1 && $8=="FAIL" {print $5}' | grep -vqE "^($pat)$"
+}
+
+# 1. Save + async saves + load, 1-4 ranks, several layouts; the temp checkpoint dir is removed.
+for np in 1 2 3 4; do
+  out=$TMP_ROOT/np$np
+  run_mpi $np $TMP_ROOT/np$np.log "$CK" "${Q[@]}" --out "$out"
+  expect "ckpt np=$np default layout: all checks pass, temp dir removed" "exit 0, only PASS, no ckpt-* left" \
+    eval '[ $RC = 0 ] && all_pass $out && [ -z "$(ls -d $out/ckpt-tmp-* 2>/dev/null)" ] &&
+          [ "$(col $(checks_csv $out) 8 save.commit | sort -u)" = PASS ] && [ "$(col $(checks_csv $out) 8 save.commit | wc -l)" = 3 ]'
+done
+while read -r np args; do
+  out=$TMP_ROOT/lay-$np-${args// /}
+  # shellcheck disable=SC2086
+  run_mpi $np $out.log "$CK" "${Q[@]}" --out "$out" $args </dev/null
+  expect "ckpt np=$np $args" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+done <<'EOF'
+4 --tp 2 --writers 2
+4 --tp 2 --pp 2 --optimizer none -d bf16
+4 --pp 2 --fsdp --writers 3 --io buffered
+4 --tp 2 --fully-parallel
+3 --fsdp -d fp16 --load-fsdp off
+4 --tp 2 --load-tp 1 --load-pp 2 --load-fsdp on
+EOF
+# Metrics of item 6 are in the perf CSV.
+p=$(perf_csv $TMP_ROOT/np4)
+expect "ckpt perf CSV has the save/load metrics" "blocking, staging, write agg/slowest, durable, inflation, load, verify" \
+  eval 'for m in blocking_time staging_bw write_bw_aggregate write_bw_slowest_rank time_to_durable_commit \
+                 step_time_inflation load_bw verify_bw blocking_over_sync_save; do grep -q ",$m," $p || exit 1; done'
+
+# 2. Resharding: save under -np 4 (TP2, FSDP, 2 writers, split1d with empty ranks), load elsewhere.
+R=$TMP_ROOT/reshard
+run_mpi 4 $TMP_ROOT/rs-save.log "$CK" "${Q[@]}" --out $TMP_ROOT/rs-save --ckpt-dir $R --save-only --tp 2 --fsdp \
+  --writers 2 --split1d 5,5,0,0
+expect "ckpt reshard: save np=4 TP2 FSDP split1d 5,5,0,0" "exit 0, COMMIT, latest -> step_4" \
+  eval '[ $RC = 0 ] && all_pass $TMP_ROOT/rs-save && [ -f $R/step_4/COMMIT ] && [ "$(cat $R/latest)" = step_4 ] &&
+        [ "$(ls $R/step_4 | grep -c "^__")" -le 8 ]'
+while read -r np args; do
+  out=$TMP_ROOT/rs-$np-${args// /}
+  # shellcheck disable=SC2086
+  run_mpi $np $out.log "$CK" -q --out "$out" --ckpt-dir $R --load-only $args </dev/null
+  expect "ckpt reshard 4 -> $np: $args" "exit 0, every element verified" \
+    eval '[ $RC = 0 ] && all_pass $out && [ "$(col $(checks_csv $out) 9 load.values)" -gt 0 ]'
+done <<'EOF'
+2 --load-split1d 3,7
+3 --load-split1d 0,4,6
+3 --tp 1 --load-split1d 10,0,0 --strict raise_all
+4 --load-tp 4 --load-fsdp off --load-split1d 5,0,5,0
+4 --tp 1 --pp 2 --load-split1d 1,1,2,6
+1 --load-split1d 10
+EOF
+R2=$TMP_ROOT/reshard2
+run_mpi 2 $TMP_ROOT/rs2-save.log "$CK" "${Q[@]}" --out $TMP_ROOT/rs2-save --ckpt-dir $R2 --save-only --split1d 3,3
+run_mpi 4 $TMP_ROOT/rs2-load.log "$CK" -q --out $TMP_ROOT/rs2-load --ckpt-dir $R2 --load-only --tp 2 --load-split1d 0,6,0,0
+expect "ckpt reshard 2 -> 4 (DP2 -> TP2xDP2, split1d 3,3 -> 0,6,0,0)" "exit 0, all PASS" \
+  eval '[ $RC = 0 ] && all_pass $TMP_ROOT/rs2-load'
+
+# 3. Strict modes (§E6): saved with Adam, loaded without (missing keys), and the reverse (unexpected).
+S=$TMP_ROOT/strict-adam N=$TMP_ROOT/strict-none
+run_mpi 2 $TMP_ROOT/st1.log "$CK" "${Q[@]}" --out $TMP_ROOT/st1 --ckpt-dir $S --save-only
+run_mpi 2 $TMP_ROOT/st2.log "$CK" "${Q[@]}" --out $TMP_ROOT/st2 --ckpt-dir $N --save-only --optimizer none
+while read -r root opt mode want; do
+  out=$TMP_ROOT/st-$opt-$mode
+  run_mpi 2 $out.log "$CK" -q --out "$out" --ckpt-dir $root --load-only --load-optimizer $opt --strict $mode </dev/null
+  case $want in
+    pass) expect "ckpt strict $mode (load $opt)" "exit 0" eval '[ $RC = 0 ] && all_pass $out' ;;
+    warn) expect "ckpt strict $mode (load $opt) warns" "exit 0 and a warning naming the keys" \
+            eval '[ $RC = 0 ] && all_pass $out && grep -q "warning: .*keys" $LOG' ;;
+    raise-missing) expect "ckpt strict $mode raises on missing keys" "exit 1, load.strict FAIL, 'Missing keys'" \
+            eval '[ $RC = 1 ] && grep -q "Missing keys" $LOG && only_fails $(checks_csv $out) load.strict' ;;
+    raise-unexp) expect "ckpt strict $mode raises on unexpected keys" "exit 1, load.strict FAIL on every rank" \
+            eval '[ $RC = 1 ] && grep -q "Unexpected keys" $LOG && fail_check_names $(checks_csv $out) load.strict 1' ;;
+    read-fail) expect "ckpt strict $mode: unexpected key fails in the loader" "exit 1, load.read FAIL" \
+            eval '[ $RC = 1 ] && grep -q "is not in the checkpoint" $LOG && only_fails $(checks_csv $out) load.read load.values' ;;
+  esac
+done <<EOF
+$S none raise_all raise-missing
+$S none raise_unexpected pass
+$S none log_all warn
+$S none return_all pass
+$N adam raise_unexpected raise-unexp
+$N adam log_unexpected warn
+$N adam ignore_all pass
+$N adam return_unexpected pass
+$N adam assume_ok_unexpected read-fail
+EOF
+
+# 4. Save-time validation: rank 3 claims a box another main replica covers.
+out=$TMP_ROOT/overlap
+run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --inject-fault overlap,rank=3
+expect "ckpt overlapping pieces rejected (Invalid access pattern), culprit 3" "exit 1, save.validate FAIL naming 3" \
+  eval '[ $RC = 1 ] && grep -q "Invalid access pattern" $LOG && fail_check_names $(checks_csv $out) save.validate 3'
+
+# 5. A writer thread fails on rank 2 in the last save: every rank reports it, not committed,
+#    "latest" stays on the previous checkpoint, which still loads.
+W=$TMP_ROOT/wfail
+run_mpi 4 $TMP_ROOT/wfail.log "$CK" "${Q[@]}" --out $TMP_ROOT/wfail --ckpt-dir $W --writers 2 \
+  --inject-fault writer-fail,rank=2,index=2
+expect "ckpt writer failure on rank 2: FAIL naming 2, reported on every rank, no commit, latest unchanged" \
+  "exit 1; save.commit FAIL for step 4 naming 2; 4 ranks print it; step_4 has no COMMIT; latest=step_2; load PASS" \
+  eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/wfail) && fail_check_names $c save.commit 2 && only_fails $c save.commit &&
+        [ "$(grep -c "checkpoint step 4 NOT committed (failed ranks: 2)" $LOG)" = 4 ] && [ ! -e $W/step_4/COMMIT ] &&
+        [ "$(cat $W/latest)" = step_2 ] && [ "$(col $c 8 load.values)" = PASS ]'
+
+# 6. SIGKILL of rank 1 halfway through its file in the third save: the previous checkpoint stays
+#    loadable bit for bit, the partial one has no COMMIT and is refused.
+K=$TMP_ROOT/kill CLEAN=$TMP_ROOT/clean
+run_mpi 4 $TMP_ROOT/kill.log "$CK" "${Q[@]}" --out $TMP_ROOT/kill --ckpt-dir $K --save-only --inject-fault kill,rank=1,index=2
+expect "ckpt SIGKILL mid-write: job dies, partial step_4 has no COMMIT, latest=step_2" "rc!=0" \
+  eval '[ $RC != 0 ] && [ -d $K/step_4 ] && [ ! -e $K/step_4/COMMIT ] && [ "$(cat $K/latest)" = step_2 ] && [ -f $K/step_2/COMMIT ]'
+run_mpi 4 $TMP_ROOT/clean.log "$CK" -q --compute-ms 1 --steps-per-save 2 --repeat 1 --out $TMP_ROOT/clean --ckpt-dir $CLEAN --save-only
+expect "ckpt SIGKILL: previous checkpoint identical byte for byte to a clean save" "cmp of every file of step_2" \
+  eval '[ $RC = 0 ] && for f in $CLEAN/step_2/*; do cmp -s $f $K/step_2/$(basename $f) || exit 1; done'
+run_mpi 4 $TMP_ROOT/kill-load.log "$CK" -q --out $TMP_ROOT/kill-load --ckpt-dir $K --load-only
+expect "ckpt SIGKILL: latest (previous) checkpoint loads and verifies" "exit 0, all PASS" \
+  eval '[ $RC = 0 ] && all_pass $TMP_ROOT/kill-load && grep -q "step_2" $(checks_csv $TMP_ROOT/kill-load)'
+run_mpi 4 $TMP_ROOT/kill-partial.log "$CK" -q --out $TMP_ROOT/kill-partial --ckpt-dir $K --load-only --load-step 4
+expect "ckpt SIGKILL: the partial checkpoint is refused with a clear message" "exit 1, load.commit FAIL, 'no COMMIT marker'" \
+  eval '[ $RC = 1 ] && grep -q "not a committed checkpoint (no COMMIT marker)" $LOG && only_fails $(checks_csv $TMP_ROOT/kill-partial) load.commit'
+
+# 7. Corruption: a flipped byte in rank 2's file, a truncated file of rank 1; named with file and offset.
+C=$TMP_ROOT/corrupt
+run_mpi 4 $TMP_ROOT/corrupt-save.log "$CK" "${Q1[@]}" --out $TMP_ROOT/corrupt-save --ckpt-dir $C --save-only
+cp -r $C $TMP_ROOT/trunc
+printf '\x5a' | dd of=$C/step_2/__2_0 bs=1 seek=1001 conv=notrunc status=none
+run_mpi 4 $TMP_ROOT/flip.log "$CK" -q --out $TMP_ROOT/flip --ckpt-dir $C --load-only
+expect "ckpt flipped byte: checksum FAIL names __2_0 offset 1001, culprit 2" "exit 1, load.checksum/values FAIL, culprit 2" \
+  eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/flip) && fail_check_names $c load.checksum 2 && fail_check_names $c load.values 2 &&
+        [ "$(col $c 13 load.checksum)" = 1001 ] && grep -q "checksum mismatch in .*__2_0 at byte offset 1001" $LOG &&
+        only_fails $c load.checksum load.values'
+T=$TMP_ROOT/trunc
+truncate -s 3000 $T/step_2/__1_0
+run_mpi 4 $TMP_ROOT/trunc.log "$CK" -q --out $TMP_ROOT/trunc-out --ckpt-dir $T --load-only
+expect "ckpt truncated file: FAIL names __1_0 and offset 3000, culprit 1" "exit 1, load.files FAIL culprit 1" \
+  eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/trunc-out) && fail_check_names $c load.files 1 &&
+        [ "$(col $c 13 load.files)" = 3000 ] && grep -q "__1_0 is truncated" $LOG'
+# A flipped element after the read (a misplaced read) on rank 1: load.values names rank 1.
+out=$TMP_ROOT/flipval
+run_mpi 4 $out.log "$CK" -q --out $out --ckpt-dir $TMP_ROOT/reshard --load-only --load-split1d 5,0,5,0 \
+  --inject-fault flip,rank=1,op=load.values,index=3
+expect "ckpt value check catches a wrong loaded element on rank 1" "exit 1, load.values FAIL naming 1 only" \
+  eval '[ $RC = 1 ] && fail_check_names $(checks_csv $out) load.values 1 && only_fails $(checks_csv $out) load.values &&
+        [ "$(col $(checks_csv $out) 11 load.values)" = 1 ]'
+
+# 8. ENOSPC: a small tmpfs (or, without mount rights, a file-size limit) under a checkpoint that
+#    was saved before; the new saves fail on every rank, the previous stays loadable.
+E=$TMP_ROOT/enospc
+mkdir -p $E
+if mount -t tmpfs -o size=760k tmpfs $E 2>/dev/null; then
+  LIMIT=() ERRTXT="No space left on device"
+  trap 'umount $E 2>/dev/null; rm -rf "$TMP_ROOT"' EXIT
+else
+  LIMIT=(bash -c 'ulimit -f 64; exec "$@"' _) ERRTXT="File too large"
+fi
+run_mpi 4 $TMP_ROOT/enospc1.log "$CK" "${Q1[@]}" --no-sync-save --out $TMP_ROOT/enospc1 --ckpt-dir $E --save-only
+run_mpi 4 $TMP_ROOT/enospc2.log "${LIMIT[@]}" "$CK" -q --no-sync-save --compute-ms 1 --steps-per-save 3 --repeat 2 --out $TMP_ROOT/enospc2 \
+  --ckpt-dir $E
+expect "ckpt out of space ($ERRTXT): error on every rank, nothing committed, previous checkpoint loads" \
+  "exit 1, save.commit FAILs only, every rank prints the error, latest=step_2, load PASS" \
+  eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/enospc2) && only_fails $c save.commit &&
+        for r in 0 1 2 3; do grep -q "rank $r: checkpoint step 3 NOT committed.*$ERRTXT" $LOG || exit 1; done &&
+        [ "$(cat $E/latest)" = step_2 ] && [ ! -e $E/step_3/COMMIT ] && [ "$(col $c 8 load.values)" = PASS ]'
+umount $E 2>/dev/null
+
+# 9. An existing checkpoint directory is never overwritten without --overwrite.
+O=$TMP_ROOT/over
+run_mpi 2 $TMP_ROOT/over1.log "$CK" "${Q[@]}" --out $TMP_ROOT/over1 --ckpt-dir $O --save-only
+sum1=$(cat $O/step_2/__0_0 | md5sum)
+run_mpi 2 $TMP_ROOT/over2.log "$CK" "${Q[@]}" --out $TMP_ROOT/over2 --ckpt-dir $O --save-only
+expect "ckpt refuses to overwrite an existing step directory" "exit 2, names the directory and --overwrite, unchanged" \
+  eval '[ $RC = 2 ] && grep -q "step_0 already exists; refusing to overwrite it (pass --overwrite)" $LOG &&
+        [ "$(cat $O/step_2/__0_0 | md5sum)" = "$sum1" ] && [ ! -e $TMP_ROOT/over2 ]'
+run_mpi 2 $TMP_ROOT/over3.log "$CK" "${Q[@]}" --out $TMP_ROOT/over3 --ckpt-dir $O --overwrite
+expect "ckpt --overwrite replaces it" "exit 0, all PASS" eval '[ $RC = 0 ] && all_pass $TMP_ROOT/over3'
+
+# 10. Bad input: one line naming the flag, exit 2.
+bad=(
+  "--tp 3|--tp"
+  "--load-tp 3|--load-tp"
+  "--optimizer sgd|--optimizer"
+  "--io mmap|--io"
+  "--writers 0|--writers"
+  "--strict maybe|--strict"
+  "--split1d 1,2|--split1d"
+  "--load-only|--load-only"
+  "--load-fsdp yes|--load-fsdp"
+)
+for case in "${bad[@]}"; do
+  args=${case%%|*} flag=${case##*|}
+  # shellcheck disable=SC2086
+  run_mpi 4 $TMP_ROOT/bad.log "$CK" $args --out $TMP_ROOT/bad
+  expect "ckpt bad input '$args'" "exit 2, one line naming $flag, nothing written" \
+    eval '[ $RC = 2 ] && grep -q -- "error: .*$flag" $LOG && [ ! -e $TMP_ROOT/bad ]'
+done
