@@ -67,9 +67,17 @@ $(OBJ)/%.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(LIB): $(HARNESS_OBJ)
+# The archive is rebuilt when its member list changes too (sources added, EXCLUDE used).
+$(OBJ)/objects.list: FORCE
+	@mkdir -p $(@D)
+	@echo "$(HARNESS_OBJ)" | cmp -s - $@ || echo "$(HARNESS_OBJ)" >$@
+
+$(LIB): $(HARNESS_OBJ) $(OBJ)/objects.list
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(HARNESS_OBJ)
+
+.PHONY: FORCE
+FORCE:
 
 $(BIN)/dtbench-%: $(OBJ)/suites/%.o $(LIB)
 	@mkdir -p $(@D)
