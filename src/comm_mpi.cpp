@@ -51,7 +51,7 @@ struct MpiCollective {
   std::function<void(MPI_Request*)> issue;  // nullptr request = blocking call
   std::function<void()> finish;
   std::vector<float> wide_send, wide_recv;  // fp32 staging for accumulate_fp32
-  std::vector<unsigned char> in_place_input;  // in-place reduce-scatter: a copy of the input
+  std::vector<unsigned char> in_place_output;  // in-place reduce-scatter: the own shard's result
 };
 
 class MpiComm;
@@ -145,10 +145,10 @@ class MpiComm : public Comm {
         if (in_place && !widen) {
           // NCCL's in-place reduce-scatter writes only the own shard; MPI_IN_PLACE would leave the
           // result at the start of the buffer and may scribble over other shards, which DistOpt
-          // callers (Megatron's grad_data rule) must find untouched. Reduce from a copy instead.
-          c->in_place_input.assign(static_cast<const unsigned char*>(a.send),
-                                   static_cast<const unsigned char*>(a.send) + a.count * size_t(n) * es);
-          send = c->in_place_input.data();
+          // callers (Megatron's grad_data rule) must find untouched. MPI forbids the output to alias
+          // the input, so reduce into a shard-sized temporary and copy it into place afterwards.
+          c->in_place_output.resize(a.count * es);
+          recv = c->in_place_output.data();
         }
         MPI_Datatype t = type;
         MPI_Op op = sum_op(a.dtype);
@@ -163,7 +163,17 @@ class MpiComm : public Comm {
           if (r) MPI_Ireduce_scatter_block(send, recv, count, t, op, comm, r);
           else MPI_Reduce_scatter_block(send, recv, count, t, op, comm);
         };
-        c->finish = finisher(a, c.get(), a.recv, a.count, widen, n);
+        auto tail = finisher(a, c.get(), a.recv, a.count, widen, n);
+        if (in_place && !widen) {
+          MpiCollective* self = c.get();
+          void* dst = a.recv;
+          c->finish = [self, dst, tail] {
+            std::memcpy(dst, self->in_place_output.data(), self->in_place_output.size());
+            if (tail) tail();
+          };
+        } else {
+          c->finish = tail;
+        }
         break;
       }
       case CollKind::all_gather: {
