@@ -1,0 +1,157 @@
+// perf_csv: reading dtbench's reports and dtbench-accept thresholds back; every error names file:line.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "error.h"
+#include "perf_csv.h"
+#include "report.h"
+
+using namespace dtbench;
+
+namespace {
+std::string write_file(const std::string& name, const std::string& text) {
+  std::string path = "/tmp/dtbench-unit-" + std::to_string(::getpid()) + "-" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+const char* kPerfHeader =
+    "# run_id=r1\n# hosts=nodeA;nodeB\n# rank_map=nodeA:0-3;nodeB:4-7\n"
+    "run_id,suite,backend,ranks,case,op,dtype,redop,in_place,group_size,layout,count,bytes,iters,warmup,"
+    "time_med_us,time_min_us,time_max_us,algbw_GBps,busbw_GBps,n_wrong,metric,value,unit\n";
+}  // namespace
+
+TEST(PerfCsv, ReadsWhatTheWriterWrites) {
+  std::string path = "/tmp/dtbench-unit-" + std::to_string(::getpid()) + "-w-perf.csv";
+  ::unlink(path.c_str());
+  {
+    Reports::Paths paths{"/tmp", "/tmp/dtbench-unit-" + std::to_string(::getpid()) + "-w-checks.csv", path};
+    ::unlink(paths.checks.c_str());
+    Reports rep("coll", "run7", 8, "host", paths, {{"hosts", "h1"}, {"rank_map", "h1:0-7"}});
+    PerfRow r;
+    r.case_name = "1MiB", r.op = "all_reduce", r.dtype = "bf16", r.redop = "sum", r.in_place = "1";
+    r.layout = "accumulate=fp32, bucket";  // quoted by the writer
+    r.group_size = 8, r.count = 524288, r.bytes = 1048576, r.iters = 20, r.warmup = 5;
+    r.time_med_us = 100, r.time_min_us = 90, r.time_max_us = 120, r.algbw = 10.4, r.busbw = 18.2, r.n_wrong = 0;
+    rep.perf(r);
+    PerfRow m;
+    m.op = "step", m.metric = "overlap_efficiency", m.value = 0.75, m.unit = "fraction";
+    rep.perf(m);
+    ::unlink(paths.checks.c_str());
+  }
+  PerfFile f = read_perf_csv(path);
+  ASSERT_EQ(f.rows.size(), 2u);
+  EXPECT_EQ(f.meta["rank_map"], "h1:0-7");
+  const PerfRecord& r = f.rows[0];
+  EXPECT_EQ(r.suite, "coll");
+  EXPECT_EQ(r.ranks, 8);
+  EXPECT_EQ(r.layout, "accumulate=fp32, bucket");
+  EXPECT_EQ(r.bytes, 1048576u);
+  EXPECT_DOUBLE_EQ(r.busbw, 18.2);
+  EXPECT_TRUE(r.timed());
+  EXPECT_FALSE(f.rows[1].timed());
+  EXPECT_TRUE(f.rows[1].has_value);
+  EXPECT_DOUBLE_EQ(f.rows[1].value, 0.75);
+  EXPECT_EQ(f.rows[1].line, r.line + 1);
+  ::unlink(path.c_str());
+}
+
+TEST(PerfCsv, BadNumberNamesFileLineAndColumn) {
+  std::string p = write_file("bad-perf.csv", std::string(kPerfHeader) +
+                                                 "r1,coll,host,8,8B,all_reduce,fp32,sum,0,8,,2,8,5,1,1,1,1,1,1,0,,,\n"
+                                                 "r1,coll,host,8,8B,all_reduce,fp32,sum,1,8,,2,8,5,1,x1,1,1,1,1,0,,,\n");
+  EXPECT_EQ(error_of([&] { read_perf_csv(p); }), p + ":6: column 'time_med_us': 'x1' is not a number");
+}
+
+TEST(PerfCsv, ShortRowAndMissingColumnNameFileAndLine) {
+  std::string p = write_file("short-perf.csv", std::string(kPerfHeader) + "r1,coll,host\n");
+  EXPECT_NE(error_of([&] { read_perf_csv(p); }).find(p + ":5: Too few columns"), std::string::npos);
+  std::string q = write_file("nohdr-perf.csv", "# x=1\nrun_id,suite\n");
+  std::string e = error_of([&] { read_perf_csv(q); });
+  EXPECT_EQ(e.rfind(q + ":2: Missing column", 0), 0u) << e;
+}
+
+TEST(PerfCsv, TimesMustBeOrdered) {
+  std::string p = write_file("order-perf.csv", std::string(kPerfHeader) +
+                                                   "r1,coll,host,8,8B,all_reduce,fp32,sum,0,8,,2,8,5,1,5,6,7,1,1,0,,,\n");
+  EXPECT_NE(error_of([&] { read_perf_csv(p); }).find(":5: time_min_us <= time_med_us"), std::string::npos);
+}
+
+TEST(PerfCsv, NodesFromMetadata) {
+  CsvMetadata md{{"hosts", "nodeA;nodeB"}, {"rank_map", "nodeA:0-3;nodeB:4-7"}};
+  EXPECT_EQ(meta_hosts(md), (std::vector<std::string>{"nodeA", "nodeB"}));
+  EXPECT_EQ(node_of_rank(md, 0), "nodeA");
+  EXPECT_EQ(node_of_rank(md, 5), "nodeB");
+  EXPECT_EQ(node_of_rank(md, 8), "");
+  EXPECT_EQ(parse_rank_list("1;3-5;x"), (std::vector<int>{1, 3, 4, 5}));
+}
+
+TEST(PerfCsv, Sizes) {
+  uint64_t b = 0;
+  EXPECT_TRUE(parse_size_text("4096B", &b));
+  EXPECT_EQ(b, 4096u);
+  EXPECT_TRUE(parse_size_text("64K", &b));
+  EXPECT_EQ(b, 65536u);
+  EXPECT_TRUE(parse_size_text("1.5M", &b));
+  EXPECT_EQ(b, 1572864u);
+  EXPECT_FALSE(parse_size_text("step3", &b));
+  EXPECT_FALSE(parse_size_text("12Q", &b));
+  EXPECT_EQ(human_bytes(1048576), "1MiB");
+  EXPECT_EQ(human_bytes(1000), "1000B");
+}
+
+TEST(Thresholds, ParsesRulesWithOptionalColumns) {
+  std::string p = write_file("th.csv",
+                             "# comment\n"
+                             "suite, op, min_bytes, max_bytes, min_busbw_GBps, checks, node\n"
+                             "coll, all_reduce, 1M, 1G, 300, , gpu*\n"
+                             "\n"
+                             "*, *, , , , pass,\n");
+  auto rules = read_thresholds(p);
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].line, 3u);
+  EXPECT_EQ(rules[0].min_bytes, 1048576u);
+  EXPECT_EQ(rules[0].max_bytes, 1073741824u);
+  EXPECT_DOUBLE_EQ(rules[0].min_busbw, 300);
+  EXPECT_EQ(rules[0].node, "gpu*");
+  EXPECT_FALSE(rules[0].checks_pass);
+  EXPECT_EQ(rules[1].line, 5u);
+  EXPECT_TRUE(rules[1].checks_pass);
+  EXPECT_FALSE(rules[1].has_size);
+}
+
+TEST(Thresholds, ErrorsNameFileAndLine) {
+  auto err = [](const std::string& name, const std::string& text) {
+    std::string p = write_file(name, text);
+    return error_of([&] { read_thresholds(p); }).substr(p.size());
+  };
+  EXPECT_EQ(err("t1.csv", "suite,min_busbw_GBps\ncoll,1\ncoll,fast\n"),
+            ":3: column 'min_busbw_GBps': 'fast' is not a number");
+  EXPECT_EQ(err("t2.csv", "suite,min_bytes,min_busbw_GBps\ncoll,2M,1\ncoll,12Q,1\n").substr(0, 20),
+            ":3: column 'min_byte");
+  EXPECT_EQ(err("t3.csv", "suite,op\ncoll,all_reduce\n"),
+            ":2: the rule sets no limit (min_busbw_GBps, max_time_us, metric or checks=pass)");
+  EXPECT_EQ(err("t4.csv", "suite,checks\ncoll,yes\n"), ":2: column 'checks': 'yes' must be 'pass' or empty");
+  EXPECT_EQ(err("t5.csv", "suite,min_bytes,max_bytes,checks\ncoll,1M,1K,pass\n"),
+            ":2: min_bytes is larger than max_bytes");
+  EXPECT_NE(err("t6.csv", "suite,bogus\ncoll,1\n").find(":1: Extra column \"bogus\""), std::string::npos);
+  EXPECT_EQ(err("t7.csv", "suite,metric,checks\ncoll,step_time,\n"),
+            ":2: metric 'step_time' has neither min_value nor max_value");
+}
+
+TEST(Glob, Patterns) {
+  EXPECT_TRUE(glob_match("*", "anything"));
+  EXPECT_TRUE(glob_match("", "anything"));
+  EXPECT_TRUE(glob_match("all_*", "all_gather"));
+  EXPECT_FALSE(glob_match("all_*", "broadcast"));
+  EXPECT_TRUE(glob_match("gpu[0-9]*", "gpu17"));
+}

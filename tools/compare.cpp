@@ -1,0 +1,269 @@
+// dtbench-compare: the perf CSVs of two or more runs side by side (NCCL versions, nodes, commits).
+// Rows are matched by (suite, op, bytes, dtype, ranks, layout) plus in_place, redop, group size and
+// metric; each candidate run is compared with the first (baseline) run. A row is a regression only
+// when it is slower by more than --threshold AND the two runs' own spreads do not overlap (see
+// regression()), so run-to-run noise is not flagged. Exit 0: no regression, 1: regression, 2: bad input.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "error.h"
+#include "perf_csv.h"
+
+using namespace dtbench;
+
+namespace {
+
+struct Key {
+  std::string suite, op, dtype, in_place, redop, layout, metric;
+  int ranks, group_size;
+  uint64_t bytes;
+  auto tie() const { return std::tie(suite, op, dtype, in_place, redop, layout, metric, ranks, group_size, bytes); }
+  bool operator<(const Key& o) const { return tie() < o.tie(); }
+};
+
+// Every sample of one key in one run (several when a run holds repeated files of the same suite).
+struct Samples {
+  std::vector<double> med, mn, mx, busbw, value;
+  std::string unit;
+  bool timed = false;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+double vmin(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+double vmax(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
+std::map<Key, Samples> collect(const RunData& run, const std::string& suite_filter) {
+  std::map<Key, Samples> out;
+  for (auto& f : run.perf)
+    for (auto& r : f.rows) {
+      if (!glob_match(suite_filter, r.suite)) continue;
+      Key k{r.suite, r.op, r.dtype, r.in_place, r.redop, r.layout, r.metric, r.ranks, r.group_size, r.bytes};
+      Samples& s = out[k];
+      if (r.timed()) {
+        s.timed = true;
+        s.med.push_back(r.time_med_us), s.mn.push_back(r.time_min_us), s.mx.push_back(r.time_max_us);
+        if (r.busbw >= 0) s.busbw.push_back(r.busbw);
+      } else if (r.has_value) {
+        s.value.push_back(r.value);
+        s.unit = r.unit;
+      }
+    }
+  return out;
+}
+
+// +1: larger values are better, -1: smaller are better, 0: unknown (ratio shown, never flagged).
+int unit_direction(const std::string& unit, const std::string& metric) {
+  static const std::set<std::string> lower = {"ns", "us", "ms", "s", "B", "bytes", "KiB", "MiB", "GiB"};
+  static const std::set<std::string> higher = {"GB/s", "GBps", "MB/s", "%", "x", "ratio", "fraction"};
+  if (lower.count(unit)) return -1;
+  if (higher.count(unit)) return +1;
+  if (metric.find("efficiency") != std::string::npos || metric.find("bw") != std::string::npos) return +1;
+  return 0;
+}
+
+enum class Verdict { Same, Regression, Faster, Unknown, Missing };
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::Same: return "ok";
+    case Verdict::Regression: return "REGRESSION";
+    case Verdict::Faster: return "faster";
+    case Verdict::Unknown: return "-";
+    case Verdict::Missing: return "missing";
+  }
+  return "?";
+}
+
+// Timed rows: the candidate B regressed against baseline A when
+//   every B median is slower than every A median by more than the threshold, and
+//   B's fastest iteration is slower than A's slowest iteration (the two runs' min..max ranges do not
+//   overlap).
+// A real slowdown moves every iteration; run-to-run noise moves the median but leaves the ranges
+// overlapping. Repeated files of a suite in one run widen the band (medians and ranges of all of them).
+Verdict timed_verdict(const Samples& a, const Samples& b, double thr) {
+  double a_hi = vmax(a.med), a_lo = vmin(a.med), b_hi = vmax(b.med), b_lo = vmin(b.med);
+  if (b_lo > a_hi * (1 + thr) && vmin(b.mn) > vmax(a.mx)) return Verdict::Regression;
+  if (a_lo > b_hi * (1 + thr) && vmin(a.mn) > vmax(b.mx)) return Verdict::Faster;
+  return Verdict::Same;
+}
+
+// Scalar metrics: worse by more than the threshold beyond the spread of the repeats.
+Verdict metric_verdict(const Samples& a, const Samples& b, int dir, double thr) {
+  if (dir == 0 || a.value.empty() || b.value.empty()) return Verdict::Unknown;
+  double a_lo = vmin(a.value), a_hi = vmax(a.value), b_lo = vmin(b.value), b_hi = vmax(b.value);
+  if (dir < 0) {
+    if (b_lo > a_hi * (1 + thr) + 1e-12) return Verdict::Regression;
+    if (a_lo > b_hi * (1 + thr) + 1e-12) return Verdict::Faster;
+  } else {
+    if (b_hi < a_lo / (1 + thr) - 1e-12) return Verdict::Regression;
+    if (a_hi < b_lo / (1 + thr) - 1e-12) return Verdict::Faster;
+  }
+  return Verdict::Same;
+}
+
+std::string num(double v) {
+  if (std::isnan(v)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.4g", v);
+  return b;
+}
+
+std::string spread(const Samples& s) {
+  double m = median(s.med);
+  if (!(m > 0)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.0f%%", 100.0 * (vmax(s.mx) - vmin(s.mn)) / m);
+  return b;
+}
+
+struct Totals {
+  int compared = 0, regressions = 0, faster = 0, only_a = 0, only_b = 0;
+  std::set<std::string> regressed_suites;
+};
+
+void compare_pair(const RunData& A, const RunData& B, const std::string& suite_filter, double thr, bool all_rows,
+                  FILE* csv, Totals* t) {
+  auto a = collect(A, suite_filter), b = collect(B, suite_filter);
+  std::set<std::string> suites;
+  for (auto& kv : a) suites.insert(kv.first.suite);
+  for (auto& kv : b) suites.insert(kv.first.suite);
+  std::printf("\n### %s (candidate) vs %s (baseline), threshold %.0f%%\n", B.label.c_str(), A.label.c_str(),
+              100 * thr);
+  for (auto& suite : suites) {
+    std::printf("\n== %s\n%-16s %-5s %-3s %-5s %-18s %10s %5s | %10s %10s | %10s %10s | %7s  %s\n", suite.c_str(),
+                "op", "dtype", "ip", "ranks", "layout/metric", "bytes", "", "A time_us", "B time_us", "A busbw",
+                "B busbw", "speed", "verdict");
+    int shown = 0, hidden = 0;
+    for (auto& kv : a) {
+      const Key& k = kv.first;
+      if (k.suite != suite) continue;
+      auto it = b.find(k);
+      if (it == b.end()) {
+        ++t->only_a;
+        continue;
+      }
+      const Samples &sa = kv.second, &sb = it->second;
+      Verdict v;
+      double ratio;  // > 1: candidate better
+      std::string ta, tb, ba, bb;
+      if (sa.timed && sb.timed) {
+        v = timed_verdict(sa, sb, thr);
+        ratio = median(sa.med) / median(sb.med);
+        ta = num(median(sa.med)) + "±" + spread(sa);
+        tb = num(median(sb.med)) + "±" + spread(sb);
+        ba = sa.busbw.empty() ? "-" : num(median(sa.busbw));
+        bb = sb.busbw.empty() ? "-" : num(median(sb.busbw));
+      } else {
+        int dir = unit_direction(sa.unit, k.metric);
+        v = metric_verdict(sa, sb, dir, thr);
+        double ma = median(sa.value), mb = median(sb.value);
+        ratio = dir < 0 ? ma / mb : mb / ma;
+        ta = num(ma) + " " + sa.unit;
+        tb = num(mb) + " " + sb.unit;
+        ba = bb = "";
+      }
+      ++t->compared;
+      if (v == Verdict::Regression) ++t->regressions, t->regressed_suites.insert(suite);
+      if (v == Verdict::Faster) ++t->faster;
+      std::string what = k.metric.empty() ? k.layout : k.metric + (k.layout.empty() ? "" : "/" + k.layout);
+      if (what.empty()) what = k.redop;
+      if (all_rows || v == Verdict::Regression || v == Verdict::Faster || shown < 400) {
+        std::printf("%-16s %-5s %-3s %-5d %-18s %10s %5s | %10s %10s | %10s %10s | %7s  %s\n", k.op.c_str(),
+                    k.dtype.c_str(), k.in_place.c_str(), k.ranks, what.c_str(), human_bytes(k.bytes).c_str(), "",
+                    ta.c_str(), tb.c_str(), ba.c_str(), bb.c_str(), num(ratio).c_str(), verdict_name(v));
+        ++shown;
+      } else {
+        ++hidden;
+      }
+      if (csv)
+        std::fprintf(csv, "%s,%s,%s,%s,%s,%s,%d,%s,\"%s\",%s,%llu,%s,%s,%s,%s,%s,%s\n", A.label.c_str(),
+                     B.label.c_str(), suite.c_str(), k.op.c_str(), k.dtype.c_str(), k.in_place.c_str(), k.ranks,
+                     k.redop.c_str(), (k.metric.empty() ? k.layout : k.metric).c_str(),
+                     k.metric.empty() ? "" : "metric", static_cast<unsigned long long>(k.bytes),
+                     num(sa.timed ? median(sa.med) : median(sa.value)).c_str(),
+                     num(sb.timed ? median(sb.med) : median(sb.value)).c_str(),
+                     sa.busbw.empty() ? "" : num(median(sa.busbw)).c_str(),
+                     sb.busbw.empty() ? "" : num(median(sb.busbw)).c_str(), num(ratio).c_str(), verdict_name(v));
+    }
+    for (auto& kv : b)
+      if (kv.first.suite == suite && !a.count(kv.first)) ++t->only_b;
+    if (hidden) std::printf("(%d unflagged rows not shown; --all shows them)\n", hidden);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "dtbench-compare: compare the perf CSVs of two or more runs (baseline first).\n"
+      "A RUN is a results directory (every *-perf.csv below it) or one perf CSV file.\n\n"
+      "Examples:\n"
+      "  dtbench-compare results/nccl-A results/nccl-B\n"
+      "  dtbench-compare --threshold 0.1 --suite coll results/node17 results/node18 results/node19\n"
+      "  dtbench-compare --csv ratios.csv old/coll-...-perf.csv new/coll-...-perf.csv\n"};
+  std::vector<std::string> runs;
+  double thr = 0.05;
+  std::string suite = "*", csv_path;
+  bool all_rows = false;
+  app.add_option("runs", runs, "two or more runs: baseline first, then candidates")->required()->expected(2, -1);
+  app.add_option("-t,--threshold", thr, "relative slowdown that counts as a regression (default 0.05 = 5%)");
+  app.add_option("-s,--suite", suite, "only suites matching this pattern (default *)");
+  app.add_option("--csv", csv_path, "also write the matched rows with ratios and verdicts to this CSV");
+  app.add_flag("-a,--all", all_rows, "print every matched row (default: all rows up to 400 per suite)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+  try {
+    if (!(thr >= 0 && thr < 10)) throw InputError("--threshold: must be in [0, 10), got " + std::to_string(thr));
+    std::vector<RunData> data;
+    for (auto& r : runs) {
+      data.push_back(load_run(r));
+      if (data.back().perf.empty()) throw InputError(r + ": no perf CSV (*-perf.csv) in this run");
+    }
+    FILE* csv = nullptr;
+    if (!csv_path.empty()) {
+      csv = std::fopen(csv_path.c_str(), "w");
+      if (!csv) throw InputError("--csv: cannot create " + csv_path);
+      std::fprintf(csv, "baseline,candidate,suite,op,dtype,in_place,ranks,redop,layout,kind,bytes,a,b,a_busbw_GBps,"
+                        "b_busbw_GBps,speed,verdict\n");
+    }
+    Totals t;
+    for (size_t i = 1; i < data.size(); ++i) compare_pair(data[0], data[i], suite, thr, all_rows, csv, &t);
+    if (csv) std::fclose(csv);
+    std::printf("\nmatched %d rows; %d only in the baseline, %d only in a candidate; %d faster\n", t.compared,
+                t.only_a, t.only_b, t.faster);
+    if (t.compared == 0) {
+      std::printf("dtbench-compare: NO MATCHING ROWS (different suites, sizes or rank counts?)\n");
+      return kExitBadInput;
+    }
+    if (t.regressions) {
+      std::string s;
+      for (auto& x : t.regressed_suites) s += (s.empty() ? "" : ",") + x;
+      std::printf("dtbench-compare: REGRESSION: %d rows slower beyond %.0f%% and the runs' spread (suites: %s)\n",
+                  t.regressions, 100 * thr, s.c_str());
+      return 1;
+    }
+    std::printf("dtbench-compare: OK: no regression beyond %.0f%% and the runs' spread\n", 100 * thr);
+    return 0;
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "dtbench-compare: %s\n", e.what());
+    return kExitBadInput;
+  }
+}
