@@ -2,7 +2,9 @@
 # Installs the Debian packages dtbench needs, only when one is missing. Not root: prints the command.
 set -euo pipefail
 packages=(g++ make git openmpi-bin libopenmpi-dev libucx-dev libfccp-dev libcli11-dev libxxhash-dev
-          libgtest-dev libgmock-dev libbenchmark-dev)
+          libgtest-dev libgmock-dev libbenchmark-dev
+          slurmctld slurmd slurm-client munge libpmix-dev chromium python3
+          clang libclang-rt-dev iproute2 fio)  # make fuzz (libFuzzer), multinode.sh (ip netns), ckpt vs fio
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
