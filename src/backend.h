@@ -42,9 +42,36 @@ class Backend {
   // Runs `work` and returns its duration in seconds once it has completed: wall clock on the host,
   // a cudaEvent pair around it on the NCCL stream.
   virtual double measure(const std::function<void()>& work) = 0;
+  // Host memory for staging device data to the host (checkpoints): pinned on GPU backends so the
+  // copies run asynchronously at full speed; aligned, pre-faulted memory on the host backend.
+  virtual void* alloc_host_staging(size_t bytes) = 0;
+  virtual void free_host_staging(void* p) = 0;
+  // Queues a copy of elements [first, first+n) of `buf` into host memory `dst` on a side stream and
+  // returns (a plain memcpy on the host backend); wait_staging() blocks until every queued copy landed.
+  virtual void stage_to_host(const Buffer& buf, size_t first, size_t n, void* dst) = 0;
+  virtual void wait_staging() = 0;
   // Device facts for the report metadata (GPU name, CUDA versions, NCCL library...).
   virtual std::vector<std::pair<std::string, std::string>> metadata() const = 0;
 };
+
+// Fills [first, first+n) of `buf` with value(i) for i in [first, first+n), rounded to the buffer's
+// dtype; generated on the host and copied for device buffers (for suite-specific closed forms).
+namespace detail {
+template <class T, class ValueFn, class Conv>
+void fill_typed(void* p, size_t first, size_t n, ValueFn& value, Conv conv) {
+  T* out = static_cast<T*>(p);
+  for (size_t i = 0; i < n; ++i) out[i] = conv(value(first + i));
+}
+// Stores value(first + i) into p[i] as dtype dt (dispatch on the dtype once, not per element).
+template <class ValueFn>
+void fill_values(DType dt, void* p, size_t first, size_t n, ValueFn& value) {
+  switch (dt) {
+    case DType::f32: fill_typed<float>(p, first, n, value, [](float v) { return v; }); break;
+    case DType::bf16: fill_typed<uint16_t>(p, first, n, value, [](float v) { return f32_to_bf16(v); }); break;
+    case DType::f16: fill_typed<uint16_t>(p, first, n, value, [](float v) { return f32_to_f16(v); }); break;
+  }
+}
+}  // namespace detail
 
 // Fills [first, first+n) of `buf` with value(i) for i in [first, first+n), rounded to the buffer's
 // dtype; generated on the host and copied for device buffers (for suite-specific closed forms).
@@ -53,13 +80,19 @@ void fill_with(Buffer& buf, size_t first, size_t n, ValueFn value) {
   if (n == 0) return;
   DType dt = buf.dtype();
   if (buf.space() == MemSpace::host) {
-    for (size_t i = 0; i < n; ++i) store_elem(dt, buf.data(), first + i, value(first + i));
+    detail::fill_values(dt, buf.at(first), first, n, value);
     return;
   }
   std::vector<unsigned char> tmp(n * dtype_size(dt));
-  for (size_t i = 0; i < n; ++i) store_elem(dt, tmp.data(), i, value(first + i));
+  detail::fill_values(dt, tmp.data(), first, n, value);
   buf.copy_from_host(tmp.data(), first, n);
 }
+
+// The host loop behind HostBackend::fill_pattern on raw memory: element k of `p` (k in [0, n)) gets
+// the pattern value at index spec.index_base + k, stored as dt. The values repeat with the pattern's
+// period (m or 251) while index * stride does not wrap, so one period is built and replicated with
+// memcpy; identical to the per-element closed form (which is used where the period argument fails).
+void fill_pattern_host(DType dt, void* p, size_t n, const PatternSpec& spec);
 
 // "host": MPI on host memory. Never fails.
 std::unique_ptr<Backend> make_host_backend();

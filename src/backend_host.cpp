@@ -1,10 +1,14 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "../kernels/pattern.h"
 #include "backend.h"
 #include "comm_mpi.h"
+#include "error.h"
 
 namespace dtbench {
 namespace {
@@ -41,6 +45,17 @@ class HostBackend : public Backend {
     work();
     return MPI_Wtime() - t0;
   }
+
+  void* alloc_host_staging(size_t bytes) override {
+    size_t rounded = (bytes + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(4096, rounded ? rounded : 4096);
+    if (!p) throw RuntimeError("out of host memory for a staging buffer of " + std::to_string(bytes) + " bytes");
+    std::memset(p, 0, rounded);  // fault the pages in now, not inside the blocking copy
+    return p;
+  }
+  void free_host_staging(void* p) override { std::free(p); }
+  void stage_to_host(const Buffer& buf, size_t first, size_t n, void* dst) override { buf.copy_to_host(dst, first, n); }
+  void wait_staging() override {}
 
   std::vector<std::pair<std::string, std::string>> metadata() const override {
     return {{"gpu", "none"}, {"cuda_runtime", "none"}, {"cuda_driver", "none"}};

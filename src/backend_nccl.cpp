@@ -1,4 +1,5 @@
-// NCCL backend: device memory, NCCL collectives on one stream per rank, kernels for fills and
+// NCCL backend: device memory, NCCL collectives on a communication stream that waits for the compute
+// stream (so simulated compute and collectives overlap as in training), kernels for fills and
 // simulated compute. Built only when CUDA and NCCL are found (see Makefile); backend_nccl_stub.cpp
 // stands in otherwise.
 #include <cuda_runtime.h>
@@ -72,15 +73,19 @@ class NcclRequest : public Request {
 
 class NcclComm : public Comm {
  public:
-  NcclComm(ncclComm_t comm, MPI_Comm mpi, cudaStream_t stream, const std::string& label)
-      : comm_(comm), mpi_(mpi), stream_(stream) {
+  // Collectives run on `stream` (the communication stream) after the work queued so far on
+  // `compute` (fills, simulated compute) so they see its results while later compute can overlap.
+  NcclComm(ncclComm_t comm, MPI_Comm mpi, cudaStream_t compute, cudaStream_t stream, const std::string& label)
+      : comm_(comm), mpi_(mpi), compute_(compute), stream_(stream) {
     int rank, size;
     MPI_Comm_rank(mpi, &rank);
     MPI_Comm_size(mpi, &size);
     init_identity(rank, size, world_ranks_of(mpi), label, 0);
     cuda_check(cudaMalloc(&barrier_word_, sizeof(float)), "cudaMalloc");
+    cuda_check(cudaEventCreateWithFlags(&compute_done_, cudaEventDisableTiming), "cudaEventCreate");
   }
   ~NcclComm() override {
+    cudaEventDestroy(compute_done_);
     cudaFree(barrier_word_);
     ncclCommDestroy(comm_);
     MPI_Comm_free(&mpi_);
@@ -101,12 +106,14 @@ class NcclComm : public Comm {
     MPI_Comm_split(mpi_, color, key, &child_mpi);
     ncclComm_t child;
     nccl_check(ncclCommSplit(comm_, color, key, &child, nullptr), "ncclCommSplit");
-    return std::make_unique<NcclComm>(child, child_mpi, stream_, "");
+    return std::make_unique<NcclComm>(child, child_mpi, compute_, stream_, "");
   }
 
  private:
   // Queues the collective on the stream; returns fp32 scratch to free after completion (or null).
   void* enqueue(const CollArgs& a) {
+    cuda_check(cudaEventRecord(compute_done_, compute_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(stream_, compute_done_, 0), "cudaStreamWaitEvent");
     ncclDataType_t t = nccl_type(a.dtype);
     ncclRedOp_t op = a.op == RedOp::avg ? ncclAvg : ncclSum;
     size_t es = dtype_size(a.dtype);
@@ -164,7 +171,8 @@ class NcclComm : public Comm {
 
   ncclComm_t comm_;
   MPI_Comm mpi_;
-  cudaStream_t stream_;
+  cudaStream_t compute_, stream_;
+  cudaEvent_t compute_done_ = nullptr;
   void* barrier_word_ = nullptr;
 };
 
@@ -183,6 +191,9 @@ class NcclBackend : public Backend {
     device_ = count == 1 ? 0 : info.local_rank;
     cuda_check(cudaSetDevice(device_), "cudaSetDevice");
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cuda_check(cudaStreamCreateWithFlags(&staging_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cuda_check(cudaEventCreateWithFlags(&sync_event_, cudaEventDisableTiming), "cudaEventCreate");
     ncclUniqueId id;
     if (info.rank == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
@@ -190,10 +201,13 @@ class NcclBackend : public Backend {
     nccl_check(ncclCommInitRank(&comm, info.size, id, info.rank), "ncclCommInitRank");
     MPI_Comm mpi;
     MPI_Comm_dup(MPI_COMM_WORLD, &mpi);
-    world_ = std::make_unique<NcclComm>(comm, mpi, stream_, "world");
+    world_ = std::make_unique<NcclComm>(comm, mpi, stream_, comm_stream_, "world");
   }
   ~NcclBackend() override {
     world_.reset();
+    cudaEventDestroy(sync_event_);
+    cudaStreamDestroy(staging_stream_);
+    cudaStreamDestroy(comm_stream_);
     cudaStreamDestroy(stream_);
   }
   const char* name() const override { return "nccl"; }
@@ -206,7 +220,27 @@ class NcclBackend : public Backend {
     cuda_check(cudaStreamSynchronize(stream_), "fill");
   }
   void busy_compute(double seconds) override { kernels::busy_wait(seconds, stream_); }
-  void synchronize() override { cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+  void synchronize() override {
+    cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    cuda_check(cudaStreamSynchronize(comm_stream_), "cudaStreamSynchronize");
+  }
+
+  void* alloc_host_staging(size_t bytes) override {
+    void* p = nullptr;
+    cuda_check(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault), "cudaHostAlloc (pinned staging)");
+    return p;
+  }
+  void free_host_staging(void* p) override { cudaFreeHost(p); }
+  void stage_to_host(const Buffer& buf, size_t first, size_t n, void* dst) override {
+    // The copy waits for the work queued so far on both streams, then runs beside later work.
+    cuda_check(cudaEventRecord(sync_event_, stream_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(staging_stream_, sync_event_, 0), "cudaStreamWaitEvent");
+    cuda_check(cudaEventRecord(sync_event_, comm_stream_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(staging_stream_, sync_event_, 0), "cudaStreamWaitEvent");
+    cuda_check(cudaMemcpyAsync(dst, buf.at(first), n * dtype_size(buf.dtype()), cudaMemcpyDeviceToHost, staging_stream_),
+               "cudaMemcpyAsync (staging)");
+  }
+  void wait_staging() override { cuda_check(cudaStreamSynchronize(staging_stream_), "staging copy"); }
 
   double measure(const std::function<void()>& work) override {
     cudaEvent_t start, stop;
@@ -214,6 +248,9 @@ class NcclBackend : public Backend {
     cuda_check(cudaEventCreate(&stop), "cudaEventCreate");
     cuda_check(cudaEventRecord(start, stream_), "cudaEventRecord");
     work();
+    // The measured work may end on the communication stream: join it before the stop event.
+    cuda_check(cudaEventRecord(sync_event_, comm_stream_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(stream_, sync_event_, 0), "cudaStreamWaitEvent");
     cuda_check(cudaEventRecord(stop, stream_), "cudaEventRecord");
     cuda_check(cudaEventSynchronize(stop), "cudaEventSynchronize");
     float ms = 0;
@@ -239,7 +276,10 @@ class NcclBackend : public Backend {
 
  private:
   int device_ = 0;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;          // compute: fills, simulated compute, conversions
+  cudaStream_t comm_stream_ = nullptr;     // NCCL collectives
+  cudaStream_t staging_stream_ = nullptr;  // device-to-host staging copies
+  cudaEvent_t sync_event_ = nullptr;
   std::unique_ptr<Comm> world_;
 };
 

@@ -148,6 +148,7 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
   for (size_t i : to_write) mine.push_back(pieces[i]);
   const double s0 = wall_seconds();
   staged_bytes_ = writer_.stage(rank_, mine, cfg.writers, [&](size_t i, void* dst) { copy_out(to_write[i], dst); });
+  if (wait_copies_) wait_copies_();  // the staged snapshot must be complete before training goes on
   stage_s_ = wall_seconds() - s0;
   writer_.start(dir, cfg);
   root_ = root;
@@ -250,6 +251,12 @@ SaveOutcome AsyncCheckpointer::finalize() {
   out.durable_s = out.committed ? commit_time - mn[1] : 0;
   in_flight_ = false;
   return out;
+}
+
+void AsyncCheckpointer::use_staging(std::function<void*(size_t)> alloc, std::function<void(void*)> release,
+                                    std::function<void()> wait_copies) {
+  staging_.use_allocator(std::move(alloc), std::move(release));
+  wait_copies_ = std::move(wait_copies);
 }
 
 }  // namespace dtbench

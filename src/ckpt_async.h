@@ -73,6 +73,11 @@ class AsyncCheckpointer {
   bool in_flight() const { return in_flight_; }
   void barrier() { MPI_Barrier(comm_); }
 
+  // Staging memory and the wait for queued device-to-host copies (Backend::alloc_host_staging /
+  // wait_staging); without it, aligned host memory and synchronous copies.
+  void use_staging(std::function<void*(size_t)> alloc, std::function<void(void*)> release,
+                   std::function<void()> wait_copies);
+
   // The first non-empty message of the lowest rank, on every rank (collective on the ckpt comm).
   std::string agree_message(const std::string& mine);
 
@@ -83,6 +88,7 @@ class AsyncCheckpointer {
   bool overwrite_, fully_parallel_;
   StagingBuffer staging_;
   RankWriter writer_;
+  std::function<void()> wait_copies_;
   bool in_flight_ = false;
   int call_idx_ = 0;
   std::string root_;

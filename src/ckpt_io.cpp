@@ -182,15 +182,30 @@ CheckpointIndex open_committed(const std::string& dir) {
 }
 
 // --- staging -------------------------------------------------------------------------------------
-StagingBuffer::~StagingBuffer() { std::free(data_); }
+StagingBuffer::~StagingBuffer() { release(); }
+
+void StagingBuffer::release() {
+  if (!data_) return;
+  if (free_) free_(data_);
+  else std::free(data_);
+  data_ = nullptr;
+}
+
+void StagingBuffer::use_allocator(std::function<void*(size_t)> alloc, std::function<void(void*)> release_fn) {
+  release();
+  capacity_ = 0;
+  alloc_ = std::move(alloc);
+  free_ = std::move(release_fn);
+}
 
 void StagingBuffer::reserve(size_t bytes) {
   if (bytes <= capacity_ && data_) return;
-  std::free(data_);
-  data_ = nullptr;
+  release();
   size_t cap = round_up(std::max<size_t>(bytes, 1), kAlign);
   void* p = nullptr;
-  if (posix_memalign(&p, kAlign, cap) != 0) throw RuntimeError("staging: cannot allocate " + std::to_string(cap) + " bytes");
+  if (alloc_) p = alloc_(cap);
+  else if (posix_memalign(&p, kAlign, cap) != 0) p = nullptr;
+  if (!p) throw RuntimeError("staging: cannot allocate " + std::to_string(cap) + " bytes");
   data_ = static_cast<char*>(p);
   std::memset(data_, 0, cap);  // pre-fault now, not during the blocking copy
   capacity_ = cap;

@@ -63,14 +63,20 @@ class StagingBuffer {
   StagingBuffer(const StagingBuffer&) = delete;
   StagingBuffer& operator=(const StagingBuffer&) = delete;
   void reserve(size_t bytes);  // no-op when large enough
+  // Where the memory comes from: by default aligned host memory; GPU backends pass pinned memory
+  // (Backend::alloc_host_staging) so device-to-host staging copies run asynchronously.
+  void use_allocator(std::function<void*(size_t)> alloc, std::function<void(void*)> release);
   char* data() { return data_; }
   size_t capacity() const { return capacity_; }
   int allocations() const { return allocations_; }
 
  private:
+  void release();
   char* data_ = nullptr;
   size_t capacity_ = 0;
   int allocations_ = 0;
+  std::function<void*(size_t)> alloc_;
+  std::function<void(void*)> free_;
 };
 
 // --- one rank's save -----------------------------------------------------------------------------

@@ -182,7 +182,10 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     c.fail_writer = ctx.fault.applies("writer-fail", rank) && ctx.fault.index == ordinal;
     return c;
   };
-  auto copy_out = [&](size_t i, void* dst) { state.bufs[i].copy_to_host(dst, 0, size_t(state.pieces[i].numel())); };
+  // Staging: queued device-to-host copies into pinned memory on GPUs (a memcpy on the host backend).
+  auto copy_out = [&](size_t i, void* dst) {
+    ctx.backend.stage_to_host(state.bufs[i], 0, size_t(state.pieces[i].numel()), dst);
+  };
   auto schedule = [&](int64_t step, std::optional<SaveOutcome>* prev) {
     try {
       ck.schedule(root, step, state.pieces, to_write, copy_out, cfg_for(save_ordinal++), prev);
@@ -262,6 +265,20 @@ void report_saves(Context& ctx, const SaveRun& s) {
   perf_metric(ctx, c, "save", "blocking_over_sync_save", blocking_ratio, "ratio", s.bytes);
   if (s.sync_save_s > 0) perf_metric(ctx, c, "save", "sync_save_time", {s.sync_save_s * 1e3}, "ms", s.bytes);
   if (staging_bytes > 0) perf_metric(ctx, c, "save", "staging_bytes_per_rank", {staging_bytes}, "bytes", s.bytes);
+  // Per save, for dtbench-report's timeline: phase boundaries in ms from the save call. schedule()
+  // returns right after starting the writers, so the background write starts where the blocking part
+  // ends and lasts bytes / aggregate write bandwidth (first writer start to last fsync); the commit
+  // follows at the next step boundary that sees every writer done.
+  for (const SaveOutcome& o : s.async_outcomes) {
+    if (!o.committed) continue;
+    const std::string sc = c + " step " + std::to_string(o.step);
+    const double block_ms = o.blocking_s * 1e3, durable_ms = o.durable_s * 1e3;
+    const double write_ms = o.write_gbps > 0 ? double(o.bytes) / (o.write_gbps * 1e9) * 1e3 : 0;
+    perf_metric(ctx, sc, "save_timeline", "blocking_end", {block_ms}, "ms", o.bytes);
+    perf_metric(ctx, sc, "save_timeline", "write_start", {block_ms}, "ms", o.bytes);
+    perf_metric(ctx, sc, "save_timeline", "write_end", {std::min(block_ms + write_ms, durable_ms)}, "ms", o.bytes);
+    perf_metric(ctx, sc, "save_timeline", "durable_commit", {durable_ms}, "ms", o.bytes);
+  }
   double base = ctx.max_over_ranks(median(s.base_steps)), busy = ctx.max_over_ranks(median(s.busy_steps));
   perf_metric(ctx, c, "train", "step_time_no_save", {base * 1e3}, "ms", 0);
   if (busy > 0) {
@@ -421,6 +438,9 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
 void body(Context& ctx) {
   WriterConfig cfg;
   AsyncCheckpointer ck(cfg, g.overwrite, g.fully_parallel);
+  Backend& backend = ctx.backend;
+  ck.use_staging([&backend](size_t bytes) { return backend.alloc_host_staging(bytes); },
+                 [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.wait_staging(); });
   std::string root = g.ckpt_dir;
   bool created = false;
   if (root.empty()) {  // a private directory under --out, removed at the end unless --keep-ckpt
