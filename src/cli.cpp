@@ -33,6 +33,8 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
                  "test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the "
                  "data a check verifies on rank R");
   app.add_option("--test-skip-collective", o.test_skip_collective, "")->group("");  // hidden, tests only
+  app.add_option("--test-kill-collective", o.test_kill_collective, "")->group("");  // hidden, tests only
+  app.add_option("--test-slow-rank", o.test_slow_rank, "")->group("");              // hidden, tests only
   app.add_flag("-q,--quiet", o.quiet, "no progress lines");
 }
 
@@ -47,6 +49,27 @@ void finish_common_options(CommonOptions& o) {
       test_hooks().skip_call = std::stoull(o.test_skip_collective.substr(colon + 1));
     } catch (const std::logic_error&) {
       throw InputError("--test-skip-collective: expected RANK:CALL, got \"" + o.test_skip_collective + "\"");
+    }
+  }
+  if (!o.test_kill_collective.empty()) {
+    auto colon = o.test_kill_collective.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("");
+      test_hooks().kill_world_rank = std::stoi(o.test_kill_collective.substr(0, colon));
+      test_hooks().kill_call = std::stoull(o.test_kill_collective.substr(colon + 1));
+    } catch (const std::logic_error&) {
+      throw InputError("--test-kill-collective: expected RANK:N, got \"" + o.test_kill_collective + "\"");
+    }
+  }
+  if (!o.test_slow_rank.empty()) {
+    auto colon = o.test_slow_rank.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("");
+      test_hooks().slow_world_rank = std::stoi(o.test_slow_rank.substr(0, colon));
+      test_hooks().slow_factor = std::stod(o.test_slow_rank.substr(colon + 1));
+      if (!(test_hooks().slow_factor >= 1 && test_hooks().slow_factor <= 1000)) throw std::invalid_argument("");
+    } catch (const std::logic_error&) {
+      throw InputError("--test-slow-rank: expected RANK:FACTOR (FACTOR 1-1000), got \"" + o.test_slow_rank + "\"");
     }
   }
 }

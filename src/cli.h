@@ -20,6 +20,8 @@ struct CommonOptions {
   int iters = 20, warmup = 5, check_iters = 1;
   std::string inject_fault;
   std::string test_skip_collective;  // hidden, test-only: "RANK:CALL"
+  std::string test_kill_collective;  // hidden, test-only: "RANK:N"
+  std::string test_slow_rank;        // hidden, test-only: "RANK:FACTOR"
   bool quiet = false;
 };
 

@@ -1,7 +1,10 @@
 #include "comm.h"
 
+#include <csignal>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "error.h"
 #include "test_hooks.h"
@@ -73,6 +76,34 @@ bool Comm::should_skip(CollKind kind) {
   return true;
 }
 
+namespace {
+
+// Test hooks (--test-kill-collective, --test-slow-rank). Collectives counted over every communicator.
+uint64_t g_collectives_entered = 0;
+
+void maybe_kill(const Comm& c, CollKind kind) {
+  const TestHooks& hooks = test_hooks();
+  uint64_t n = g_collectives_entered++;
+  if (hooks.kill_world_rank < 0 || c.members()[size_t(c.rank())] != hooks.kill_world_rank || n != hooks.kill_call)
+    return;
+  std::fprintf(stderr, "dtbench: test hook: world rank %d killed (SIGKILL) in %s on communicator '%s' (collective #%llu)\n",
+               hooks.kill_world_rank, coll_name(kind), c.label().c_str(), static_cast<unsigned long long>(n));
+  std::fflush(stderr);
+  std::raise(SIGKILL);
+}
+
+bool slow_here(const Comm& c, CollKind kind) {  // barriers (timing fences) keep their pace
+  const TestHooks& hooks = test_hooks();
+  return hooks.slow_world_rank >= 0 && hooks.slow_factor > 1 && kind != CollKind::barrier &&
+         c.members()[size_t(c.rank())] == hooks.slow_world_rank;
+}
+
+void slow_down(std::chrono::steady_clock::duration took) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(took) * (test_hooks().slow_factor - 1));
+}
+
+}  // namespace
+
 void Comm::run(const CollArgs& args) {
   check_coll_args(args, size_);
   uint64_t call = seq_;
@@ -82,7 +113,11 @@ void Comm::run(const CollArgs& args) {
   }
   ++seq_;
   watchdog::Scope watched(coll_name(args.kind), id_, call, &members_, &label_);
+  maybe_kill(*this, args.kind);
+  if (!slow_here(*this, args.kind)) return do_run(args);
+  auto t0 = std::chrono::steady_clock::now();
   do_run(args);
+  slow_down(std::chrono::steady_clock::now() - t0);
 }
 
 RequestPtr Comm::start(const CollArgs& args) {
@@ -101,6 +136,10 @@ RequestPtr Comm::start(const CollArgs& args) {
     r->seq_ = call;
     return r;
   }
+  {
+    watchdog::Scope watched(coll_name(args.kind), id_, call, &members_, &label_);
+    maybe_kill(*this, args.kind);
+  }
   RequestPtr r = do_start(args);
   r->comm_ = this;
   r->kind_ = args.kind;
@@ -110,7 +149,10 @@ RequestPtr Comm::start(const CollArgs& args) {
 
 void Request::wait() {
   watchdog::Scope watched(coll_name(kind_), comm_->id_, seq_, &comm_->members_, &comm_->label_);
+  if (!slow_here(*comm_, kind_)) return do_wait();
+  auto t0 = std::chrono::steady_clock::now();
   do_wait();
+  slow_down(std::chrono::steady_clock::now() - t0);
 }
 
 void Comm::all_reduce(const void* send, void* recv, size_t count, DType dt, RedOp op) {

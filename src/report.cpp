@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdio_ext.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -67,8 +69,15 @@ void CsvWriter::row(const std::vector<std::string>& fields) {
   std::string line;
   for (size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + csv_field(fields[i]);
   line += '\n';
-  if (std::fputs(line.c_str(), file_) < 0 || std::fflush(file_) != 0)
-    throw RuntimeError(path_ + ": write failed: " + std::strerror(errno));
+  long good = std::ftell(file_);  // everything before this is on disk (flushed per row)
+  if (std::fputs(line.c_str(), file_) < 0 || std::fflush(file_) != 0) {
+    int err = errno;
+    // A full disk can leave half a row behind: cut the file back to its last complete row and drop
+    // what stdio still buffers, so the rows already written stay readable.
+    __fpurge(file_);
+    if (good >= 0 && ::ftruncate(::fileno(file_), off_t(good)) == 0) std::fseek(file_, good, SEEK_SET);
+    throw RuntimeError(path_ + ": write failed: " + std::strerror(err));
+  }
   (void)ncols_;
 }
 

@@ -171,6 +171,7 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
   bool root = run.rank == 0;
   std::string exe = "dtbench-" + suite.name;
   MPI_Comm_dup(MPI_COMM_WORLD, &g_control);
+  watchdog::install_term_handler(run.rank);
   g_control_members.resize(size_t(run.size));
   for (int r = 0; r < run.size; ++r) g_control_members[size_t(r)] = r;
 
@@ -239,10 +240,16 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
                                               Reports::Paths{opts.out_dir, opts.checks_csv, opts.perf_csv}, md);
     } catch (const InputError& e) {
       problem = e.what();
+    } catch (const std::exception& e) {  // e.g. a full disk while writing the header
+      problem = e.what();
+      problem_code = kExitRuntime;
     }
   }
   agreed = agree_error(problem);
-  if (!agreed.empty()) return fail(kExitBadInput, agreed);
+  if (!agreed.empty()) {
+    MPI_Bcast(&problem_code, 1, MPI_INT, 0, g_control);
+    return fail(problem_code == kExitRuntime ? kExitRuntime : kExitBadInput, agreed);
+  }
   ctx.progress(exe + " on " + std::to_string(run.size) + " ranks (" + std::to_string(run.num_nodes) +
                " node(s)), backend " + backend->name() + ", dtype " + dtype_name(opts.dtype));
 

@@ -15,6 +15,12 @@ namespace watchdog {
 void start(double timeout_s, bool mpi_thread_multiple);
 void stop();
 
+// SIGTERM (what Slurm sends at the time limit, and mpirun to the other ranks when one dies) and
+// SIGINT: prints one line naming the collective this rank was in (or its last one), then exits
+// 128 + signal (143 for SIGTERM). Report rows are flushed as they are written, so every complete row
+// stays on disk; a row being written at that moment is dropped whole, never left half-written.
+void install_term_handler(int world_rank);
+
 // Marks this rank as inside a collective for the scope's lifetime.
 class Scope {
  public:
