@@ -14,7 +14,7 @@
 #             naming the collective, rows so far intact and complete
 #   malformed model CSV (suites that read one), thresholds and perf CSVs (dtbench-accept/-compare/
 #             -report): exit 2, one message naming the file (and line), no crash, nothing written
-# Env: BIN (bin), FAULT_NP (4), FAULT_SUITES (all known), FAULT_CASES (all).
+# Env: BIN (bin), FAULT_NP (4), FAULT_SUITES (all known), FAULT_CASES (all), FAULT_FLIP (combined|each).
 source "$(dirname "$0")/../lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/suites.sh"
@@ -116,7 +116,29 @@ for suite in "${SUITES[@]}"; do
   fi
 
   # --- corrupted data for every check -----------------------------------------------------------
-  if has flip; then
+  if has flip && [ "${FAULT_FLIP:-combined}" = combined ]; then
+    # One run per candidate rank with the flip applied to every check that rank verifies (op empty):
+    # each check must then FAIL naming that rank in at least one of the runs. FAULT_FLIP=each runs
+    # one job per check instead (slower, same verdicts).
+    for r in 1 0; do
+      run_mpi "$NP" "$W/flip-all-$r.log" "$exe" "${Q[@]}" --out "$W/flip-all-$r" --inject-fault "flip,rank=$r,index=0" </dev/null
+    done
+    while read -r check nchecked; do
+      [ -n "$check" ] || continue
+      hit=""
+      for r in 1 0; do
+        f=$(checks_csv "$W/flip-all-$r")
+        if [ -n "$f" ] && "${CSV[@]}" failrow "$f" "$check" "$r"; then hit=$r; break; fi
+      done
+      if [ -n "$hit" ]; then
+        verdict flip "$suite" 0 "exit 1, FAIL row for $check naming the rank" "$check: FAIL naming rank $hit"
+      elif [ "$nchecked" = "$NP" ]; then
+        skip flip "$suite" "$check: a condition check (one per rank); flip does not reach it, the suite's own fault kinds must"
+      else
+        verdict flip "$suite" 1 "exit 1, FAIL row for $check naming the rank" "$check: no FAIL row naming rank 1 or 0"
+      fi
+    done < <("${CSV[@]}" checks "$base_checks")
+  elif has flip; then
     nflip=0
     while read -r check nchecked; do
       [ -n "$check" ] || continue
