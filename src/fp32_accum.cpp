@@ -1,6 +1,7 @@
 #include "fp32_accum.h"
 
 #include <string>
+#include <vector>
 
 #include "error.h"
 
@@ -80,6 +81,70 @@ void check_scratch(size_t scratch_elems, size_t input_elems, int W) {
   if (scratch_elems != input_elems)
     throw InputError("reduce-scatter fp32 accumulation: scratch buffer has " + std::to_string(scratch_elems) +
                      " elements, the input " + std::to_string(input_elems) + "; they must be equal");
+}
+
+namespace {
+// Device buffers are staged through the host: correct on both backends, the simple way.
+std::vector<unsigned char> host_copy(const Buffer& b, size_t first, size_t n) {
+  std::vector<unsigned char> v(n * dtype_size(b.dtype()));
+  if (n) b.copy_to_host(v.data(), first, n);
+  return v;
+}
+}  // namespace
+
+PendingReduce start_reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, Buffer& scratch, Buffer& out,
+                                              size_t out_first, const Fp32AccumFaults& faults) {
+  return start_reduce_scatter_fp32_accum(comm, input, 0, input.count(), scratch, out, out_first, faults);
+}
+
+PendingReduce start_reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, size_t in_first, size_t in_count,
+                                              Buffer& scratch, Buffer& out, size_t out_first,
+                                              const Fp32AccumFaults& faults) {
+  const int W = comm.size();
+  // Refused before any communication: one rank's bad call must not desync the group.
+  if (in_first + in_count > input.count())
+    throw InputError("reduce-scatter fp32 accumulation: input range past the end of its buffer");
+  if (!faults.skip_scratch_check) check_scratch(scratch.count(), in_count, W);
+  else if (scratch.count() < in_count) throw InputError("reduce-scatter fp32 accumulation: scratch too small");
+  if (scratch.dtype() != input.dtype())
+    throw InputError(std::string("reduce-scatter fp32 accumulation: scratch is ") + dtype_name(scratch.dtype()) +
+                     ", the input " + dtype_name(input.dtype()) + "; they must be equal");
+  const size_t S = in_count / size_t(W);
+  if (out.dtype() != input.dtype() || out_first + S > out.count())
+    throw InputError("reduce-scatter fp32 accumulation: output range does not hold one shard of the input's dtype");
+  CollArgs a;
+  a.kind = CollKind::all_to_all, a.send = input.at(in_first), a.recv = scratch.data(), a.count = S, a.dtype = input.dtype();
+  PendingReduce p;
+  p.request = comm.start(a);
+  Buffer* scr = &scratch;
+  Buffer* dst = &out;
+  const DType dt = input.dtype();
+  const int first = (comm.rank() + 1) % W;  // a ring ends at the owner
+  const bool native = faults.native_sum;
+  p.finish = [=] {
+    auto sum = [&](const void* gathered, void* result) {
+      if (native) sum_chunks_native(dt, gathered, W, S, result, first);
+      else sum_chunks_fp32(dt, gathered, W, S, result);
+    };
+    if (scr->space() == MemSpace::host && dst->space() == MemSpace::host) {
+      sum(scr->data(), dst->at(out_first));
+      return;
+    }
+    std::vector<unsigned char> g = host_copy(*scr, 0, scr->count()), r(S * dtype_size(dt));
+    sum(g.data(), r.data());
+    dst->copy_from_host(r.data(), out_first, S);
+  };
+  return p;
+}
+
+void reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, Buffer& scratch, Buffer& out, size_t out_first,
+                               const Fp32AccumFaults& faults) {
+  start_reduce_scatter_fp32_accum(comm, input, scratch, out, out_first, faults).wait();
+}
+
+void reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, size_t in_first, size_t in_count, Buffer& scratch,
+                               Buffer& out, size_t out_first, const Fp32AccumFaults& faults) {
+  start_reduce_scatter_fp32_accum(comm, input, in_first, in_count, scratch, out, out_first, faults).wait();
 }
 
 }  // namespace dtbench

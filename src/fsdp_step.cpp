@@ -168,42 +168,6 @@ void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, siz
   dst.copy_from_host(a.data(), dst_first, n);
 }
 
-PendingReduce start_reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, Buffer& scratch, Buffer& out,
-                                              size_t out_first, bool native_sum, bool check_scratch_first) {
-  int W = comm.size();
-  // Refused before any communication: one rank's bad call must not desync the group.
-  if (check_scratch_first) check_scratch(scratch.count(), input.count(), W);
-  else if (scratch.count() < input.count()) throw InputError("reduce-scatter fp32 accumulation: scratch too small");
-  if (scratch.dtype() != input.dtype())
-    throw InputError(std::string("reduce-scatter fp32 accumulation: scratch is ") + dtype_name(scratch.dtype()) +
-                     ", the input " + dtype_name(input.dtype()) + "; they must be equal");
-  size_t S = input.count() / size_t(W);
-  if (out.dtype() != input.dtype() || out_first + S > out.count())
-    throw InputError("reduce-scatter fp32 accumulation: output range does not hold one shard of the input's dtype");
-  CollArgs a;
-  a.kind = CollKind::all_to_all, a.send = input.data(), a.recv = scratch.data(), a.count = S, a.dtype = input.dtype();
-  PendingReduce p;
-  p.request = comm.start(a);
-  Buffer* scr = &scratch;
-  Buffer* dst = &out;
-  DType dt = input.dtype();
-  int first = (comm.rank() + 1) % W;  // a ring ends at the owner
-  p.finish = [=] {
-    auto sum = [&](const void* gathered, void* result) {
-      if (native_sum) sum_chunks_native(dt, gathered, W, S, result, first);
-      else sum_chunks_fp32(dt, gathered, W, S, result);
-    };
-    if (scr->space() == MemSpace::host && dst->space() == MemSpace::host) {
-      sum(scr->data(), dst->at(out_first));
-      return;
-    }
-    std::vector<unsigned char> g = host_copy(*scr, 0, scr->count()), r(S * dtype_size(dt));
-    sum(g.data(), r.data());
-    dst->copy_from_host(r.data(), out_first, S);
-  };
-  return p;
-}
-
 double params_digest(const std::vector<float>& values) {
   double d = 0;
   for (size_t i = 0; i < values.size(); ++i) d += double(values[i]) * double(i % 7 + 1);
@@ -420,7 +384,9 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
       ++m.stats.counts.all_reduce;
     } else if (c.comm == GradComm::fp32_accum) {
       st.scratch = m.backend.alloc(dt, buf.count());
-      p = start_reduce_scatter_fp32_accum(m.shard, buf, st.scratch, buf, size_t(r) * S, f.bf16_accum);
+      Fp32AccumFaults af;
+      af.native_sum = f.bf16_accum;
+      p = start_reduce_scatter_fp32_accum(m.shard, buf, st.scratch, buf, size_t(r) * S, af);
       ++m.stats.counts.reduce_scatter;
     } else if (c.comm == GradComm::fp32 && dt != DType::f32) {
       st.scratch = m.backend.alloc(DType::f32, buf.count());

@@ -115,34 +115,6 @@ inline int64_t fsdp_grad_expected(uint64_t seed, int W, int k, size_t unit, size
 // 0 when even m = 2 does not fit.
 int64_t fsdp_grad_modulus(DType dt, int W, int k);
 
-// --- a bf16 pattern for the accumulation-order checks -------------------------------------------
-// Like bf16_accum_pattern (1 + k/128, exact in bf16, sums exact in fp32), but rank j adds k = b + o(j)
-// with offsets that alternate per element: o(j) = 3j at even i, o(j) = j(j+1)/2 at odd i (no wrap:
-// b < 128 - o(W-1)). With consecutive k, every pair sum at W = 4 is a tie whose even rounding
-// matches the exact sum's, so a balanced tree (MPI's recursive halving) never shows per-hop
-// rounding; stride-3 offsets break that for neighbour pairs, triangular ones for distance-2 pairs.
-// Falls back to bf16_accum_pattern when W > 16.
-inline bool accum_spread(int W) { return W <= 16; }
-inline int64_t accum_offset(int j, uint64_t i) { return i % 2 == 0 ? 3 * int64_t(j) : int64_t(j) * (j + 1) / 2; }
-// The base hashes i / 2: bf16_accum_base(seed, i) has the parity of i + seed, which would tie the
-// base's parity to the offset family and hide per-hop rounding for some ring orders.
-inline int64_t accum_spread_base(uint64_t seed, uint64_t i, int W) {
-  return bf16_accum_base(seed, i / 2) % (kAccumSteps - accum_offset(W - 1, i));
-}
-inline float fsdp_accum_value(int j, uint64_t i, uint64_t seed, int W) {
-  if (!accum_spread(W)) return bf16_accum_pattern(j, i, seed);
-  return 1.0f + float(accum_spread_base(seed, i, W) + accum_offset(j, i)) * (1.0f / 128.0f);
-}
-// RNE-to-bf16 of the exact sum over j = 0..W-1, O(1).
-inline float fsdp_accum_expected(int W, uint64_t i, uint64_t seed) {
-  if (!accum_spread(W)) return bf16_accum_expected(W, i, seed);
-  int64_t w = W;
-  int64_t offsets = i % 2 == 0 ? 3 * w * (w - 1) / 2 : (w - 1) * w * (w + 1) / 6;
-  int64_t k_sum = w * accum_spread_base(seed, i, W) + offsets;
-  float exact = float(W) + float(k_sum) * (1.0f / 128.0f);
-  return bf16_to_f32(f32_to_bf16(exact));
-}
-
 // --- local helpers both backends use ----------------------------------------------------------
 // dst[dst_first + i] += src[src_first + i] (in dst's dtype, rounding once per add).
 void fsdp_accumulate_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n);
@@ -151,25 +123,8 @@ void fsdp_scale_elements(Buffer& buf, size_t first, size_t n, float factor);
 // dst (any dtype) = src (any dtype) converted, n elements.
 void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n);
 
-// The reduce-scatter with fp32 accumulation of §C over `comm`: input holds W*S elements; scratch
-// must hold exactly as many (checked before any communication: InputError). Returns the started
-// all-to-all; finish() sums the chunks in fp32 into out[out_first, +S) with one RNE downcast.
-// `native_sum` (a fault) accumulates in the input dtype instead, rounding after every add.
-struct PendingReduce {
-  RequestPtr request;
-  std::function<void()> finish;
-  void wait() {
-    if (request) request->wait();
-    if (finish) finish();
-    request.reset();
-    finish = nullptr;
-  }
-};
-// `check_scratch_first` = false (a fault) skips the scratch check (the caller must pass scratch >=
-// input so that nothing overflows).
-PendingReduce start_reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, Buffer& scratch, Buffer& out,
-                                              size_t out_first, bool native_sum = false,
-                                              bool check_scratch_first = true);
+// The reduce-scatter with fp32 accumulation of §C, PendingReduce and the bf16 accumulation-order
+// pattern live in fp32_accum.h (shared with dtbench-ep).
 
 // --- the step ----------------------------------------------------------------------------------
 struct FsdpFaults {  // resolved for this rank (see the suite's --inject-fault kinds)

@@ -9,8 +9,13 @@
 //      embedding all-reduce over the first and last PP stage, num_tokens scaling;
 //   6. dispatch tokens to their experts and combine them back (all-to-all-v over the EP group);
 //   7. time the two-level sync against one flat all-reduce of the same bytes, and the all-to-all-v
-//      against a plain all-to-all of the same bytes.
+//      against a plain all-to-all of the same bytes;
+//   8. the reduce-scatter with fp32 accumulation (§C, shared with dtbench-fsdp in fp32_accum.h)
+//      on the expert grads over expt_dp.
+// With --dist-opt-instances N > 1 (partial distributed optimizer, §A8) the DistOpt sync reduce-
+// scatters over the intra group (DP/N ranks) and all-reduces the own shard over the inter group.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -18,6 +23,7 @@
 #include "../src/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
 #include "../src/ep_sync.h"
 #include "../src/error.h"
+#include "../src/fp32_accum.h"
 #include "../src/layout/bucket_plan.h"
 #include "../src/layout/parallel_layout.h"
 #include "../src/moe_routing.h"
@@ -32,6 +38,7 @@ struct EpOptions {
   MoeModelShape shape;
   int top_k = 2, tokens = 64, token_hidden = 0;  // token_hidden 0: --hidden
   int vpp = 2;
+  int instances = 1;  // --dist-opt-instances: num_distributed_optimizer_instances
   int64_t bucket_size = 0;  // 0: one bucket per buffer (Megatron without overlap_grad_reduce)
   std::string routing = "uniform", scaling = "all", optimizer = "both";
   // parsed
@@ -44,6 +51,7 @@ EpOptions g_opt;
 ParallelSizes sizes_for(int world) {
   ParallelSizes s;
   s.world = world, s.tp = g_opt.tp, s.cp = g_opt.cp, s.pp = g_opt.pp, s.ep = g_opt.ep, s.etp = g_opt.etp;
+  s.dist_opt_instances = g_opt.instances;
   if (s.ep == 0) {
     const int etp = s.etp ? s.etp : s.tp;
     s.ep = world % (2 * etp * s.pp) == 0 ? 2 : 1;
@@ -70,6 +78,8 @@ const char* mode_name(GradScaleMode m) {
 // --- communicators -----------------------------------------------------------------------------
 struct Groups {
   std::unique_ptr<Comm> tp, pp, dp_cp, expt_dp, ep, embedding;
+  // Partial DistOpt (N > 1 only): RS over intra, AR of the own shard over inter.
+  std::unique_ptr<Comm> intra_dp_cp, inter_dp_cp, intra_expt_dp, inter_expt_dp;
   bool in_embedding = false;
 };
 
@@ -89,10 +99,19 @@ Groups build_groups(Context& ctx, const ParallelLayout& layout) {
   g.ep = split_group(ctx, layout, GroupKind::ep);
   g.embedding = split_group(ctx, layout, GroupKind::embedding);
   g.in_embedding = layout.group_color(GroupKind::embedding, ctx.run.rank) != kNoGroup;
-
-  const std::pair<GroupKind, Comm*> all[] = {{GroupKind::tp, g.tp.get()},       {GroupKind::pp, g.pp.get()},
-                                             {GroupKind::dp_cp, g.dp_cp.get()}, {GroupKind::expert_dp, g.expt_dp.get()},
-                                             {GroupKind::ep, g.ep.get()},       {GroupKind::embedding, g.embedding.get()}};
+  std::vector<std::pair<GroupKind, Comm*>> all = {{GroupKind::tp, g.tp.get()},       {GroupKind::pp, g.pp.get()},
+                                                  {GroupKind::dp_cp, g.dp_cp.get()}, {GroupKind::expert_dp, g.expt_dp.get()},
+                                                  {GroupKind::ep, g.ep.get()},       {GroupKind::embedding, g.embedding.get()}};
+  if (layout.dist_opt_instances() > 1) {
+    g.intra_dp_cp = split_group(ctx, layout, GroupKind::intra_dp_cp);
+    g.inter_dp_cp = split_group(ctx, layout, GroupKind::inter_dp_cp);
+    g.intra_expt_dp = split_group(ctx, layout, GroupKind::intra_expert_dp);
+    g.inter_expt_dp = split_group(ctx, layout, GroupKind::inter_expert_dp);
+    all.insert(all.end(), {{GroupKind::intra_dp_cp, g.intra_dp_cp.get()},
+                           {GroupKind::inter_dp_cp, g.inter_dp_cp.get()},
+                           {GroupKind::intra_expert_dp, g.intra_expt_dp.get()},
+                           {GroupKind::inter_expert_dp, g.inter_expt_dp.get()}});
+  }
   for (const auto& [kind, comm] : all) {
     std::vector<int> want = layout.group(kind, ctx.run.rank);
     if (want.empty()) want = {ctx.run.rank};  // outside the embedding group: a group of its own
@@ -107,6 +126,17 @@ Groups build_groups(Context& ctx, const ParallelLayout& layout) {
   const bool sizes_ok = layout.edp() * layout.etp() * layout.ep() * layout.pp() == layout.world() &&
                         layout.dp_cp() * layout.tp() * layout.pp() == layout.world();
   ctx.check_condition({"groups.sizes", "", "", "EDP*ETP*EP*PP == DP*CP*TP*PP == world"}, sizes_ok);
+  if (layout.dist_opt_instances() > 1) {
+    const int n = layout.dist_opt_instances();
+    const bool ok = g.intra_dp_cp->size() * g.inter_dp_cp->size() == g.dp_cp->size() &&
+                    g.intra_expt_dp->size() * g.inter_expt_dp->size() == g.expt_dp->size() &&
+                    g.inter_dp_cp->size() == n && g.inter_expt_dp->size() == n;
+    ctx.check_condition({"groups.partial_distopt", "N=" + std::to_string(n), "",
+                         "|intra| * |inter| == |dp_cp| and |expt_dp|, |inter| == N"},
+                        ok, "intra " + std::to_string(g.intra_dp_cp->size()) + "/" + std::to_string(g.intra_expt_dp->size()) +
+                                " inter " + std::to_string(g.inter_dp_cp->size()) + "/" + std::to_string(g.inter_expt_dp->size()),
+                        "intra DPCP/N, EDP/N; inter N");
+  }
   return g;
 }
 
@@ -149,33 +179,56 @@ GradBuffers make_grad_buffers(Context& ctx, const BucketPlan& plan, DType dt) {
   return g;
 }
 
-// Pre-scale and reduce every bucket of one buffer (§A8). `collectives_only` skips the pre-scale
-// (timing runs). The faults: "missing-scale" skips this rank's pre-scale, "wrong-group" reduces
-// expert grads over the dense dp_cp group.
-void sync_buffer(Context& ctx, const BucketPlan& plan, int buffer, Buffer& buf, Comm& comm, const GradScaling& s,
-                 bool collectives_only = false) {
+// Pre-scale and reduce every bucket of one buffer (§A8) over `comm`; with partial DistOpt `comm` is
+// the intra group and the own shard is then all-reduced over `inter` with the same op.
+// `collectives_only` skips the pre-scale (timing runs). The faults: "missing-scale" skips this rank's
+// pre-scale, "wrong-group" reduces expert grads over the dense group(s), "skip-inter-ar" (every
+// rank) leaves out partial DistOpt's inter-group all-reduce.
+void sync_buffer(Context& ctx, const BucketPlan& plan, int buffer, Buffer& buf, Comm& comm, Comm* inter,
+                 const GradScaling& s, bool collectives_only = false) {
   if (buffer < 0) return;
   const bool distopt = plan.options().distributed_optimizer;
   const int D = comm.size();
+  const RedOp op = s.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum;
   for (const GradBucket& b : plan.buffer(buffer).buckets) {
     const size_t off = size_t(b.offset), n = size_t(b.numel);
     if (!collectives_only && !ctx.fault.applies("missing-scale", ctx.run.rank)) scale_elements(buf, off, n, float(s.pre_scale));
-    if (D == 1) continue;  // Megatron issues no collective for a group of one
-    const RedOp op = s.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum;
     if (!distopt) {
-      comm.all_reduce(buf.at(off), buf.at(off), n, buf.dtype(), op);
-    } else {
-      const size_t shard = n / size_t(D);  // in place: recv = send + rank * shard
-      comm.reduce_scatter(buf.at(off), buf.at(off + size_t(comm.rank()) * shard), shard, buf.dtype(), op);
+      if (D > 1) comm.all_reduce(buf.at(off), buf.at(off), n, buf.dtype(), op);  // none for a group of one
+      continue;
     }
+    const size_t shard = n / size_t(D), own = off + size_t(comm.rank()) * shard;  // in place: recv = send + rank * shard
+    if (D > 1) comm.reduce_scatter(buf.at(off), buf.at(own), shard, buf.dtype(), op);
+    if (inter && inter->size() > 1 && !ctx.fault.applies("skip-inter-ar", ctx.run.rank))
+      inter->all_reduce(buf.at(own), buf.at(own), shard, buf.dtype(), op);
   }
+}
+
+// The groups a buffer is reduced over: dp_cp / expt_dp, or with partial DistOpt the intra group
+// (RS) and the inter group (AR).
+struct SyncGroups {
+  Comm* reduce = nullptr;
+  Comm* inter = nullptr;
+};
+SyncGroups sync_groups(const Groups& groups, const BucketPlan& plan, bool expert) {
+  const bool partial = plan.options().distributed_optimizer && groups.intra_dp_cp != nullptr;
+  if (!partial) return {expert ? groups.expt_dp.get() : groups.dp_cp.get(), nullptr};
+  return expert ? SyncGroups{groups.intra_expt_dp.get(), groups.inter_expt_dp.get()}
+                : SyncGroups{groups.intra_dp_cp.get(), groups.inter_dp_cp.get()};
 }
 
 void sync_grads(Context& ctx, GradBuffers& g, Groups& groups, const GradScaling& dense, const GradScaling& expert,
                 bool collectives_only = false) {
-  sync_buffer(ctx, *g.plan, g.dense, g.dense_buf, *groups.dp_cp, dense, collectives_only);
-  Comm& expert_comm = ctx.fault.kind == "wrong-group" ? *groups.dp_cp : *groups.expt_dp;
-  sync_buffer(ctx, *g.plan, g.expert, g.expert_buf, expert_comm, expert, collectives_only);
+  const SyncGroups d = sync_groups(groups, *g.plan, false);
+  sync_buffer(ctx, *g.plan, g.dense, g.dense_buf, *d.reduce, d.inter, dense, collectives_only);
+  const SyncGroups e = ctx.fault.kind == "wrong-group" ? d : sync_groups(groups, *g.plan, true);
+  sync_buffer(ctx, *g.plan, g.expert, g.expert_buf, *e.reduce, e.inter, expert, collectives_only);
+}
+
+// The group whose rank index decides DistOpt shard ownership: the intra group with partial DistOpt.
+GroupKind owner_kind(const ParallelLayout& layout, bool expert) {
+  if (layout.dist_opt_instances() > 1) return expert ? GroupKind::intra_expert_dp : GroupKind::intra_dp_cp;
+  return expert ? GroupKind::expert_dp : GroupKind::dp_cp;
 }
 
 // Whether buffer element i lies in this rank's own shard (always true without the distributed optimizer).
@@ -200,7 +253,10 @@ struct Ownership {
 };
 
 // --- 3. group identity ----------------------------------------------------------------------------
-void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan) {
+// With a DistOpt plan (partial DistOpt: `prefix` group_identity.distopt) the own shard must hold the
+// sum over the whole group, i.e. intra RS + inter AR covered every member, and the other shards 2^rank.
+void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan,
+                          const std::string& prefix = "group_identity") {
   const int rank = ctx.run.rank;
   const std::vector<int> dense_members = layout.group(GroupKind::dp_cp, rank);
   const std::vector<int> expert_members = layout.group(GroupKind::expert_dp, rank);
@@ -216,20 +272,28 @@ void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& gr
   const GradScaling none = grad_scaling(GradScaleMode::per_token_loss, false, layout.dp_cp(), layout.edp());
   sync_grads(ctx, g, groups, none, none);
 
+  const bool distopt = plan.options().distributed_optimizer;
+  const std::string how = distopt ? " on the own shard (N=" + std::to_string(layout.dist_opt_instances()) +
+                                        ": intra RS + inter AR), 2^rank elsewhere"
+                                  : "";
   for (bool expert_side : {false, true}) {
     const std::vector<int>& want = expert_side ? expert_members : dense_members;
     const double expected = expected_group_power_sum(want);
+    const Ownership own(plan, g.index(expert_side), layout.group_index(owner_kind(layout, expert_side), rank));
     // Reduced over the wrong group, the sum names the members it really had: blame the first
     // rank present that should not be (or missing that should).
-    auto culprit = [&, want](size_t, double observed) {
+    auto culprit = [&, want](size_t i, double observed) {
+      if (!own.owned(i)) return rank;
       std::vector<int> got;
       return decode_power_sum(observed, ctx.run.size, &got) ? first_group_difference(want, got) : -1;
     };
     check_values(ctx,
-                 {expert_side ? "group_identity.expert" : "group_identity.dense", "2^rank", "fp32",
-                  expert_side ? "sum of 2^r over expt_dp" : "sum of 2^r over dp_cp"},
-                 g.buf(expert_side), g.numel(expert_side), [&](size_t) { return expected; }, 0, culprit);
+                 {prefix + (expert_side ? ".expert" : ".dense"), "2^rank", "fp32",
+                  (expert_side ? "sum of 2^r over expt_dp" : "sum of 2^r over dp_cp") + how},
+                 g.buf(expert_side), g.numel(expert_side),
+                 [&](size_t i) { return own.owned(i) ? expected : double(mine); }, 0, culprit);
   }
+  if (distopt) return;
   // The expert group is a different group wherever the layout says so (TP != ETP*EP, ...).
   if (g.expert >= 0 && g.dense >= 0) {
     const float d = g.dense_buf.to_host_f32(0, 1)[0], e = g.expert_buf.to_host_f32(0, 1)[0];
@@ -267,7 +331,7 @@ bool check_synced(Context& ctx, GradBuffers& g, const ParallelLayout& layout, Gr
     const GroupKind kind = expert_side ? GroupKind::expert_dp : GroupKind::dp_cp;
     const GroupSum group = group_sum_of(layout.group(kind, rank));
     const GradScaling s = grad_scaling(mode, expert_side, layout.dp_cp(), layout.edp());
-    const Ownership own(*g.plan, g.index(expert_side), layout.group_index(kind, rank));
+    const Ownership own(*g.plan, g.index(expert_side), layout.group_index(owner_kind(layout, expert_side), rank));
     const uint64_t fseed = seed + (expert_side ? 7919 : 0);
     const DType dt = g.buf(expert_side).dtype();
     auto synced = [&](size_t i) {
@@ -603,6 +667,189 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
   }
 }
 
+
+// --- 8. reduce-scatter with fp32 accumulation on the expert grads (§C) -----------------------------
+// Megatron's reduce_scatter_with_fp32_accumulation for the expert buffer of the DistOpt plan, bucket
+// by bucket, in place over expt_dp, with the one implementation in fp32_accum.h. The grads are the
+// bf16 accumulation-order pattern (member j of expt_dp holds accum_rank_value(j, i)), whatever -d
+// says: the point is how 16-bit sums round. Checks, all bit-exact:
+//   exact       own shard == RNE(exact sum), written in place at rank*S of each bucket;
+//   in_place    every other element still holds this rank's input (nothing written outside the shard);
+//   bf16_differs / bf16_identical  a plain bf16 RS of the same data differs from RNE(exact) for
+//               W >= 3 (counted over the group) and equals it element for element at W <= 2;
+//   prescale    grads pre-scaled by 2^-k first (Megatron's 1/DPCP when DPCP is a power of two):
+//               the result is RNE(exact) * 2^-k exactly;
+//   bad_scratch_refused  a scratch of N+W elements is refused before any collective is entered.
+// Faults: bf16-accum,rank=R (R sums in bf16), rs-wrong-offset,rank=R (R writes its shard at the next
+// rank's offset), fp32-in-bf16-rs (the "plain" RS widens to fp32), accept-bad-scratch (every rank
+// skips the scratch check), missing-scale,rank=R (R skips the 2^-k pre-scale).
+struct OwnedVerify {
+  LocalVerify v;
+  void add(size_t index, double observed, double expected, int culprit) {
+    ++v.n_checked;
+    if (observed == expected) return;
+    if (v.n_wrong++ == 0) v.first_index = int64_t(index), v.expected = expected, v.observed = observed;
+    if (v.culprit < 0) v.culprit = culprit;
+    v.max_abs_err = std::max(v.max_abs_err, std::fabs(observed - expected));
+  }
+};
+
+void run_fp32_accum_checks(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan) {
+  const int rank = ctx.run.rank;
+  Comm& comm = *groups.expt_dp;
+  const int W = comm.size(), me = comm.rank();
+  const uint64_t seed = ctx.opts.seed + 15485863;
+  const DType dt = DType::bf16;
+  std::vector<GradBucket> buckets;
+  size_t numel = 0;
+  for (const GradBuffer& b : plan.buffers())
+    if (b.key.expert) buckets = b.buckets, numel = size_t(b.numel);
+  const std::string case_name = "expt_dp W=" + std::to_string(W) + "/" + std::to_string(buckets.size()) + " buckets";
+  // The 2^-k of the pre-scale check: 1/DPCP when that is a power of two.
+  int k = 0;
+  while ((1 << k) < std::max(layout.dp_cp(), 2)) ++k;
+  const float scale = std::ldexp(1.0f, -k);
+
+  Buffer grads = ctx.backend.alloc(dt, numel);
+  auto fill = [&](float factor) {
+    fill_with(grads, 0, numel, [&](size_t i) { return accum_rank_value(me, i, seed, W) * factor; });
+  };
+  // Owned = this rank's shard of its bucket.
+  auto owned = [&](const GradBucket& b, size_t i) {
+    const size_t S = size_t(b.numel) / size_t(W), first = size_t(b.offset) + size_t(me) * S;
+    return i >= first && i < first + S;
+  };
+  auto bucket_of = [&](size_t i) -> const GradBucket& {
+    for (const GradBucket& b : buckets)
+      if (i < size_t(b.offset + b.numel)) return b;
+    return buckets.back();
+  };
+  auto observed_copy = [&](const std::string& check) {
+    std::vector<float> obs = grads.to_host_f32(0, numel);
+    apply_flip_fault(ctx.fault, rank, check, dt, obs);
+    return obs;
+  };
+  auto reduce_all = [&](bool fp32_accum) {
+    for (const GradBucket& b : buckets) {
+      const size_t off = size_t(b.offset), n = size_t(b.numel), S = n / size_t(W);
+      if (fp32_accum) {
+        Buffer scratch = ctx.backend.alloc(dt, n);  // alive while the bucket is in flight
+        Fp32AccumFaults f;
+        f.native_sum = ctx.fault.applies("bf16-accum", rank);
+        const int target = ctx.fault.applies("rs-wrong-offset", rank) ? (me + 1) % W : me;
+        reduce_scatter_fp32_accum(comm, grads, off, n, scratch, grads, off + size_t(target) * S, f);
+      } else {
+        CollArgs a;
+        a.kind = CollKind::reduce_scatter, a.send = grads.at(off), a.recv = grads.at(off + size_t(me) * S), a.count = S;
+        a.dtype = dt, a.op = RedOp::sum;
+        a.accumulate_fp32 = ctx.fault.applies("fp32-in-bf16-rs", rank);  // fault: not a plain bf16 RS
+        comm.run(a);
+      }
+    }
+  };
+
+  // exact + in_place
+  fill(1.0f);
+  reduce_all(true);
+  {
+    const std::vector<float> ex = observed_copy("fp32_accum_rs.exact"), ip = observed_copy("fp32_accum_rs.in_place");
+    OwnedVerify exact, in_place;
+    for (size_t i = 0; i < numel; ++i) {
+      if (owned(bucket_of(i), i)) exact.add(i, ex[i], accum_expected(W, i, seed), rank);  // the owner sums
+      else in_place.add(i, ip[i], accum_rank_value(me, i, seed, W), rank);
+    }
+    ctx.report_check({"fp32_accum_rs.exact", case_name, "bf16",
+                      "all-to-all + fp32 sum + one RNE == RNE(exact sum), own shard of every expert bucket"},
+                     exact.v);
+    ctx.report_check({"fp32_accum_rs.in_place", case_name, "bf16",
+                      "in place: result at rank*S of each bucket, every other element keeps the local grad"},
+                     in_place.v);
+  }
+
+  // A plain bf16 RS of the same grads: per-hop rounding shows from W = 3 on.
+  fill(1.0f);
+  reduce_all(false);
+  {
+    const std::vector<float> obs = observed_copy("fp32_accum_rs.bf16_identical");
+    OwnedVerify same;
+    double differ = 0;
+    for (size_t i = 0; i < numel; ++i)
+      if (owned(bucket_of(i), i)) {
+        same.add(i, obs[i], accum_expected(W, i, seed), rank);
+      }
+    differ = double(same.v.n_wrong);
+    if (W >= 3) {
+      Buffer count = ctx.backend.alloc(DType::f32, 1);
+      fill_with(count, 0, 1, [&](size_t) { return float(differ); });
+      comm.all_reduce(count.data(), count.data(), 1, DType::f32, RedOp::sum);
+      const double in_group = count.to_host_f32(0, 1)[0];
+      ctx.check_condition({"fp32_accum_rs.bf16_differs", case_name, "bf16",
+                           "plain bf16 RS rounds per hop: differs from RNE(exact) for W >= 3 (count over expt_dp)"},
+                          in_group > 0 || numel == 0, format_double(in_group, 10) + " elements differ", "> 0");
+      PerfRow row;
+      row.case_name = case_name, row.op = "reduce_scatter", row.dtype = "bf16", row.group_size = W;
+      row.metric = "bf16_rs_elements_differing_from_rne_exact", row.unit = "elements";
+      row.value = ctx.sum_over_ranks(differ);
+      ctx.perf(row);
+    } else {
+      ctx.report_check({"fp32_accum_rs.bf16_identical", case_name, "bf16",
+                        "W <= 2: one add, plain bf16 RS == RNE(exact) element for element"},
+                       same.v);
+    }
+  }
+
+  // 2^-k pre-scale before the fp32-accumulating RS: exact.
+  fill(1.0f);
+  if (!ctx.fault.applies("missing-scale", rank)) scale_elements(grads, 0, numel, scale);
+  reduce_all(true);
+  {
+    const std::vector<float> obs = observed_copy("fp32_accum_rs.prescale");
+    OwnedVerify pre;
+    for (size_t i = 0; i < numel; ++i) {
+      if (!owned(bucket_of(i), i)) continue;
+      const double want = double(accum_expected(W, i, seed)) * scale;
+      int culprit = -1;
+      if (double(obs[i]) != want) {
+        // One member that skipped the pre-scale adds (1 - 2^-k) * its value: name it when exactly one fits.
+        double exact = 0;
+        for (int j = 0; j < W; ++j) exact += double(accum_rank_value(j, i, seed, W));
+        int fits = 0;
+        for (int j = 0; j < W; ++j) {
+          const double v = double(accum_rank_value(j, i, seed, W));
+          if (round_to(dt, float(exact * scale + v * (1.0 - scale))) == obs[i]) ++fits, culprit = comm.members()[size_t(j)];
+        }
+        if (fits > 1) culprit = -1;
+        if (fits == 0) culprit = rank;  // no skipped pre-scale explains it: the owner's sum is wrong
+      }
+      pre.add(i, obs[i], want, culprit);
+    }
+    ctx.report_check({"fp32_accum_rs.prescale", case_name, "bf16",
+                      "grads *= 2^-" + std::to_string(k) + " then fp32-accum RS == RNE(exact) * 2^-" + std::to_string(k)},
+                     pre.v);
+  }
+
+  // Bad scratch: refused on every rank before any collective is entered.
+  {
+    const size_t n = size_t(W) * 16;
+    Buffer in = ctx.backend.alloc(dt, n), bad = ctx.backend.alloc(dt, n + size_t(W));
+    fill_with(in, 0, n, [&](size_t i) { return accum_rank_value(me, i, seed, W); });
+    Fp32AccumFaults f;
+    f.skip_scratch_check = ctx.fault.applies("accept-bad-scratch", rank);
+    const uint64_t before = comm.calls();
+    bool refused = false;
+    try {
+      reduce_scatter_fp32_accum(comm, in, bad, in, size_t(me) * 16, f);
+    } catch (const InputError&) {
+      refused = true;
+    }
+    ctx.check_condition({"fp32_accum_rs.bad_scratch_refused", case_name, "bf16", "scratch of N+W elements"},
+                        refused && comm.calls() == before, refused ? "refused after communicating" : "accepted",
+                        "refused before any collective");
+  }
+  ctx.progress("fp32-accumulation RS over expt_dp (W=" + std::to_string(W) + ", " + std::to_string(numel) +
+               " expert grad elements): checked");
+}
+
 // --- driver --------------------------------------------------------------------------------------
 void run(Context& ctx) {
   const ParallelLayout layout(sizes_for(ctx.run.size));
@@ -623,6 +870,11 @@ void run(Context& ctx) {
   if (g_opt.bucket_size > 0) po.bucket_size = g_opt.bucket_size;
   const BucketPlan plain(model, po);
   po.distributed_optimizer = true;
+  // fp32-accum RS over the whole expt_dp (and the N = 1 DistOpt): buffers padded for D = |group|.
+  const BucketPlan full_distopt(model, po);
+  // Partial DistOpt pads for, and shards over, the intra groups (D / N).
+  po.dp_size = layout.dp_cp() / layout.dist_opt_instances();
+  po.expert_dp_size = layout.edp() / layout.dist_opt_instances();
   const BucketPlan distopt(model, po);
   {
     // Uneven experts: expert buffers differ between EP ranks but agree inside every expt_dp group.
@@ -647,11 +899,14 @@ void run(Context& ctx) {
 
   // 3. group identity; 4. grad sync; 5. finalize; 6. tokens; 7. perf
   check_group_identity(ctx, layout, groups, plain);
+  if (layout.dist_opt_instances() > 1 && std::count(g_opt.distopt.begin(), g_opt.distopt.end(), true))
+    check_group_identity(ctx, layout, groups, distopt, "group_identity.distopt");
   run_grad_sync(ctx, layout, groups, plain, distopt);
   for (bool use_distopt : g_opt.distopt)
     run_finalize(ctx, layout, groups, use_distopt ? distopt : plain, use_distopt ? "distopt" : "allreduce");
   run_dispatch(ctx, layout, groups, routing);
   run_sync_perf(ctx, layout, groups, plain, distopt);
+  run_fp32_accum_checks(ctx, layout, groups, full_distopt);
 
   PerfRow mem;
   mem.op = "memory", mem.metric = "peak_bytes_per_rank_max", mem.unit = "bytes";
@@ -687,9 +942,24 @@ void add_options(CLI::App& app, CommonOptions& opts) {
   app.add_option("--bucket-size", g_opt.bucket_size, "DDP bucket size in elements (0: one bucket per buffer)")
       ->capture_default_str();
   app.add_option("--vpp", g_opt.vpp, "virtual pipeline chunks of the conditional embedder")->capture_default_str();
+  app.add_option("--dist-opt-instances,--num-distributed-optimizer-instances", g_opt.instances,
+                 "partial distributed optimizer: N instances (DistOpt RS over DP/N ranks, then AR over N); "
+                 "N must divide DP*CP and the expert DP size")
+      ->capture_default_str();
 }
 
 void validate_options(const RunInfo& run, CommonOptions&) {
+  if (g_opt.instances < 1)
+    throw InputError("--dist-opt-instances: must be >= 1 (got " + std::to_string(g_opt.instances) + ")");
+  {
+    const int n = g_opt.instances;
+    g_opt.instances = 1;
+    const ParallelLayout base(sizes_for(run.size));
+    g_opt.instances = n;
+    if (base.dp_cp() % n != 0 || base.edp() % n != 0)
+      throw InputError("--dist-opt-instances " + std::to_string(n) + ": must divide DP*CP = " +
+                       std::to_string(base.dp_cp()) + " and the expert DP size " + std::to_string(base.edp()));
+  }
   const ParallelLayout layout(sizes_for(run.size));
   g_opt.distribution = parse_routing_distribution(g_opt.routing, "--routing");
   if (g_opt.tokens < 0) throw InputError("--tokens-per-rank: must be >= 0 (got " + std::to_string(g_opt.tokens) + ")");
@@ -714,6 +984,8 @@ void validate_options(const RunInfo& run, CommonOptions&) {
   else if (g_opt.optimizer == "distopt") g_opt.distopt = {true};
   else if (g_opt.optimizer == "both") g_opt.distopt = {false, true};
   else throw InputError("--optimizer: '" + g_opt.optimizer + "' is not allreduce, distopt or both");
+  if (g_opt.instances > 1 && g_opt.optimizer == "allreduce")
+    throw InputError("--dist-opt-instances: N > 1 needs the distributed optimizer (--optimizer distopt or both)");
   if (g_opt.shape.experts > 0 && int64_t(g_opt.tokens) * g_opt.top_k * g_opt.token_hidden * 4 > (int64_t(1) << 30))
     throw InputError("--tokens-per-rank: dispatch buffer over 1 GiB; lower --tokens-per-rank or --token-hidden");
 }
@@ -732,9 +1004,13 @@ int main(int argc, char** argv) {
       "  mpirun -np 8 dtbench-ep --tp 2 --etp 1 --ep 2 --pp 2      # expert DP != dense DP\n"
       "  mpirun -np 8 dtbench-ep --ep 4 --experts 6 --routing zipf:1.2 --top-k 2\n"
       "  mpirun -np 8 dtbench-ep --pp 4 --vpp 2 --scaling per_token_loss   # the '124' embedder case\n"
+      "  mpirun -np 8 dtbench-ep --dist-opt-instances 2 --optimizer distopt   # partial DistOpt: intra RS + inter AR\n"
       "  mpirun -np 4 dtbench-ep --inject-fault wrong-group        # expert grads over dp_cp: FAIL, exit 1\n"
+      "  mpirun -np 8 dtbench-ep --inject-fault bf16-accum,rank=2  # bf16 sums where fp32 was asked: FAIL, exit 1\n"
       "Faults: flip[,rank=R,op=CHECK,index=I], wrong-group (all ranks), missing-scale,rank=R,\n"
-      "wrong-expert,rank=R[,index=ROW]. Timings cover collectives only (pre-scale excluded).";
+      "wrong-expert,rank=R[,index=ROW], skip-inter-ar (all ranks; partial DistOpt), and for the fp32-accumulation\n"
+      "RS on the expert grads: bf16-accum,rank=R, rs-wrong-offset,rank=R, fp32-in-bf16-rs, accept-bad-scratch\n"
+      "(the last two on all ranks). Timings cover collectives only (pre-scale excluded).";
   suite.add_options = add_options;
   suite.validate = validate_options;
   suite.body = run;

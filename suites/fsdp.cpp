@@ -241,16 +241,16 @@ void run_grad_comm_checks(Context& ctx, Comm& comm) {
   // Rank r contributes the value of slot (r + i) mod W at element i: the same multiset per element,
   // so the same exact sum, while any reduction tree pairs different values from element to element.
   auto fill = [&](Buffer& b) {
-    fill_with(b, 0, N, [&](size_t i) { return fsdp_accum_value(int((size_t(r) + i) % size_t(W)), i, seed, W); });
+    fill_with(b, 0, N, [&](size_t i) { return accum_rank_value(r, i, seed, W); });
   };
-  auto expected = [&](size_t i) { return double(fsdp_accum_expected(W, i, seed)); };
+  auto expected = [&](size_t i) { return double(accum_expected(W, i, seed)); };
   auto culprit = [&](size_t) { return owner; };  // the owner does the local sum
   Buffer in = ctx.backend.alloc(DType::bf16, N), scratch = ctx.backend.alloc(DType::bf16, N);
 
   fill(in);
-  PendingReduce p = start_reduce_scatter_fp32_accum(comm, in, scratch, in, size_t(r) * S,
-                                                    ctx.fault.applies("bf16-accum", ctx.run.rank));
-  p.wait();
+  Fp32AccumFaults af;
+  af.native_sum = ctx.fault.applies("bf16-accum", ctx.run.rank);
+  reduce_scatter_fp32_accum(comm, in, scratch, in, size_t(r) * S, af);
   ctx.check({"fp32_accum_rs.exact", case_name, "bf16", "all-to-all + fp32 sum + one RNE == RNE(exact sum)"}, in,
             size_t(r) * S, S, size_t(r) * S, expected, 0, culprit);
 
@@ -289,8 +289,9 @@ void run_grad_comm_checks(Context& ctx, Comm& comm) {
   uint64_t before = comm.calls();
   bool refused = false;
   try {
-    PendingReduce q = start_reduce_scatter_fp32_accum(comm, in, bad, in, size_t(r) * S, false, !skip_check);
-    q.wait();
+    Fp32AccumFaults bf;
+    bf.skip_scratch_check = skip_check;
+    reduce_scatter_fp32_accum(comm, in, bad, in, size_t(r) * S, bf);
   } catch (const InputError&) {
     refused = true;
   }

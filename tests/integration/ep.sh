@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # dtbench-ep under mpirun: every check passes on 1, 2, 4 and 8 ranks and on layouts where the expert
 # group differs from the dense group; each injected fault (expert grads over the dense group, a
-# missing pre-scale, a token sent to the wrong expert, a flipped element) gives FAIL rows naming
-# the culprit and exit 1; bad input exits 2 naming the flag; the perf CSV has the comparisons.
+# missing pre-scale, a token sent to the wrong expert, a flipped element, bf16 accumulation where the
+# fp32-accumulating RS was asked, partial DistOpt without its inter all-reduce) gives FAIL rows naming
+# the culprit and exit 1; partial DistOpt (N = 2) passes at 8 ranks; bad input exits 2 naming the flag; the perf CSV has the comparisons.
 source "$(dirname "$0")/../lib.sh"
 EP=$BIN/dtbench-ep
 QUICK=(-n 2 -w 1 -q --backend host)
@@ -86,7 +87,7 @@ expect "ep fault wrong-expert on rank 2 is caught at the expert" "exit 1, only d
 
 # Fault: flipped elements, each named by the rank that holds them.
 for c in "grad_sync.expert|1|3" "group_identity.dense|2|0" "finalize.tp_avg|3|7" "finalize.embedding|0|2" \
-         "combine.slots|3|100" "dispatch.received|1|9"; do
+         "combine.slots|3|100" "dispatch.received|1|9" "fp32_accum_rs.bf16_identical|1|5"; do
   IFS='|' read -r check rank index <<<"$c"
   out=$TMP_ROOT/flip-$check
   run_mpi 4 $TMP_ROOT/flip-$check.log "$EP" "${QUICK[@]}" --out "$out" --inject-fault flip,rank=$rank,op=$check,index=$index
@@ -94,6 +95,60 @@ for c in "grad_sync.expert|1|3" "group_identity.dense|2|0" "finalize.tp_avg|3|7"
     eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = $check ] && fail_names_rank $f $rank &&
           ! grep -v "^#" $f | awk -F, -v fr=$col_failing "NR>1 && \$8==\"FAIL\" && \$fr!=\"$rank\"" | grep -q .'
 done
+
+# §C reduce-scatter with fp32 accumulation on the expert grads over expt_dp (fp32_accum.h, shared
+# with dtbench-fsdp): at 8 ranks expt_dp has W = 4, so a plain bf16 RS must differ; at 4 ranks W = 2
+# and it must be identical element for element.
+f=$(checks_csv $TMP_ROOT/np8)
+expect "ep np=8 (expt_dp W=4) fp32-accum RS rows" "exact, in_place, bf16_differs, prescale, bad_scratch_refused PASS" \
+  eval 'for c in exact in_place bf16_differs prescale bad_scratch_refused; do pass_row $f fp32_accum_rs.$c || exit 1; done'
+f=$(checks_csv $TMP_ROOT/np4)
+expect "ep np=4 (expt_dp W=2) plain bf16 RS identical" "PASS row fp32_accum_rs.bf16_identical, no bf16_differs row" \
+  eval 'pass_row $f fp32_accum_rs.bf16_identical && ! grep -q fp32_accum_rs.bf16_differs $f'
+# Faults: bf16 accumulation where fp32 was asked (rank 2 sums its shard in bf16, ring order); rank 5
+# writes its shard at the next rank's offset; the "plain" bf16 RS widened to fp32 (every rank); a
+# bad scratch accepted (every rank).
+fp32_fault() {  # name np check culprit args...
+  local name=$1 np=$2 check=$3 who=$4; shift 4
+  out=$TMP_ROOT/$name
+  run_mpi $np $TMP_ROOT/$name.log "$EP" "${QUICK[@]}" --out "$out" "$@"
+  expect "ep fault $name is caught" "exit 1, $check FAIL naming rank $who" \
+    eval '[ $RC = 1 ] && f=$(checks_csv $out) && fail_checks $f | grep -qx $check && fail_names_rank $f $who &&
+          { [ "$who" != "$CULPRIT" ] || culprit_is $f $check $who; }'
+}
+CULPRIT=2 fp32_fault bf16-accum 8 fp32_accum_rs.exact 2 --inject-fault bf16-accum,rank=2
+f=$(checks_csv $TMP_ROOT/bf16-accum)
+expect "ep fault bf16-accum fails only on rank 2" "no FAIL row names another rank, grad sync untouched" \
+  eval '! grep -v "^#" $f | awk -F, -v fr=$col_failing "NR>1 && \$8==\"FAIL\" && \$fr!=\"2\"" | grep -q . &&
+        ! fail_checks $f | grep -q grad_sync'
+CULPRIT=5 fp32_fault rs-wrong-offset 8 fp32_accum_rs.in_place 5 --inject-fault rs-wrong-offset,rank=5
+CULPRIT= fp32_fault fp32-in-bf16-rs 8 fp32_accum_rs.bf16_differs 0 --inject-fault fp32-in-bf16-rs
+CULPRIT= fp32_fault accept-bad-scratch 4 fp32_accum_rs.bad_scratch_refused 1 --inject-fault accept-bad-scratch
+# missing pre-scale on rank 2 before the fp32-accum RS: expt_dp {0,2,4,6} at 8 ranks names rank 2.
+CULPRIT=2 fp32_fault prescale-missing 8 fp32_accum_rs.prescale 2 --scaling default --optimizer allreduce \
+  --inject-fault missing-scale,rank=2
+
+# Partial distributed optimizer, N = 2 at 8 ranks: RS over intra (dense 4, expert 2 ranks), AR over
+# inter (2); and with TP 2 the expert intra group is a single rank (no RS, only the inter AR).
+for l in "8|--dist-opt-instances 2|n2" "8|--dist-opt-instances 2 --tp 2 --optimizer distopt|n2-tp2"; do
+  IFS='|' read -r np args name <<<"$l"
+  out=$TMP_ROOT/$name
+  # shellcheck disable=SC2086
+  run_mpi $np $TMP_ROOT/$name.log "$EP" "${QUICK[@]}" $args --out "$out"
+  f=$(checks_csv $out)
+  expect "ep np=$np partial DistOpt $name all checks pass" "exit 0, only PASS, intra/inter groups and 2^rank over both levels" \
+    eval '[ $RC = 0 ] && all_pass $out && pass_row $f groups.partial_distopt && pass_row $f group_identity.distopt.dense &&
+          pass_row $f group_identity.distopt.expert && grep -v "^#" $f | awk -F, "\$5==\"groups.members\" && \$6==\"inter_expert_dp\"" | grep -q .'
+done
+# Fault: the inter-group all-reduce left out (every rank): the own shard holds only its instance's
+# sum; the 2^rank decode names the missing members (rank 0 misses rank 4, rank 4 misses rank 0).
+out=$TMP_ROOT/skip-inter-ar
+run_mpi 8 $TMP_ROOT/skip-inter-ar.log "$EP" "${QUICK[@]}" --dist-opt-instances 2 --out "$out" --inject-fault skip-inter-ar
+expect "ep fault skip-inter-ar (N=2) is caught" "exit 1, group_identity.distopt.* and distopt grad_sync FAIL, culprits 4 and 0" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && fail_checks $f | grep -qx group_identity.distopt.dense &&
+        fail_checks $f | grep -qx group_identity.distopt.expert && fail_checks $f | grep -qx grad_sync.dense &&
+        culprit_is $f group_identity.distopt.dense 4 && culprit_is $f group_identity.distopt.dense 0 &&
+        ! fail_checks $f | grep -qx group_identity.dense'
 
 # Perf CSV: two-level sync next to one flat all-reduce, all-to-all-v next to all-to-all, load imbalance.
 f=$(perf_csv $TMP_ROOT/np4)
@@ -117,6 +172,9 @@ bad=(
   "4|--tp 2 --hidden 63|--hidden"
   "4|--token-hidden 4|--token-hidden"
   "4|--vpp 0|--vpp"
+  "4|--dist-opt-instances 3|--dist-opt-instances"
+  "4|--dist-opt-instances 0|--dist-opt-instances"
+  "4|--dist-opt-instances 2 --optimizer allreduce|--dist-opt-instances"
   "2|--inject-fault flip,rank=x|--inject-fault"
 )
 for case in "${bad[@]}"; do

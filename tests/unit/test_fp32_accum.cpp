@@ -3,6 +3,7 @@
 // commutes with it, and bad scratch sizes are rejected.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -16,57 +17,121 @@ constexpr size_t kShard = 1100;  // > the 1024-element block and not a multiple 
 
 // What owner rank `owner` holds after the all_to_all: chunk j = rank j's values for the owner's
 // shard, elements owner*S .. owner*S+S-1 of the full input, as bf16 bits (scaled by `scale`).
-std::vector<uint16_t> gathered_bf16(int W, int owner, size_t S, float scale = 1.0f) {
+std::vector<uint16_t> gathered_bf16(int W, int owner, size_t S, uint64_t seed = 1, float scale = 1.0f) {
   std::vector<uint16_t> gathered(size_t(W) * S);
   for (int j = 0; j < W; ++j)
     for (size_t i = 0; i < S; ++i)
-      gathered[j * S + i] = f32_to_bf16(bf16_accum_pattern(j, owner * S + i) * scale);
+      gathered[j * S + i] = f32_to_bf16(accum_rank_value(j, owner * S + i, seed, W) * scale);
   return gathered;
 }
 
-TEST(Bf16AccumPattern, ValuesAreExactBf16) {
-  for (int rank = 0; rank < 300; ++rank)
-    for (uint64_t i = 0; i < 256; ++i) {
-      float v = bf16_accum_pattern(rank, i);
-      ASSERT_EQ(round_to(DType::bf16, v), v) << "rank " << rank << " i " << i;
-      ASSERT_TRUE(v >= 1.0f && v < 2.0f);
-    }
+TEST(AccumPattern, ValuesAreExactBf16InOneToTwo) {
+  for (int W : {1, 2, 3, 4, 7, 16, 17, 40, 300})
+    for (int j = 0; j < W; ++j)
+      for (uint64_t i = 0; i < 256; ++i) {
+        float v = accum_value(j, i, 3, W);
+        ASSERT_EQ(round_to(DType::bf16, v), v) << "W " << W << " j " << j << " i " << i;
+        ASSERT_TRUE(v >= 1.0f && v < 2.0f);
+      }
 }
 
-TEST(Bf16AccumPattern, ClosedFormMatchesSumOverRanks) {
-  // W up to 300 wraps k past 127 more than once; 128 consecutive i cover every base; seed shifts it.
-  for (uint64_t seed : {0u, 5u}) {
-    for (int W = 1; W <= 300; ++W) {
-      for (uint64_t i = 0; i < 128; ++i) {
-        double exact = 0;
-        for (int r = 0; r < W; ++r) exact += bf16_accum_pattern(r, i, seed);
-        ASSERT_EQ(bf16_accum_expected(W, i, seed), round_to(DType::bf16, float(exact)))
+TEST(AccumPattern, ClosedFormIsRneOfExactSum) {
+  // W > 16 uses consecutive k, and W up to 300 wraps k past 127 more than once; 256 consecutive i
+  // cover every base of both families; the seed shifts them.
+  for (uint64_t seed : {0u, 1u, 5u}) {
+    for (int W = 1; W <= 300; W += W < 40 ? 1 : 13) {
+      for (uint64_t i = 0; i < 256; ++i) {
+        double exact = 0, rotated = 0;
+        for (int j = 0; j < W; ++j) exact += accum_value(j, i, seed, W), rotated += accum_rank_value(j, i, seed, W);
+        ASSERT_EQ(exact, rotated) << "the rank rotation keeps the multiset, W " << W << " i " << i;
+        ASSERT_EQ(accum_expected(W, i, seed), round_to(DType::bf16, float(exact)))
             << "W " << W << " i " << i << " seed " << seed;
       }
     }
   }
 }
 
+// Reduction orders a bf16 reduce-scatter may use, each rounding after every add: rings from every
+// start (NCCL: ending at the owner), the butterfly of recursive halving (pairs at distance W/2
+// first) and of recursive doubling (distance 1 first) for powers of two, and a binomial tree.
+float ring_sum(const std::vector<float>& v, int start) {
+  const int W = int(v.size());
+  float acc = v[size_t(start)];
+  for (int s = 1; s < W; ++s) acc = round_to(DType::bf16, acc + v[size_t((start + s) % W)]);
+  return acc;
+}
+float butterfly_sum(std::vector<float> v, bool halving) {
+  const int W = int(v.size());
+  std::vector<int> dists;
+  for (int d = W / 2; d >= 1; d /= 2) dists.push_back(d);
+  if (!halving) std::reverse(dists.begin(), dists.end());
+  for (int d : dists) {
+    std::vector<float> next(v.size());
+    for (int r = 0; r < W; ++r) {
+      const int lo = std::min(r, r ^ d), hi = std::max(r, r ^ d);
+      next[size_t(r)] = round_to(DType::bf16, v[size_t(lo)] + v[size_t(hi)]);
+    }
+    v = next;
+  }
+  return v[0];
+}
+float binomial_sum(std::vector<float> v) {
+  const int W = int(v.size());
+  for (int d = 1; d < W; d *= 2)
+    for (int r = 0; r + d < W; r += 2 * d) v[size_t(r)] = round_to(DType::bf16, v[size_t(r)] + v[size_t(r + d)]);
+  return v[0];
+}
+
+TEST(AccumPattern, PerHopRoundingDiffersFromThreeRanksInEveryOrder) {
+  for (uint64_t seed : {1u, 2u, 7u}) {
+    for (int W = 1; W <= 24; ++W) {
+      const bool pow2 = (W & (W - 1)) == 0;
+      std::vector<int> differs(size_t(W) + 3, 0);  // rings, binomial, halving, doubling
+      for (uint64_t i = 0; i < 512; ++i) {
+        std::vector<float> v(static_cast<size_t>(W), 0.0f);
+        for (int r = 0; r < W; ++r) v[size_t(r)] = accum_rank_value(r, i, seed, W);
+        const float want = accum_expected(W, i, seed);
+        for (int st = 0; st < W; ++st) differs[size_t(st)] += ring_sum(v, st) != want;
+        differs[size_t(W)] += binomial_sum(v) != want;
+        if (pow2 && W > 1) {
+          differs[size_t(W) + 1] += butterfly_sum(v, true) != want;
+          differs[size_t(W) + 2] += butterfly_sum(v, false) != want;
+        }
+      }
+      for (size_t o = 0; o < differs.size(); ++o) {
+        if (o > size_t(W) && !(pow2 && W > 1)) continue;
+        if (W <= 2) EXPECT_EQ(differs[o], 0) << "W " << W << " order " << o;  // one add, one rounding
+        else EXPECT_GT(differs[o], W <= 16 ? 50 : 0) << "W " << W << " order " << o << " seed " << seed;
+      }
+    }
+  }
+}
+
 TEST(SumChunks, HandWorkedThreeRanks) {
-  // Element 0: base 0, so ranks give 1, 1 + 1/128, 1 + 2/128; exact sum 3 + 3/128.
-  // bf16 in [2, 4) has 1/64 steps: 3 + 1.5/64 is a tie -> even -> 3 + 2/64 = 3.03125.
-  // A ring first rounds 2 + 1/128 (tie) to 2, then adds 1 + 2/128: 3 + 1/64 = 3.015625.
-  std::vector<uint16_t> gathered = gathered_bf16(3, 0, 1);
+  // Element 0, seed 0, W = 3: base 0, table 0 offsets 16, 17, 25: members give 1 + 16/128,
+  // 1 + 17/128, 1 + 25/128; the exact sum 3 + 58/128 = 3 + 29/64 is a bf16 (1/64 steps in [2, 4)).
+  // A ring from member 0 first rounds 2 + 33/128 (a tie) to 2 + 16/64, then adds 1 + 25/128:
+  // 3 + 57/128, a tie again -> 3 + 28/64 = 3.4375.
+  EXPECT_EQ(accum_value(0, 0, 0, 3), 1.0f + 16.0f / 128);
+  EXPECT_EQ(accum_value(1, 0, 0, 3), 1.0f + 17.0f / 128);
+  EXPECT_EQ(accum_value(2, 0, 0, 3), 1.0f + 25.0f / 128);
+  std::vector<uint16_t> gathered(3);
+  for (int j = 0; j < 3; ++j) gathered[j] = f32_to_bf16(accum_value(j, 0, 0, 3));
   uint16_t fp32_accum = 0, native = 0;
   sum_chunks_fp32(DType::bf16, gathered.data(), 3, 1, &fp32_accum);
   sum_chunks_native(DType::bf16, gathered.data(), 3, 1, &native);
-  EXPECT_EQ(bf16_to_f32(fp32_accum), 3.03125f);
-  EXPECT_EQ(bf16_accum_expected(3, 0), 3.03125f);
-  EXPECT_EQ(bf16_to_f32(native), 3.015625f);
+  EXPECT_EQ(bf16_to_f32(fp32_accum), 3.453125f);
+  EXPECT_EQ(accum_expected(3, 0, 0), 3.453125f);
+  EXPECT_EQ(bf16_to_f32(native), 3.4375f);
 }
 
 TEST(SumChunks, Fp32AccumulationIsRoundedExactSum) {
-  for (int W = 1; W <= 16; ++W) {
+  for (int W = 1; W <= 20; ++W) {
     for (int owner = 0; owner < W; ++owner) {
       std::vector<uint16_t> gathered = gathered_bf16(W, owner, kShard), out(kShard);
       sum_chunks_fp32(DType::bf16, gathered.data(), W, kShard, out.data());
       for (size_t i = 0; i < kShard; ++i)
-        ASSERT_EQ(out[i], f32_to_bf16(bf16_accum_expected(W, owner * kShard + i)))
+        ASSERT_EQ(out[i], f32_to_bf16(accum_expected(W, owner * kShard + i, 1)))
             << "W " << W << " owner " << owner << " i " << i;
     }
   }
@@ -78,7 +143,7 @@ size_t native_mismatches(int W) {
   for (int owner = 0; owner < W; ++owner) {
     std::vector<uint16_t> gathered = gathered_bf16(W, owner, kShard), out(kShard);
     sum_chunks_native(DType::bf16, gathered.data(), W, kShard, out.data(), (owner + 1) % W);
-    for (size_t i = 0; i < kShard; ++i) wrong += out[i] != f32_to_bf16(bf16_accum_expected(W, owner * kShard + i));
+    for (size_t i = 0; i < kShard; ++i) wrong += out[i] != f32_to_bf16(accum_expected(W, owner * kShard + i, 1));
   }
   return wrong;
 }
@@ -86,21 +151,22 @@ size_t native_mismatches(int W) {
 TEST(SumChunks, NativeBf16DiffersFromThreeRanks) {
   EXPECT_EQ(native_mismatches(1), 0u);
   EXPECT_EQ(native_mismatches(2), 0u);  // one add, one rounding: same as fp32 accumulation
-  for (int W = 3; W <= 16; ++W) EXPECT_GT(native_mismatches(W), 0u) << "W " << W;
+  for (int W = 3; W <= 20; ++W) EXPECT_GT(native_mismatches(W), 0u) << "W " << W;
 }
 
 TEST(SumChunks, PowerOfTwoPrescaleCommutes) {
   // Scaling bf16 inputs by 2^-k is exact, and so is scaling the rounded sum: the fp32-accumulated
   // sum of scaled inputs must equal the closed-form result times 2^-k, bit for bit.
-  const int W = 8;
-  for (int k = 1; k <= 4; ++k) {
-    float scale = std::ldexp(1.0f, -k);
-    for (int owner = 0; owner < W; ++owner) {
-      std::vector<uint16_t> gathered = gathered_bf16(W, owner, kShard, scale), out(kShard);
-      sum_chunks_fp32(DType::bf16, gathered.data(), W, kShard, out.data());
-      for (size_t i = 0; i < kShard; ++i) {
-        float expected = bf16_accum_expected(W, owner * kShard + i) * scale;
-        ASSERT_EQ(bf16_to_f32(out[i]), expected) << "k " << k << " owner " << owner << " i " << i;
+  for (int W : {3, 8}) {
+    for (int k = 1; k <= 4; ++k) {
+      float scale = std::ldexp(1.0f, -k);
+      for (int owner = 0; owner < W; ++owner) {
+        std::vector<uint16_t> gathered = gathered_bf16(W, owner, kShard, 1, scale), out(kShard);
+        sum_chunks_fp32(DType::bf16, gathered.data(), W, kShard, out.data());
+        for (size_t i = 0; i < kShard; ++i) {
+          float expected = accum_expected(W, owner * kShard + i, 1) * scale;
+          ASSERT_EQ(bf16_to_f32(out[i]), expected) << "W " << W << " k " << k << " owner " << owner << " i " << i;
+        }
       }
     }
   }
@@ -123,11 +189,11 @@ TEST(SumChunks, Fp32AndFp16Paths) {
   const int W16 = 12;
   std::vector<uint16_t> half(W16 * S), half_out(S);
   for (int j = 0; j < W16; ++j)
-    for (size_t i = 0; i < S; ++i) half[j * S + i] = f32_to_f16(bf16_accum_pattern(j, i));
+    for (size_t i = 0; i < S; ++i) half[j * S + i] = f32_to_f16(accum_value(j, i, 1, W16));
   sum_chunks_fp32(DType::f16, half.data(), W16, S, half_out.data());
   for (size_t i = 0; i < S; ++i) {
     double exact = 0;
-    for (int j = 0; j < W16; ++j) exact += bf16_accum_pattern(j, i);
+    for (int j = 0; j < W16; ++j) exact += accum_value(j, i, 1, W16);
     ASSERT_EQ(half_out[i], f32_to_f16(float(exact))) << i;
   }
 }

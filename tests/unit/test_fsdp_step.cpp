@@ -158,42 +158,7 @@ TEST(FsdpData, ParamValuesExactInBf16AndChangeWithVersion) {
   EXPECT_EQ(changed, 500);  // a stale (old version) buffer differs everywhere
 }
 
-TEST(FsdpAccumPattern, ClosedFormIsRneOfExactSumAndBf16RingDiffers) {
-  for (uint64_t seed : {1u, 2u, 7u}) {
-    for (int W = 1; W <= 20; ++W) {
-      int ring_differs = 0;
-      for (uint64_t i = 0; i < 256; ++i) {
-        double exact = 0;
-        float ring = 0;
-        for (int j = 0; j < W; ++j) {
-          float v = fsdp_accum_value(j, i, seed, W);
-          ASSERT_EQ(round_to(DType::bf16, v), v);
-          exact += v;
-          ring = j == 0 ? v : round_to(DType::bf16, ring + v);
-        }
-        ASSERT_EQ(fsdp_accum_expected(W, i, seed), round_to(DType::bf16, float(exact))) << "W " << W << " i " << i;
-        ring_differs += ring != fsdp_accum_expected(W, i, seed);
-      }
-      if (W <= 2) EXPECT_EQ(ring_differs, 0) << "W " << W;  // one add, one rounding
-      else EXPECT_GT(ring_differs, 0) << "W " << W;
-    }
-  }
-}
-
-TEST(FsdpAccumPattern, BalancedTreeAtFourDiffersToo) {
-  // MPI's recursive halving pairs ranks at distance 2 then 1 (or 1 then 2); both must show.
-  for (auto pairs : {std::make_pair(0, 2), std::make_pair(0, 1)}) {
-    int differs = 0;
-    for (uint64_t i = 0; i < 256; ++i) {
-      float v[4];
-      for (int j = 0; j < 4; ++j) v[j] = fsdp_accum_value(j, i, 1, 4);
-      int a = pairs.first, b = pairs.second, c = pairs.second == 2 ? 1 : 2, d = 3;
-      float t = round_to(DType::bf16, round_to(DType::bf16, v[a] + v[b]) + round_to(DType::bf16, v[c] + v[d]));
-      differs += t != fsdp_accum_expected(4, i, 1);
-    }
-    EXPECT_GT(differs, 0) << "pairs " << pairs.first << "," << pairs.second;
-  }
-}
+// The accumulation-order pattern and its tests moved to fp32_accum.h / test_fp32_accum.cpp.
 
 TEST(LocalHelpers, AccumulateScaleConvertOnHostBuffers) {
   Buffer a(MemSpace::host, DType::bf16, 4), b(MemSpace::host, DType::bf16, 4), w(MemSpace::host, DType::f32, 4);
