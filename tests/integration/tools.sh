@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# dtbench-compare, dtbench-accept and dtbench-report on CSVs of real dtbench-coll runs: run-to-run noise
-# is not flagged, a planted regression is; accept passes a clean run and fails a planted slow or failing
-# row; malformed reports and thresholds name file and line (exit 2); the report renders in headless
-# Chromium with its plots visible in the PNG.
+# dtbench-compare, dtbench-accept and dtbench-report on CSVs of real runs: run-to-run noise is not
+# flagged, a planted regression is; accept passes a clean run and fails a planted slow or failing row;
+# malformed reports and thresholds name file and line (exit 2); a report from real runs of every suite
+# (coll ddp fsdp ep ckpt) has each section's plot and series in its HTML and renders in headless
+# Chromium with data drawn inside every plot frame of the PNG (KEEP_REPORT=DIR keeps report.html/png).
 source "$(dirname "$0")/../lib.sh"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 COLL=$BIN/dtbench-coll CMP=$BIN/dtbench-compare ACC=$BIN/dtbench-accept REP=$BIN/dtbench-report
@@ -109,58 +110,169 @@ printf 'suite,op,min_bytes,min_busbw_GBps\ncoll,*,12Q,1\n' >$T/badsize.csv
 expect "accept: a bad size in thresholds -> file:line, exit 2" "exit 2" \
   eval '[ $RC = 2 ] && grep -q "badsize.csv:2: column .min_bytes.: .12Q. is not a size" $LOG'
 
-# Report: HTML with one busbw plot per collective and one line per run; rendered by headless Chromium.
+# Report, part 1: busbw plots of the coll runs (one per collective, a line per run), the failed check listed.
 LOG=$T/rep.log
-"$REP" -o $T/report.html --title "tools test" $T/A $T/Bslow $T/failrow >$LOG 2>&1; RC=$?
+"$REP" -o $T/report1.html --title "tools test" $T/A $T/Bslow $T/failrow >$LOG 2>&1; RC=$?
 expect "report: self-contained HTML with 5 busbw plots, 3 runs each, the failed check listed" "exit 0" \
-  eval '[ $RC = 0 ] && [ "$(grep -c "<svg class=\"plot\" data-kind=\"busbw\"" $T/report.html)" = 5 ] &&
-        ! grep -Eq "<script|src=\"http|href=\"http" $T/report.html && grep -q "all_gather.out_of_place" $T/report.html &&
-        [ "$(grep -c "class=\"series\"" $T/report.html)" -ge 15 ]'
+  eval '[ $RC = 0 ] && [ "$(grep -c "<svg class=\"plot\" id=\"busbw-coll-[a-z_]*-fp32\" data-kind=\"busbw\"" $T/report1.html)" = 5 ] &&
+        ! grep -Eq "<script|src=\"http|href=\"http" $T/report1.html && grep -q "all_gather.out_of_place" $T/report1.html &&
+        [ "$(grep -c "class=\"series\"" $T/report1.html)" -ge 15 ]'
+
+# Report, part 2: real runs of every suite. S holds one run of each suite at 4 ranks, S2 a second
+# DDP bucket sweep; A and B are the coll runs above. Every section must draw its plot.
+SUITE_RUNS_OK=1
+for s in "coll -b 4K -e 1M -f 4" "ddp --bucket-sweep 4K:64K" fsdp ep ckpt; do
+  set -- $s; exe=$1; shift
+  run_mpi 4 $T/S-$exe.log "$BIN/dtbench-$exe" --backend host -n 3 -w 1 -q --out $T/S "$@"
+  [ $RC = 0 ] || { SUITE_RUNS_OK=0; echo "   dtbench-$exe exit $RC: $(tail -c 300 $LOG)"; }
+done
+run_mpi 4 $T/S2.log "$BIN/dtbench-ddp" --backend host -n 3 -w 1 -q --out $T/S2 --bucket-sweep 4K:64K
+[ $RC = 0 ] || SUITE_RUNS_OK=0
+LOG=$T/S-ckpt.log RC=$SUITE_RUNS_OK
+expect "report: one run of every suite (coll ddp fsdp ep ckpt) for the full report" "each exits 0" eval '[ $SUITE_RUNS_OK = 1 ]'
+ck=$(ls $T/S/ckpt-*-perf.csv | head -1)
+expect "ckpt: per-save timeline rows (blocking_end, write_start, write_end, durable_commit per save)" \
+  "one row of each per committed save, write_start <= write_end <= durable_commit" \
+  eval 'n=$(grep -c ",save_timeline,.*,durable_commit," $ck); [ "$n" -ge 2 ] &&
+        [ "$(grep -c ",save_timeline,.*,blocking_end," $ck)" = $n ] && [ "$(grep -c ",save_timeline,.*,write_start," $ck)" = $n ] &&
+        [ "$(grep -c ",save_timeline,.*,write_end," $ck)" = $n ] &&
+        awk -F, '\''$6=="save_timeline" {v[$5","$22]=$23; c[$5]=1}
+          END {for (k in c) if (!(v[k",write_start"] <= v[k",write_end"] && v[k",write_end"] <= v[k",durable_commit"]+1e-9)) exit 1}'\'' $ck'
+
+LOG=$T/rep2.log
+"$REP" -o $T/report.html --title "dtbench: every suite" $T/A $T/B $T/S $T/S2 >$LOG 2>&1; RC=$?
+# What the plots must show, from the suites' own CSVs: the DDP best bucket sizes, the number of FSDP
+# strategies and of checkpoint saves.
+best() { awk -F, '$22=="best_bucket_size" {v=$23; u=""; while (v >= 1024 && v % 1024 == 0) {v/=1024; u=u "K"}
+                  sub(/KK/, "M", u); sub(/MK/, "G", u); print v u}' $1/ddp-*-perf.csv; }
+n_strat=$(grep -c ",overlap_efficiency," $T/S/fsdp-*-perf.csv)
+n_saves=$(grep -c ",save_timeline,.*,durable_commit," $ck)
+cat >$T/expect.txt <<EOF
+busbw-coll-all_reduce-fp32 series ^A 1; series ^B 1; series ^S 1
+busbw-coll-reduce_scatter-fp32 series ^A 1; series ^B 1; series ^S 1
+busbw-coll-all_gather-fp32 series ^A 1; series ^B 1; series ^S 1
+busbw-coll-all_to_all-fp32 series ^A 1; series ^B 1; series ^S 1
+busbw-coll-broadcast-fp32 series ^A 1; series ^B 1; series ^S 1
+ddp-bucket-sweep-fp32 series ^S step time\$ 1; series ^S exposed comm\$ 1; series ^S2 step time\$ 1; marker ^best $(best $T/S) S\$ 1; marker ^best $(best $T/S2) S2\$ 1
+fsdp-step-prefetch bar ^prefetch off\$ $n_strat; bar ^prefetch on\$ $n_strat
+fsdp-overlap-efficiency bar ^overlap efficiency\$ $n_strat
+fsdp-busbw-all_gather-fp32 series ^S fsdp_unshard\$ 1; series ^S plain .coll.\$ 1
+fsdp-busbw-reduce_scatter-fp32 series ^S fsdp_grad_rs\$ 1; series ^S plain .coll.\$ 1
+ckpt-timeline span ^blocking\$ $n_saves; span ^background write\$ $n_saves; span ^until commit\$ $n_saves; span ^durable commit\$ $n_saves
+ep-all-to-all bar ^all-to-all-v .dispatch.\$ 1; bar ^all-to-all .equal bytes.\$ 1
+ep-grad-sync bar ^two-level sync\$ 2; bar ^flat all-reduce\$ 2
+EOF
+# Checks the HTML against expect.txt (each plot's svg id, and per class and data-series pattern at
+# least N elements); with PNGs, finds the plots' frames (1px #8a8a8b CSS border) in both renders and
+# counts, per plot, saturated pixels left of the legend column: the data. The page without the data
+# elements must have (almost) none, so the count is what the plots draw. Also counts the run colours
+# (blue, red, green) over the busbw plots, legends included.
+cat >$T/plots.py <<'EOF'
+import re, sys, zlib, struct
+def read_png(path):
+    data = open(path, 'rb').read(); pos, idat = 8, b''
+    while pos < len(data):
+        n, typ = struct.unpack('>I4s', data[pos:pos + 8]); body = data[pos + 8:pos + 8 + n]; pos += 12 + n
+        if typ == b'IHDR': w, h, depth, ctype = struct.unpack('>IIBB', body[:10])
+        elif typ == b'IDAT': idat += body
+    bpp = {2: 3, 6: 4}[ctype]; raw = zlib.decompress(idat); stride = w * bpp; prev = bytearray(stride); rows = []
+    for y in range(h):
+        f = raw[y * (stride + 1)]; line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if f == 1:
+            for i in range(bpp, stride): line[i] = (line[i] + line[i - bpp]) & 255
+        elif f == 2:
+            for i in range(stride): line[i] = (line[i] + prev[i]) & 255
+        elif f == 3:
+            for i in range(stride): line[i] = (line[i] + ((line[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
+        elif f == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0; b = prev[i]; c = prev[i - bpp] if i >= bpp else 0
+                p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        prev = line
+        rows.append(bytes(line) if bpp == 3 else bytes(v for j, v in enumerate(line) if j % 4 < 3))
+    return w, h, rows
+BORDER = bytes((0x8a, 0x8a, 0x8b))
+def boxes(w, h, rows):  # (x0, y0, x1, y1) of every plot frame, in page order
+    out = []
+    for y in range(h - 60):
+        r = rows[y]; x = 0
+        while True:
+            i = r.find(BORDER * 100, x * 3)
+            if i < 0: break
+            if i % 3: x = i // 3 + 1; continue
+            x0 = i // 3; x1 = x0
+            while x1 + 1 < w and r[(x1 + 1) * 3:(x1 + 2) * 3] == BORDER: x1 += 1
+            y1 = y
+            while y1 + 1 < h and rows[y1 + 1][x0 * 3:x0 * 3 + 3] == BORDER: y1 += 1
+            if y1 - y >= 60 and (y == 0 or rows[y - 1][x0 * 3 + 30:x0 * 3 + 33] != BORDER): out.append((x0, y, x1, y1))
+            x = x1 + 1
+    return out
+def data_pixels(rows, b, legend=170):
+    n = 0
+    for y in range(b[1] + 1, b[3]):
+        r = rows[y]
+        for x in range(b[0] + 1, b[2] - legend):
+            p = r[x * 3:x * 3 + 3]
+            if max(p) - min(p) >= 60: n += 1
+    return n
+html = open(sys.argv[1]).read(); ok = True
+svgs = re.findall(r'<svg class="plot" id="([^"]+)".*?</svg>', html, re.S)
+blocks = dict(re.findall(r'<svg class="plot" id="([^"]+)"(.*?)</svg>', html, re.S))
+kinds = {'series': r'<polyline class="series" data-series="([^"]*)"', 'bar': r'<rect class="bar" data-series="([^"]*)"',
+         'span': r'<rect class="span" data-series="([^"]*)"', 'marker': r'<line class="marker" data-series="([^"]*)"'}
+for line in open(sys.argv[2]):
+    pid, _, rest = line.strip().partition(' ')
+    if pid not in blocks: print('MISSING plot', pid); ok = False; continue
+    for want in rest.split('; '):
+        kind, rest2 = want.split(' ', 1); pat, n = rest2.rsplit(' ', 1)
+        names = [re.sub('&amp;', '&', s) for s in re.findall(kinds[kind], blocks[pid])]
+        got = sum(1 for s in names if re.search(pat, s))
+        if got < int(n): print('plot %s: %d %s matching /%s/, want >= %s (have %s)' % (pid, got, kind, pat, n, names)); ok = False
+print('html: %d plots, expectations %s' % (len(svgs), 'met' if ok else 'NOT met'))
+if len(sys.argv) > 3:
+    w, h, rows = read_png(sys.argv[3]); we, he, rows_e = read_png(sys.argv[4])
+    bx, bxe = boxes(w, h, rows), boxes(we, he, rows_e)
+    if len(bx) != len(svgs) or bx != bxe:
+        print('png: %d plot frames in report.png, %d in the page without data, %d svg plots' % (len(bx), len(bxe), len(svgs))); ok = False
+    runs = {'A (blue)': bytes((0x1f, 0x77, 0xb4)), 'B (red)': bytes((0xd6, 0x27, 0x28)), 'S (green)': bytes((0x2c, 0xa0, 0x2c))}
+    colours = dict.fromkeys(runs, 0)
+    for pid, b, be in zip(svgs, bx, bxe):
+        d, e = data_pixels(rows, b), data_pixels(rows_e, be)
+        good = d >= 150 and e <= 10
+        ok &= good
+        print('  %s %s: %dx%d at (%d,%d), %d data px (%d without data)' % ('ok ' if good else 'BAD', pid, b[2] - b[0], b[3] - b[1], b[0], b[1], d, e))
+        if pid.startswith('busbw-'):
+            for y in range(b[1], b[3]):
+                r = rows[y]
+                for k, c in runs.items(): colours[k] += sum(1 for x in range(b[0], b[2]) if r[x * 3:x * 3 + 3] == c)
+    print('  run colours over the busbw plots: ' + ', '.join('%s=%d' % kv for kv in colours.items()))
+    if min(colours.values()) < 300: ok = False
+print('RESULT ' + ('OK' if ok else 'FAIL'))
+EOF
+python3 $T/plots.py $T/report.html $T/expect.txt >$T/plots-html.log 2>&1
+cat $T/plots-html.log | sed 's/^/   /'
+LOG=$T/plots-html.log
+expect "report: every suite's section has its plot and series in the HTML" \
+  "13 svgs: busbw x5 (runs A B S), ddp sweep (step + exposed comm, best size of S and S2 as the suites chose), fsdp prefetch/efficiency/AG/RS, ckpt phases per save, ep bar pairs" \
+  eval '[ $RC = 0 ] && grep -q "^RESULT OK" $T/plots-html.log && [ "$(grep -c "<svg class=\"plot\"" $T/report.html)" = 13 ] &&
+        ! grep -Eq "<script|src=\"http|href=\"http" $T/report.html'
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROME" ]; then
   echo "SKIP report render: chromium is not installed (make deps installs the Debian chromium package)"
 else
-  # Render twice: the report, and the same page with every series removed; the plot colours must
-  # appear in the first and not in the second.
-  sed 's/<polyline class="series"[^>]*>.*<\/polyline>//; s/<circle [^>]*>.*<\/circle>//' $T/report.html >$T/empty.html
+  # Render twice: the report, and the same page without its data elements (every line with data-series).
+  sed '/data-series=/d' $T/report.html >$T/empty.html
   for page in report empty; do
     timeout -k 5 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
       --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$(mktemp -d -p $T)" \
-      --hide-scrollbars --window-size=1300,3000 --screenshot=$T/$page.png "file://$T/$page.html" >$T/chrome-$page.log 2>&1
+      --hide-scrollbars --window-size=1400,5000 --screenshot=$T/$page.png "file://$T/$page.html" >$T/chrome-$page.log 2>&1
   done
-  # Counts pixels of each series colour in a PNG (8-bit RGB/RGBA, non-interlaced: what Chromium writes).
-  cat >$T/pixels.py <<'EOF'
-import sys, zlib, struct
-data = open(sys.argv[1], 'rb').read()
-pos, idat, w = 8, b'', 0
-while pos < len(data):
-    n, typ = struct.unpack('>I4s', data[pos:pos + 8]); body = data[pos + 8:pos + 8 + n]; pos += 12 + n
-    if typ == b'IHDR': w, h, depth, ctype = struct.unpack('>IIBB', body[:10])
-    elif typ == b'IDAT': idat += body
-bpp = {2: 3, 6: 4}[ctype]; raw = zlib.decompress(idat); stride = w * bpp
-prev = bytearray(stride); counts = {}
-want = {(0x1f, 0x77, 0xb4): 'blue', (0xd6, 0x27, 0x28): 'red', (0x2c, 0xa0, 0x2c): 'green'}
-for y in range(h):
-    f = raw[y * (stride + 1)]; line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-    for i in range(stride):
-        a = line[i - bpp] if i >= bpp else 0; b = prev[i]; c = prev[i - bpp] if i >= bpp else 0
-        if f == 1: line[i] = (line[i] + a) & 255
-        elif f == 2: line[i] = (line[i] + b) & 255
-        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
-        elif f == 4:
-            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-    for x in range(0, stride, bpp):
-        k = want.get(tuple(line[x:x + 3]))
-        if k: counts[k] = counts.get(k, 0) + 1
-    prev = line
-print(' '.join('%s=%d' % (k, counts.get(k, 0)) for k in ('blue', 'red', 'green')))
-EOF
-  full=$(python3 $T/pixels.py $T/report.png 2>&1) empty=$(python3 $T/pixels.py $T/empty.png 2>&1)
-  echo "   report.png: $full; without series: $empty"
-  LOG=$T/chrome-report.log RC=0
-  expect "report: headless Chromium renders the plots (series colours in the PNG, absent without series)" \
-    "each of 3 run colours >= 300 px in report.png, far fewer in empty.png" \
-    eval 'set -- $full; b=${1#blue=} r=${2#red=} g=${3#green=}; set -- $empty; eb=${1#blue=} er=${2#red=}
-          [ "$b" -ge 300 ] && [ "$r" -ge 300 ] && [ "$g" -ge 300 ] && [ "$eb" -lt $((b / 4)) ] && [ "$er" -lt $((r / 4)) ]'
+  python3 $T/plots.py $T/report.html $T/expect.txt $T/report.png $T/empty.png >$T/plots-png.log 2>&1
+  sed 's/^/   /' $T/plots-png.log
+  LOG=$T/plots-png.log RC=0
+  expect "report: headless Chromium draws every plot (data pixels in each frame, none without the data; run colours)" \
+    "13 frames in page order, each >= 150 saturated px left of its legend and <= 10 without data; A/B/S colours >= 300 px" \
+    eval 'grep -q "^RESULT OK" $T/plots-png.log'
+  [ -n "${KEEP_REPORT:-}" ] && cp $T/report.html $T/report.png "$KEEP_REPORT"/ 2>/dev/null
 fi
