@@ -50,6 +50,9 @@ std::map<Key, Samples> collect(const RunData& run, const std::string& suite_filt
   for (auto& f : run.perf)
     for (auto& r : f.rows) {
       if (!glob_match(suite_filter, r.suite)) continue;
+      // Per-save timeline points are single samples of one save (for dtbench-report), not measurements
+      // with a spread: their medians over saves are compared instead.
+      if (r.op == "save_timeline") continue;
       Key k{r.suite, r.op, r.dtype, r.in_place, r.redop, r.layout, r.metric, r.ranks, r.group_size, r.bytes};
       Samples& s = out[k];
       if (r.timed()) {
