@@ -56,7 +56,7 @@ UNIT_BIN := $(OBJ)/unit_tests
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCH_BIN := $(OBJ)/micro_bench $(OBJ)/raw_mpi_loop
 
-.PHONY: all deps test run bench clean unit host-only fuzz
+.PHONY: all deps test run bench bench-peers bench-scaling clean unit host-only fuzz
 all: $(SUITES) $(TOOLS)
 
 $(OBJ)/%.o: %.cpp
@@ -120,6 +120,15 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@OBJ=$(OBJ) BIN=$(BIN) bash bench/run_bench.sh
+
+# dtbench next to its peers (raw MPI loop, PyTorch DDP on CPU, fio), and scaling with ranks/model size.
+bench-peers: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@OBJ=$(OBJ) BIN=$(BIN) bash bench/peers.sh
+
+bench-scaling: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@OBJ=$(OBJ) BIN=$(BIN) bash bench/scaling.sh
 
 # libFuzzer targets for every parser (clang), FUZZ_SECONDS each (default 20); seed corpus in fuzz/corpus/.
 fuzz: deps

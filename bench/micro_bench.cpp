@@ -1,71 +1,292 @@
-// Google Benchmark micro-benchmarks of host hot paths, each next to memcpy on the same buffer size
-// so the GB/s columns compare directly: pattern fill and verify (fp32, bf16), CSV row writing.
+// Google Benchmark micro-benchmarks of the host hot paths, each reporting bytes processed so the
+// GB/s column compares directly with BM_Memcpy on a buffer of the same size:
+//   * pattern fill (HostBackend::fill_pattern's loop, fill_with) and the per-element closed form
+//   * verify: the path of Context::check (chunked fp32 view of the typed buffer + verify_values)
+//   * verify cost per element vs the group size n (reduce_sum closed form, O(1) in n)
+//   * bucket pack/unpack of per-param grads into DDP bucket buffers (BucketPlan offsets)
+//   * checksums (xxHash XXH3-64, XXH64)
+//   * CSV: writing perf rows (Reports/CsvWriter), parsing them back (read_perf_csv)
+// Run: build/cuda/micro_bench [--benchmark_filter=REGEX] [--benchmark_min_time=0.2]
 #include <benchmark/benchmark.h>
 #include <unistd.h>
+#include <xxhash.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "../kernels/pattern.h"
+#include "backend.h"
+#include "buffer.h"
 #include "dtype.h"
+#include "layout/bucket_plan.h"
+#include "model.h"
+#include "perf_csv.h"
 #include "report.h"
+#include "suite.h"
 #include "verify.h"
 
 using namespace dtbench;
 
 namespace {
 
-constexpr size_t kElems = 1 << 22;  // 4M elements: beyond the caches, like real buckets
+constexpr size_t kElems = size_t(1) << 22;  // 4M elements: beyond L2, like real buckets
+constexpr int kRanks = 8;                   // the group size the patterns are made for
 
+int code_of(DType dt) { return dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2; }
+
+// The modulus as the suites see it: computed at run time, so the compiler cannot fold the division.
+int64_t runtime_modulus(DType dt, int64_t n) {
+  int64_t m = reduce_modulus(code_of(dt), n);
+  benchmark::DoNotOptimize(m);
+  return m;
+}
+
+// memcpy of `bytes` (the size of the fp32 and the bf16 buffers below).
 void BM_Memcpy(benchmark::State& st) {
-  std::vector<float> a(kElems, 1.0f), b(kElems);
+  size_t bytes = size_t(st.range(0));
+  std::vector<char> a(bytes, 1), b(bytes);
   for (auto _ : st) {
-    std::memcpy(b.data(), a.data(), kElems * 4);
+    std::memcpy(b.data(), a.data(), bytes);
     benchmark::DoNotOptimize(b.data());
+    benchmark::ClobberMemory();
   }
-  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(kElems) * 4);
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(bytes));
 }
-BENCHMARK(BM_Memcpy);
+BENCHMARK(BM_Memcpy)->Arg(int64_t(kElems) * 4)->Arg(int64_t(kElems) * 2);
 
+// HostBackend::fill_pattern (reduce pattern, rank 3 of 8).
 template <DType dt>
-void BM_FillReducePattern(benchmark::State& st) {
-  std::vector<uint8_t> buf(kElems * dtype_size(dt));
-  int64_t m = reduce_modulus(dt == DType::f32 ? 0 : 1, 8);
+void BM_FillPattern(benchmark::State& st) {
+  Buffer buf(MemSpace::host, dt, kElems);
+  PatternSpec s;
+  s.kind = st.range(0) ? PatternSpec::gather : PatternSpec::reduce;
+  s.seed = 7;
+  s.rank = 3;
+  s.modulus = runtime_modulus(dt, kRanks);
   for (auto _ : st) {
-    for (size_t i = 0; i < kElems; ++i) store_elem(dt, buf.data(), i, reduce_value(7, 3, i, m));
+    fill_pattern_host(dt, buf.data(), kElems, s);
     benchmark::DoNotOptimize(buf.data());
+    benchmark::ClobberMemory();
   }
-  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.size()));
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.bytes()));
+  st.SetLabel(st.range(0) ? "gather" : "reduce");
 }
-BENCHMARK(BM_FillReducePattern<DType::f32>);
-BENCHMARK(BM_FillReducePattern<DType::bf16>);
+BENCHMARK(BM_FillPattern<DType::f32>)->Arg(0)->Arg(1);
+BENCHMARK(BM_FillPattern<DType::bf16>)->Arg(0)->Arg(1);
+
+// The per-element closed form through store_elem (what fill_pattern did before, and what
+// fill_with does for suite-specific closed forms).
+template <DType dt>
+void BM_FillClosedForm(benchmark::State& st) {
+  Buffer buf(MemSpace::host, dt, kElems);
+  int64_t m = runtime_modulus(dt, kRanks);
+  for (auto _ : st) {
+    fill_with(buf, 0, kElems, [=](size_t i) { return reduce_value(7, 3, i, m); });
+    benchmark::DoNotOptimize(buf.data());
+    benchmark::ClobberMemory();
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.bytes()));
+}
+BENCHMARK(BM_FillClosedForm<DType::f32>);
+BENCHMARK(BM_FillClosedForm<DType::bf16>);
+
+// Context::check's local part (Context::verify_buffer = verify_local without a fault) on a typed host buffer holding
+// a correct all-reduce result: fp32 read in place, 16-bit types converted chunk by chunk into the
+// reused scratch; then verify_values against dtbench-coll's expectation, bit-exact.
+// periodic = 1: the expectation is wrapped in periodic_expected(reduce_period(...)) (table path).
+template <class Expected>
+LocalVerify verify_like_check(const Buffer& buf, size_t n, Expected expected) {
+  return Context::verify_buffer(buf, 0, n, 0, expected, 0.0, [](size_t) { return -1; });
+}
 
 template <DType dt>
-void BM_VerifyReduceSum(benchmark::State& st) {
-  int64_t m = reduce_modulus(dt == DType::f32 ? 0 : 1, 8);
-  std::vector<float> observed(kElems);
-  for (size_t i = 0; i < kElems; ++i) observed[i] = float(reduce_sum(7, 8, i, m));
+void BM_Verify(benchmark::State& st) {
+  const int64_t group = st.range(0);
+  const bool periodic = st.range(1) != 0;
+  const int64_t m = runtime_modulus(dt, group);
+  Buffer buf(MemSpace::host, dt, kElems);
+  auto expected = [=](size_t i) { return double(round_to(dt, float(reduce_sum(7, group, i, m)))); };  // as coll
+  fill_with(buf, 0, kElems, [=](size_t i) { return float(reduce_sum(7, group, i, m)); });
   for (auto _ : st) {
-    auto v = verify_values(dt, observed.data(), kElems, 0, [&](size_t i) { return double(reduce_sum(7, 8, i, m)); });
+    LocalVerify v = periodic ? verify_like_check(buf, kElems, periodic_expected(reduce_period(7, kElems - 1, m), expected))
+                             : verify_like_check(buf, kElems, expected);
+    if (v.n_wrong) st.SkipWithError("verify found wrong elements in a correct buffer");
     benchmark::DoNotOptimize(v.n_wrong);
   }
-  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(kElems) * int64_t(dtype_size(dt)));
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.bytes()));
+  st.counters["ns_per_elem"] =
+      benchmark::Counter(double(kElems), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  st.SetLabel(periodic ? "table" : "per-element");
 }
-BENCHMARK(BM_VerifyReduceSum<DType::f32>);
-BENCHMARK(BM_VerifyReduceSum<DType::bf16>);
+BENCHMARK(BM_Verify<DType::f32>)->Args({kRanks, 0})->Args({kRanks, 1});
+BENCHMARK(BM_Verify<DType::bf16>)->Args({kRanks, 0})->Args({kRanks, 1});
+// Group sizes 1..1024: the cost per element must not grow with n (closed form, O(1) in n).
+BENCHMARK(BM_Verify<DType::f32>)->Name("BM_VerifyVsRanks<fp32>")->ArgsProduct({{1, 2, 4, 8, 64, 1024}, {0, 1}});
+BENCHMARK(BM_Verify<DType::bf16>)->Name("BM_VerifyVsRanks<bf16>")->ArgsProduct({{1, 2, 4, 8, 64, 1024}, {0, 1}});
 
+// Averages: a tolerance of max(2, n) ULPs of the expected value per element.
+void BM_VerifyTolerance(benchmark::State& st) {
+  const bool periodic = st.range(0) != 0;
+  int64_t m = runtime_modulus(DType::f32, kRanks);
+  std::vector<float> obs(kElems);
+  for (size_t i = 0; i < kElems; ++i) obs[i] = float(double(reduce_sum(7, kRanks, i, m)) / kRanks);
+  auto expected = [=](size_t i) { return double(float(double(reduce_sum(7, kRanks, i, m)) / kRanks)); };
+  for (auto _ : st) {
+    auto v = periodic ? verify_values(DType::f32, obs.data(), kElems, 0,
+                                      periodic_expected(reduce_period(7, kElems - 1, m), expected), double(kRanks))
+                      : verify_values(DType::f32, obs.data(), kElems, 0, expected, double(kRanks));
+    if (v.n_wrong) st.SkipWithError("wrong elements");
+    benchmark::DoNotOptimize(v.n_wrong);
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(kElems) * 4);
+  st.SetLabel(periodic ? "table" : "per-element");
+}
+BENCHMARK(BM_VerifyTolerance)->Arg(0)->Arg(1);
+
+// --- DDP bucket pack / unpack --------------------------------------------------------------------
+// PyTorch DDP (without gradient_as_bucket_view) copies every param.grad into its bucket's flat
+// buffer before the all-reduce and back afterwards; the offsets come from BucketPlan (25 MiB cap).
+struct PackFixture {
+  ModelSpec model = make_preset("tiny", DType::f32, 4, 256);
+  BucketPlan plan{model, [] {
+                    BucketPlanOptions o;
+                    o.bucket_mb = 25.0;
+                    return o;
+                  }()};
+  std::vector<std::vector<float>> grads;
+  std::vector<float> flat;
+  size_t bytes = 0;
+  PackFixture() {
+    for (const TensorSpec& t : model.tensors) grads.emplace_back(size_t(t.numel()), 1.0f);
+    flat.resize(size_t(plan.buffer(0).numel));
+    for (const BucketedParam& p : plan.params()) bytes += size_t(p.numel()) * 4;
+  }
+};
+
+void BM_BucketPack(benchmark::State& st) {
+  PackFixture f;
+  bool unpack = st.range(0) != 0;
+  for (auto _ : st) {
+    for (const BucketedParam& p : f.plan.params()) {
+      float* slot = f.flat.data() + p.start;
+      float* grad = f.grads[size_t(p.tensor)].data();
+      if (unpack) std::memcpy(grad, slot, size_t(p.numel()) * 4);
+      else std::memcpy(slot, grad, size_t(p.numel()) * 4);
+    }
+    benchmark::ClobberMemory();
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(f.bytes));
+  st.SetLabel(std::string(unpack ? "unpack " : "pack ") + std::to_string(f.model.tensors.size()) + " params, " +
+              std::to_string(f.plan.num_buckets()) + " buckets");
+}
+BENCHMARK(BM_BucketPack)->Arg(0)->Arg(1);
+
+// --- checksums -----------------------------------------------------------------------------------
+void BM_XXH3(benchmark::State& st) {
+  std::vector<char> a(kElems * 4, 3);
+  for (auto _ : st) benchmark::DoNotOptimize(XXH3_64bits(a.data(), a.size()));
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(a.size()));
+}
+BENCHMARK(BM_XXH3);
+
+void BM_XXH64(benchmark::State& st) {
+  std::vector<char> a(kElems * 4, 3);
+  for (auto _ : st) benchmark::DoNotOptimize(XXH64(a.data(), a.size(), 0));
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(a.size()));
+}
+BENCHMARK(BM_XXH64);
+
+// --- CSV -----------------------------------------------------------------------------------------
+std::string temp_dir() {
+  char tmpl[] = "/tmp/dtbench-bench-XXXXXX";
+  return ::mkdtemp(tmpl) ? tmpl : "/tmp";
+}
+
+PerfRow sample_row(size_t i) {
+  PerfRow r;
+  r.case_name = std::to_string(1u << (i % 24));
+  r.op = "all_reduce";
+  r.dtype = "bf16";
+  r.redop = "sum";
+  r.in_place = "0";
+  r.group_size = 8;
+  r.layout = "accumulate=fp32,bucket=40000000";
+  r.count = 1u << (i % 24);
+  r.bytes = r.count * 2;
+  r.iters = 20;
+  r.warmup = 5;
+  r.time_med_us = 123.456 + double(i % 100);
+  r.time_min_us = 120.1;
+  r.time_max_us = 230.9;
+  r.algbw = 12.345678;
+  r.busbw = 21.6049;
+  r.n_wrong = 0;
+  return r;
+}
+
+// A perf row as a suite writes it (formatting + write + flush per row).
+void BM_CsvWritePerfRow(benchmark::State& st) {
+  std::string dir = temp_dir();
+  size_t rows = 0;
+  {
+    Reports rep("bench", "run", 8, "host", Reports::Paths{dir, "", ""}, {{"command", "micro_bench"}});
+    for (auto _ : st) rep.perf(sample_row(rows++));
+    std::fflush(nullptr);
+  }
+  std::string path = dir + "/bench-run-perf.csv";
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  long size = 0;
+  if (f) {
+    std::fseek(f, 0, SEEK_END);
+    size = std::ftell(f);
+    std::fclose(f);
+  }
+  st.SetBytesProcessed(size);  // total bytes written over all iterations
+  std::remove(path.c_str());
+  std::remove((dir + "/bench-run-checks.csv").c_str());
+  ::rmdir(dir.c_str());
+}
+BENCHMARK(BM_CsvWritePerfRow);
+
+// The raw CsvWriter (quoting + write), 4 short fields.
 void BM_CsvRow(benchmark::State& st) {
-  std::string path = "/tmp/dtbench-bench-" + std::to_string(::getpid()) + ".csv";
-  ::unlink(path.c_str());
+  std::string dir = temp_dir(), path = dir + "/w.csv";
   CsvWriter w(path, {}, {"a", "b", "c", "d"});
   std::vector<std::string> row = {"all_reduce", "1048576", "12.5", "with,comma"};
   size_t bytes = 0;
   for (auto& f : row) bytes += f.size() + 1;
   for (auto _ : st) w.row(row);
   st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(bytes));
-  ::unlink(path.c_str());
+  std::remove(path.c_str());
+  ::rmdir(dir.c_str());
 }
 BENCHMARK(BM_CsvRow);
+
+// read_perf_csv (fast-cpp-csv-parser) over a 10k-row perf CSV.
+void BM_CsvParsePerf(benchmark::State& st) {
+  std::string dir = temp_dir();
+  {
+    Reports rep("bench", "run", 8, "host", Reports::Paths{dir, "", ""}, {{"command", "micro_bench"}});
+    for (size_t i = 0; i < 10000; ++i) rep.perf(sample_row(i));
+  }
+  std::string path = dir + "/bench-run-perf.csv";
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::fseek(f, 0, SEEK_END);
+  long size = std::ftell(f);
+  std::fclose(f);
+  for (auto _ : st) {
+    PerfFile pf = read_perf_csv(path);  // (rows must satisfy time_min <= time_med <= time_max)
+    if (pf.rows.size() != 10000) st.SkipWithError("row count");
+    benchmark::DoNotOptimize(pf.rows.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * size);
+  std::remove(path.c_str());
+  std::remove((dir + "/bench-run-checks.csv").c_str());
+  ::rmdir(dir.c_str());
+}
+BENCHMARK(BM_CsvParsePerf);
 
 }  // namespace
 

@@ -33,7 +33,9 @@ DT_HD int64_t reduce_modulus(int dtype_code, int64_t group_size) {
 }
 
 DT_HD int64_t reduce_base(uint64_t seed, uint64_t index, int64_t m) {
-  return int64_t((index * kReduceStride + seed) % uint64_t(m));
+  const uint64_t x = index * kReduceStride + seed, um = uint64_t(m);
+  // Power-of-two moduli (64: every fp32 and fp16 group up to 32 ranks) need no division.
+  return int64_t((um & (um - 1)) == 0 ? (x & (um - 1)) : x % um);
 }
 
 DT_HD float reduce_value(uint64_t seed, int rank, uint64_t index, int64_t m) {
@@ -55,9 +57,22 @@ DT_HD int64_t reduce_sum(uint64_t seed, int64_t n, uint64_t index, int64_t m) {
   return total;
 }
 
+// The period in the index of reduce_value / reduce_sum over indices [0, last_index]: m while
+// index * kReduceStride + seed does not wrap 2^64 (any buffer below ~6.9e9 elements), else 0.
+DT_HD uint64_t reduce_period(uint64_t seed, uint64_t last_index, int64_t m) {
+  return last_index <= (~uint64_t(0) - seed) / kReduceStride ? uint64_t(m) : 0;
+}
+
 DT_HD float gather_value(uint64_t seed, int rank, uint64_t index) {
   uint64_t h = index * kGatherStride + seed * 7u + uint64_t(rank) * 97u;
   return float(int64_t(h % uint64_t(kGatherModulus)) - 125);
+}
+
+// The period in the index of gather_value(seed, rank, index) over indices [0, last_index]:
+// kGatherModulus while the hash does not wrap 2^64, else 0.
+DT_HD uint64_t gather_period(uint64_t seed, int rank, uint64_t last_index) {
+  const uint64_t c = seed * 7u + uint64_t(rank) * 97u;
+  return last_index <= (~uint64_t(0) - c) / kGatherStride ? uint64_t(kGatherModulus) : 0;
 }
 
 }  // namespace dtbench

@@ -3,6 +3,8 @@
 #include <climits>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "error.h"
@@ -54,11 +56,40 @@ struct MpiCollective {
   std::vector<unsigned char> in_place_output;  // in-place reduce-scatter: the own shard's result
 };
 
+// Recycles MpiCollective objects of one communicator, so the staging vectors (in-place
+// reduce-scatter shard, fp32 widening) keep their capacity between calls: no allocation, page faults
+// or zero-fill per iteration. Holds at most kKeep idle objects (the staging of the largest recent call).
+struct CollectivePool {
+  static constexpr size_t kKeep = 2;
+  std::mutex mu;
+  std::vector<std::unique_ptr<MpiCollective>> idle;
+  std::unique_ptr<MpiCollective> take() {
+    std::lock_guard<std::mutex> g(mu);
+    if (idle.empty()) return std::make_unique<MpiCollective>();
+    auto c = std::move(idle.back());
+    idle.pop_back();
+    return c;
+  }
+  void give(std::unique_ptr<MpiCollective> c) {
+    if (!c) return;
+    c->issue = nullptr;
+    c->finish = nullptr;
+    std::lock_guard<std::mutex> g(mu);
+    if (idle.size() < kKeep) idle.push_back(std::move(c));
+  }
+};
+
 class MpiComm;
 
 class MpiRequest : public Request {
  public:
-  explicit MpiRequest(std::unique_ptr<MpiCollective> c) : coll_(std::move(c)) { coll_->issue(&req_); }
+  MpiRequest(std::unique_ptr<MpiCollective> c, std::shared_ptr<CollectivePool> pool)
+      : coll_(std::move(c)), pool_(std::move(pool)) {
+    coll_->issue(&req_);
+  }
+  ~MpiRequest() override {
+    if (done_) pool_->give(std::move(coll_));  // an abandoned request keeps its buffers (MPI may still use them)
+  }
   bool test() override {
     if (done_) return true;
     int flag = 0;
@@ -80,6 +111,7 @@ class MpiRequest : public Request {
     if (coll_->finish) coll_->finish();
   }
   std::unique_ptr<MpiCollective> coll_;
+  std::shared_ptr<CollectivePool> pool_;
   MPI_Request req_ = MPI_REQUEST_NULL;
   bool done_ = false;
 };
@@ -101,8 +133,9 @@ class MpiComm : public Comm {
     auto c = prepare(a);
     c->issue(nullptr);
     if (c->finish) c->finish();
+    pool_->give(std::move(c));
   }
-  RequestPtr do_start(const CollArgs& a) override { return std::make_unique<MpiRequest>(prepare(a)); }
+  RequestPtr do_start(const CollArgs& a) override { return std::make_unique<MpiRequest>(prepare(a), pool_); }
   std::unique_ptr<Comm> do_split(int color, int key) override {
     MPI_Comm child;
     MPI_Comm_split(comm_, color, key, &child);
@@ -111,7 +144,7 @@ class MpiComm : public Comm {
 
  private:
   std::unique_ptr<MpiCollective> prepare(const CollArgs& a) {
-    auto c = std::make_unique<MpiCollective>();
+    auto c = pool_->take();
     MPI_Comm comm = comm_;
     int n = size(), me = rank();
     MPI_Datatype type = mpi_type(a.dtype);
@@ -257,6 +290,7 @@ class MpiComm : public Comm {
 
   MPI_Comm comm_;
   bool owned_;
+  std::shared_ptr<CollectivePool> pool_ = std::make_shared<CollectivePool>();
 };
 
 }  // namespace

@@ -62,10 +62,18 @@ void Context::progress(const std::string& line) const {
 }
 
 bool Context::report_check(const CheckInfo& info, const LocalVerify& local) {
-  std::vector<LocalVerify> all(size_t(run.size));
+  // Only rank 0 (which writes the row) needs every rank's summary: a gather, then the verdict is
+  // broadcast. Other ranks hold O(1) per check instead of O(world).
+  std::vector<LocalVerify> all(is_root() ? size_t(run.size) : 0);
   {
     ControlScope s("check_summary");
-    MPI_Allgather(&local, sizeof(LocalVerify), MPI_BYTE, all.data(), sizeof(LocalVerify), MPI_BYTE, g_control);
+    MPI_Gather(&local, sizeof(LocalVerify), MPI_BYTE, all.data(), sizeof(LocalVerify), MPI_BYTE, 0, g_control);
+  }
+  if (!is_root()) {
+    int pass = 0;
+    ControlScope s("check_verdict");
+    MPI_Bcast(&pass, 1, MPI_INT, 0, g_control);
+    return pass != 0;
   }
   CheckRow row;
   row.check = info.check;
@@ -95,6 +103,11 @@ bool Context::report_check(const CheckInfo& info, const LocalVerify& local) {
   row.failing_ranks = failing.str();
   for (size_t i = 0; i < culprit_ranks.size(); ++i) culprits << (i ? ";" : "") << culprit_ranks[i];
   row.culprit = culprits.str();
+  {
+    int pass = row.pass ? 1 : 0;
+    ControlScope s("check_verdict");
+    MPI_Bcast(&pass, 1, MPI_INT, 0, g_control);
+  }
   if (is_root()) {
     reports_->check(row);
     if (!row.pass) {

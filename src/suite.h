@@ -47,10 +47,59 @@ class Context {
   template <class ExpectedFn, class CulpritFn>
   bool check(const CheckInfo& info, const Buffer& buf, size_t first, size_t n, size_t index_base,
              ExpectedFn expected, double tol_ulps, CulpritFn culprit_of) {
-    std::vector<float> observed = buf.to_host_f32(first, n);
-    apply_flip_fault(fault, run.rank, info.check, buf.dtype(), observed);
-    return report_check(info, verify_values(buf.dtype(), observed.data(), n, index_base, expected, tol_ulps,
-                                            culprit_of));
+    return report_check(info, verify_local(info.check, buf, first, n, index_base, expected, tol_ulps, culprit_of));
+  }
+  // This rank's verdict on [first, first+n) of `buf` (not collective; what check() reports). Works in
+  // cache-sized chunks with a reused scratch buffer: no allocation or whole-range copy per call, and
+  // host fp32 buffers are read in place. The "flip" fault is applied to the chunk holding its element.
+  template <class ExpectedFn, class CulpritFn>
+  LocalVerify verify_local(const std::string& check_name, const Buffer& buf, size_t first, size_t n,
+                           size_t index_base, ExpectedFn expected, double tol_ulps, CulpritFn culprit_of) {
+    return verify_buffer(buf, first, n, index_base, expected, tol_ulps, culprit_of,
+                         flip_target(fault, run.rank, check_name, n));
+  }
+  // The same without a Context: `flip_at` (< 0: none) is the element whose bit flip_value flips.
+  template <class ExpectedFn, class CulpritFn>
+  static LocalVerify verify_buffer(const Buffer& buf, size_t first, size_t n, size_t index_base, ExpectedFn expected,
+                                   double tol_ulps, CulpritFn culprit_of, int64_t flip_at = -1) {
+    const DType dt = buf.dtype();
+    const bool in_place = buf.space() == MemSpace::host && dt == DType::f32;
+    // fp32 on the host is read in place: one range unless a fault must be applied to a copy.
+    size_t chunk = in_place && flip_at < 0 ? n : buf.space() == MemSpace::device ? kVerifyChunkDevice : kVerifyChunk;
+    LocalVerify total;
+    auto for_chunks = [&](auto&& verify_chunk) {
+      for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        const size_t len = n - c0 < chunk ? n - c0 : chunk;
+        const bool flip_here = flip_at >= 0 && size_t(flip_at) >= c0 && size_t(flip_at) < c0 + len;
+        const float* obs;
+        if (in_place && !flip_here) {
+          obs = static_cast<const float*>(buf.at(first + c0));
+        } else {
+          float* s = verify_scratch(len);
+          load_f32(buf, first + c0, len, s);
+          if (flip_here) flip_value(dt, s[size_t(flip_at) - c0]);
+          obs = s;
+        }
+        combine_verify(total, verify_chunk(obs, len, index_base + c0));
+      }
+    };
+    if constexpr (is_periodic_expected<ExpectedFn>::value) {
+      // One table of whole periods for all chunks; chunks are whole tables long.
+      const size_t B = detail::table_len(expected.period);
+      if (B != 0 && n >= 2 * B) {
+        detail::ExpectedTable& t = detail::expected_table();
+        detail::build_table(t, dt, expected.fn, index_base, B, tol_ulps);
+        if (chunk != n) chunk = B * ((4 * kVerifyChunk + B - 1) / B);
+        for_chunks([&](const float* obs, size_t len, size_t base) {
+          return detail::verify_with_table(dt, obs, len, base, t, expected.fn, tol_ulps, culprit_of);
+        });
+        return total;
+      }
+    }
+    for_chunks([&](const float* obs, size_t len, size_t base) {
+      return verify_values(dt, obs, len, base, expected, tol_ulps, culprit_of);
+    });
+    return total;
   }
   template <class ExpectedFn>
   bool check(const CheckInfo& info, const Buffer& buf, size_t first, size_t n, size_t index_base,
@@ -76,6 +125,13 @@ class Context {
   double sum_over_ranks(double v);
 
   Reports* reports() { return reports_.get(); }
+
+  // Elements per verify chunk (host: stays in L2 next to the data; device: one cudaMemcpy each).
+  static constexpr size_t kVerifyChunk = 16384, kVerifyChunkDevice = size_t(1) << 20;
+  // A reused per-thread scratch of at least n floats (grows once, never shrinks).
+  static float* verify_scratch(size_t n);
+  // Elements [first, first+n) of buf as fp32 into out (dtype dispatch hoisted out of the loop).
+  static void load_f32(const Buffer& buf, size_t first, size_t n, float* out);
 
  private:
   friend int suite_main_impl(int, char**, const struct Suite&);

@@ -6,7 +6,7 @@
 
 namespace dtbench {
 
-double ulp_of(DType dt, double x) {
+double ulp_of_slow(DType dt, double x) {
   int mant_bits = dt == DType::f32 ? 23 : dt == DType::bf16 ? 7 : 10;
   int min_exp = dt == DType::f16 ? -14 : -126;
   double ax = std::fabs(x);
@@ -55,17 +55,25 @@ FaultSpec parse_fault_spec(const std::string& s) {
   return f;
 }
 
-void apply_flip_fault(const FaultSpec& f, int world_rank, const std::string& check, DType dt,
-                      std::vector<float>& observed) {
-  if (!f.applies("flip", world_rank) || observed.empty()) return;
-  if (!f.op.empty() && check.find(f.op) == std::string::npos) return;
-  size_t i = size_t(f.index) < observed.size() ? size_t(f.index) : observed.size() - 1;
+int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n) {
+  if (!f.applies("flip", world_rank) || total_n == 0) return -1;
+  if (!f.op.empty() && check.find(f.op) == std::string::npos) return -1;
+  return size_t(f.index) < total_n ? f.index : int64_t(total_n - 1);
+}
+
+void flip_value(DType dt, float& value) {
   // Flip the most significant mantissa bit: a silent-data-corruption look-alike.
   switch (dt) {
-    case DType::f32: observed[i] = bits_f32(f32_bits(observed[i]) ^ 0x00400000u); break;
-    case DType::bf16: observed[i] = bf16_to_f32(uint16_t(f32_to_bf16(observed[i]) ^ 0x0040u)); break;
-    case DType::f16: observed[i] = f16_to_f32(uint16_t(f32_to_f16(observed[i]) ^ 0x0200u)); break;
+    case DType::f32: value = bits_f32(f32_bits(value) ^ 0x00400000u); break;
+    case DType::bf16: value = bf16_to_f32(uint16_t(f32_to_bf16(value) ^ 0x0040u)); break;
+    case DType::f16: value = f16_to_f32(uint16_t(f32_to_f16(value) ^ 0x0200u)); break;
   }
+}
+
+void apply_flip_fault(const FaultSpec& f, int world_rank, const std::string& check, DType dt,
+                      std::vector<float>& observed) {
+  int64_t i = flip_target(f, world_rank, check, observed.size());
+  if (i >= 0) flip_value(dt, observed[size_t(i)]);
 }
 
 }  // namespace dtbench

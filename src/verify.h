@@ -3,7 +3,9 @@
 // (O(elements it holds), independent of world size); only the per-rank summaries travel.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dtype.h"
@@ -19,8 +21,44 @@ struct LocalVerify {
   int culprit = -1;  // the rank to blame for the first wrong element when the check can tell, else -1
 };
 
-// Unit in the last place of `x` in type `dt` (for tolerances given in ULPs).
-double ulp_of(DType dt, double x);
+// Unit in the last place of `x` in type `dt` (for tolerances given in ULPs). Inline: it runs per
+// element in tolerance checks; the exponent is read from the bits (same result as ilogb/ldexp).
+double ulp_of_slow(DType dt, double x);
+inline double ulp_of(DType dt, double x) {
+  const int mant_bits = dt == DType::f32 ? 23 : dt == DType::bf16 ? 7 : 10;
+  const int min_exp = dt == DType::f16 ? -14 : -126;
+  uint64_t bits;
+  std::memcpy(&bits, &x, 8);
+  const int field = int((bits >> 52) & 0x7ff);
+  if (field == 0x7ff) return ulp_of_slow(dt, x);  // inf / NaN: keep libm's answer
+  int e = field - 1023;                           // subnormal doubles and 0 land below min_exp
+  if (e < min_exp) e = min_exp;
+  const uint64_t out = uint64_t(e - mant_bits + 1023) << 52;  // 2^(e - mant_bits), always a normal double
+  double r;
+  std::memcpy(&r, &out, 8);
+  return r;
+}
+
+namespace detail {
+// The rare path of verify_values: a wrong element (kept out of line so the compare loop stays tight).
+template <class CulpritFn>
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+void record_wrong(LocalVerify& v, size_t index, double want, double got, CulpritFn& culprit_of) {
+  double err = std::fabs(got - want);
+  if (std::isnan(err)) err = INFINITY;
+  if (v.n_wrong++ == 0) {
+    v.first_index = int64_t(index);
+    v.expected = want;
+    v.observed = got;
+    v.culprit = culprit_of(index);
+  }
+  if (err > v.max_abs_err) v.max_abs_err = err;
+  double rel = want != 0 ? err / std::fabs(want) : err;
+  if (rel > v.max_rel_err) v.max_rel_err = rel;
+}
+}  // namespace detail
 
 // Compares observed[i] with expected(index_base + i) for i in [0, n). `tol_ulps` = 0 means bit-exact
 // (as nccl-tests for sums); > 0 allows that many ULPs of the expected value (averages, bf16 rounding).
@@ -30,24 +68,158 @@ LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t inde
                           double tol_ulps, CulpritFn culprit_of) {
   LocalVerify v;
   v.n_checked = n;
-  for (size_t i = 0; i < n; ++i) {
-    double want = expected(index_base + i);
-    double got = observed[i];
-    double err = std::fabs(got - want);
-    bool ok = tol_ulps == 0 ? (got == want) : (err <= tol_ulps * ulp_of(dt, want));
-    if (ok) continue;
-    if (std::isnan(err)) err = INFINITY;
-    if (v.n_wrong++ == 0) {
-      v.first_index = int64_t(index_base + i);
-      v.expected = want;
-      v.observed = got;
-      v.culprit = culprit_of(index_base + i);
+  if (tol_ulps == 0) {  // the common case, hoisted: one compare per element
+    for (size_t i = 0; i < n; ++i) {
+      const double want = expected(index_base + i);
+      const double got = observed[i];
+      if (__builtin_expect(got == want, 1)) continue;
+      detail::record_wrong(v, index_base + i, want, got, culprit_of);
     }
-    if (err > v.max_abs_err) v.max_abs_err = err;
-    double rel = want != 0 ? err / std::fabs(want) : err;
-    if (rel > v.max_rel_err) v.max_rel_err = rel;
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const double want = expected(index_base + i);
+      const double got = observed[i];
+      if (__builtin_expect(std::fabs(got - want) <= tol_ulps * ulp_of(dt, want), 1)) continue;
+      detail::record_wrong(v, index_base + i, want, got, culprit_of);
+    }
   }
   return v;
+}
+
+// Folds the verdict of a later range of the same check into `into` (first wrong element stays the
+// earliest one).
+inline void combine_verify(LocalVerify& into, const LocalVerify& part) {
+  into.n_checked += part.n_checked;
+  if (part.n_wrong != 0 && into.n_wrong == 0) {
+    into.first_index = part.first_index;
+    into.expected = part.expected;
+    into.observed = part.observed;
+    into.culprit = part.culprit;
+  }
+  into.n_wrong += part.n_wrong;
+  if (part.max_abs_err > into.max_abs_err) into.max_abs_err = part.max_abs_err;
+  if (part.max_rel_err > into.max_rel_err) into.max_rel_err = part.max_rel_err;
+}
+
+// Expected values that repeat with a period in the index over the range being checked (the
+// closed forms of kernels/pattern.h do while index * stride does not wrap: see reduce_period,
+// gather_period). verify_values then evaluates `fn` for one table of whole periods only and compares
+// the observed values against it in a tight (vectorizable) loop; a segment with any difference is
+// re-checked element by element, so the verdict (counts, first index, errors, culprit) is identical
+// to the per-element path. period = 0 means "not periodic here": the per-element path is used.
+template <class Fn>
+struct PeriodicExpected {
+  uint64_t period = 0;
+  Fn fn;
+  double operator()(size_t i) const { return fn(i); }
+};
+template <class T>
+struct is_periodic_expected : std::false_type {};
+template <class Fn>
+struct is_periodic_expected<PeriodicExpected<Fn>> : std::true_type {};
+template <class Fn>
+PeriodicExpected<Fn> periodic_expected(uint64_t period, Fn fn) {
+  return PeriodicExpected<Fn>{period, fn};
+}
+
+namespace detail {
+constexpr size_t kTableTarget = 4096;  // table length: whole periods, about this many elements
+inline size_t table_len(uint64_t period) {
+  return period == 0 || period > kTableTarget ? 0 : size_t(period) * ((kTableTarget + period - 1) / period);
+}
+struct ExpectedTable {
+  std::vector<double> want, lim;  // expected value; tolerance in absolute terms (tol_ulps > 0)
+  std::vector<float> wantf;       // expected value as float when every entry is exactly a float
+  bool float_exact = false;
+};
+inline ExpectedTable& expected_table() {
+  thread_local ExpectedTable t;  // reused: no allocation per check once grown
+  return t;
+}
+// True when any of obs[0..len) differs from the table (NaN counts as different).
+// Blocks of a fixed 16 elements so that -O2 (GCC's very-cheap vector cost model) vectorizes them.
+inline bool segment_differs(const float* obs, size_t len, const ExpectedTable& t, double tol_ulps) {
+  unsigned bad = 0;
+  size_t j = 0;
+  if (tol_ulps == 0 && t.float_exact) {
+    const float* w = t.wantf.data();
+    for (; j + 16 <= len; j += 16) {
+      unsigned b = 0;
+      for (size_t k = 0; k < 16; ++k) b |= unsigned(!(obs[j + k] == w[j + k]));
+      bad |= b;
+    }
+    for (; j < len; ++j) bad |= unsigned(!(obs[j] == w[j]));
+  } else if (tol_ulps == 0) {
+    const double* w = t.want.data();
+    for (; j + 16 <= len; j += 16) {
+      unsigned b = 0;
+      for (size_t k = 0; k < 16; ++k) b |= unsigned(!(double(obs[j + k]) == w[j + k]));
+      bad |= b;
+    }
+    for (; j < len; ++j) bad |= unsigned(!(double(obs[j]) == w[j]));
+  } else {
+    const double* w = t.want.data();
+    const double* l = t.lim.data();
+    for (; j < len; ++j) bad |= unsigned(!(std::fabs(double(obs[j]) - w[j]) <= l[j]));
+  }
+  return bad != 0;
+}
+}  // namespace detail
+
+namespace detail {
+// Fills the table with fn(index_base + j), j < B (and the absolute tolerances when tol_ulps > 0).
+template <class Fn>
+void build_table(ExpectedTable& t, DType dt, const Fn& fn, size_t index_base, size_t B, double tol_ulps) {
+  t.want.resize(B);
+  t.wantf.resize(B);
+  t.float_exact = true;
+  for (size_t j = 0; j < B; ++j) {
+    t.want[j] = fn(index_base + j);
+    t.wantf[j] = float(t.want[j]);
+    t.float_exact = t.float_exact && double(t.wantf[j]) == t.want[j];
+  }
+  if (tol_ulps != 0) {
+    t.lim.resize(B);
+    for (size_t j = 0; j < B; ++j) t.lim[j] = tol_ulps * ulp_of(dt, t.want[j]);
+  }
+}
+
+// verify_values for observed[0..n) at index_base, given a table of B = t.want.size() entries built for
+// an index congruent to index_base modulo B.
+template <class Fn, class CulpritFn>
+LocalVerify verify_with_table(DType dt, const float* observed, size_t n, size_t index_base, const ExpectedTable& t,
+                              const Fn& fn, double tol_ulps, CulpritFn& culprit_of) {
+  const size_t B = t.want.size();
+  LocalVerify v;
+  v.n_checked = n;
+  for (size_t s = 0; s < n; s += B) {
+    const size_t len = n - s < B ? n - s : B;
+    // Spot-check the caller's period claim once per segment; if it fails, go element by element.
+    if (!(fn(index_base + s) == t.want[0])) {
+      LocalVerify rest = verify_values(dt, observed + s, n - s, index_base + s, fn, tol_ulps, culprit_of);
+      rest.n_checked = 0;
+      combine_verify(v, rest);
+      break;
+    }
+    if (!segment_differs(observed + s, len, t, tol_ulps)) continue;
+    for (size_t j = 0; j < len; ++j) {
+      const double want = t.want[j], got = observed[s + j];
+      const bool ok = tol_ulps == 0 ? got == want : std::fabs(got - want) <= tol_ulps * ulp_of(dt, want);
+      if (!ok) record_wrong(v, index_base + s + j, want, got, culprit_of);
+    }
+  }
+  return v;
+}
+}  // namespace detail
+
+template <class Fn, class CulpritFn>
+LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t index_base,
+                          PeriodicExpected<Fn> expected, double tol_ulps, CulpritFn culprit_of) {
+  const size_t B = detail::table_len(expected.period);
+  if (B == 0 || n < 2 * B) return verify_values(dt, observed, n, index_base, expected.fn, tol_ulps, culprit_of);
+  detail::ExpectedTable& t = detail::expected_table();
+  detail::build_table(t, dt, expected.fn, index_base, B, tol_ulps);
+  return detail::verify_with_table(dt, observed, n, index_base, t, expected.fn, tol_ulps, culprit_of);
 }
 
 template <class ExpectedFn>
@@ -76,5 +248,10 @@ FaultSpec parse_fault_spec(const std::string& s);
 // Applies a "flip" fault to observed values of type dt if it targets this rank and check.
 void apply_flip_fault(const FaultSpec& f, int world_rank, const std::string& check, DType dt,
                       std::vector<float>& observed);
+// The same for a check over `total_n` elements verified in chunks: the element the fault targets
+// (its index clamped to the range, as above), or -1 when the fault does not apply to this rank/check.
+int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n);
+// Flips the bit apply_flip_fault flips, in one observed value of type dt.
+void flip_value(DType dt, float& value);
 
 }  // namespace dtbench

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# make bench-peers: dtbench next to the tools users know, in one run, as a ratio table.
+#   coll  dtbench-coll --backend host  vs  bench/raw_mpi_loop (plain MPI collectives, same timing)
+#   ddp   dtbench-ddp --backend host   vs  PyTorch DDP on CPU, gloo (bench/torch_ddp_peer.py):
+#         same parameter shapes (one model CSV for both), same bucket cap, same rank count
+#   ckpt  dtbench-ckpt save            vs  fio: same directory, same writers per rank, same bytes, fsync
+# Each pair runs interleaved ROUNDS times; every number is the median over the rounds of the run's own
+# median. ratio = dtbench / peer for bandwidths, peer / dtbench for times: > 1 means dtbench is faster.
+# A peer that is not installed is skipped with a SKIP line (as root it is apt-installed first unless
+# PEERS_INSTALL=0), never faked.
+# Usage: bench/peers.sh [coll] [ddp] [ckpt]     (default: all three)
+# Knobs: NP (4) ROUNDS (3) PYTHON (/usr/bin/python3) BENCH_MIN/BENCH_MAX/BENCH_ITERS (coll sizes, 1M/16M/20)
+#        MODEL_H/MODEL_L/MODEL_V (ddp model: hidden, layers, vocab; 256/4/8192) BUCKET_MB (25)
+#        CKPT_HIDDEN/CKPT_LAYERS (256/4) CKPT_WRITERS (1) CKPT_IO (buffered|direct) CKPT_DIR (a temp dir)
+#        PEERS_TABLE (also write the table to this file)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OBJ=${OBJ:-build/cuda} BIN=${BIN:-bin}
+NP=${NP:-4} ROUNDS=${ROUNDS:-3}
+# Debian's python3-torch lives in the system interpreter (a pyenv/venv python3 on PATH would not see it).
+PYTHON=${PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
+export OMPI_MCA_mpi_yield_when_idle=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN=(mpirun --oversubscribe --bind-to none -np "$NP")
+WHAT=("$@")
+[ ${#WHAT[@]} -eq 0 ] && WHAT=(coll ddp ckpt)
+want() { [[ " ${WHAT[*]} " == *" $1 "* ]]; }
+
+work=$(mktemp -d /tmp/dtbench-peers.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rows="$work/rows"   # suite|case|dtbench|peer|unit|ratio|note
+: >"$rows"
+skips="$work/skips"
+: >"$skips"
+skip() { echo "SKIP $*" | tee -a "$skips" >&2; }
+
+# median of the numbers on stdin
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print ""; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# perf CSV field by column name, for rows where column `where_col` == `where_val`
+perf_field() {  # FILE WHERE_COL WHERE_VAL FIELD
+  grep -v '^#' "$1" | awk -F, -v wc="$2" -v wv="$3" -v fc="$4" '
+    NR==1 {for (i=1;i<=NF;i++) col[$i]=i; next}
+    $col[wc]==wv {print $col[fc]}'
+}
+is_root() { [ "$(id -u)" = 0 ]; }
+apt_install() {  # PKG: installs when root and allowed; returns 0 when it is installed afterwards
+  dpkg -s "$1" >/dev/null 2>&1 && return 0
+  if is_root && [ "${PEERS_INSTALL:-1}" != 0 ]; then
+    echo "installing $1 (apt-get; PEERS_INSTALL=0 to skip)..." >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$1" >"$work/apt-$1.log" 2>&1 ||
+      { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$1" >>"$work/apt-$1.log" 2>&1; }
+  fi
+  dpkg -s "$1" >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------------------------------------------
+peer_coll() {
+  if [ ! -x "$OBJ/raw_mpi_loop" ] || [ ! -x "$BIN/dtbench-coll" ]; then
+    skip "coll: $OBJ/raw_mpi_loop or $BIN/dtbench-coll not built (make all $OBJ/raw_mpi_loop)"
+    return
+  fi
+  local sizes=(-b "${BENCH_MIN:-1M}" -e "${BENCH_MAX:-16M}" -f 4 -n "${BENCH_ITERS:-20}" -w 3)
+  echo "== coll: dtbench-coll (host) vs raw MPI loop, $NP ranks, $ROUNDS rounds" >&2
+  for r in $(seq "$ROUNDS"); do
+    "${MPIRUN[@]}" "$OBJ/raw_mpi_loop" "${sizes[@]}" >"$work/raw$r.csv" 2>"$work/raw$r.err" || skip "coll: raw_mpi_loop failed (round $r)"
+    "${MPIRUN[@]}" "$BIN/dtbench-coll" "${sizes[@]}" -c 0 -q --placement out \
+      --ops all_reduce,reduce_scatter,all_gather,all_to_all --backend host --out "$work/coll$r" >/dev/null 2>"$work/coll$r.err" ||
+      skip "coll: dtbench-coll failed (round $r)"
+  done
+  # op,bytes,busbw per round -> medians
+  for r in $(seq "$ROUNDS"); do
+    grep -v '^op' "$work/raw$r.csv" 2>/dev/null | awk -F, '{print $1","$2","$4}'
+  done >"$work/raw.all"
+  for f in "$work"/coll*/coll-*-perf.csv; do
+    [ -f "$f" ] && grep -v '^#' "$f" | awk -F, 'NR==1 {for (i=1;i<=NF;i++) c[$i]=i; next} {print $c["op"]","$c["bytes"]","$c["busbw_GBps"]}'
+  done >"$work/coll.all"
+  local key
+  for key in $(cut -d, -f1,2 "$work/coll.all" | sort -u); do
+    local c r
+    c=$(grep "^$key," "$work/coll.all" | cut -d, -f3 | median)
+    r=$(grep "^$key," "$work/raw.all" | cut -d, -f3 | median)
+    [ -z "$c" ] || [ -z "$r" ] && continue
+    echo "coll|${key%%,*} ${key#*,} B|$c|$r|busbw GB/s|$(awk -v a="$c" -v b="$r" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|raw MPI_* loop"
+  done | sort -t'|' -k2,2V >>"$rows"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# A GPT-style model CSV (name,shape,dtype,expert): what both dtbench-ddp and the torch peer build.
+write_model_csv() {  # FILE H L V
+  local f=$1 h=$2 l=$3 v=$4 i
+  {
+    echo "name,shape,dtype,expert"
+    echo "embedding.word,${v}x${h},fp32,0"
+    echo "embedding.position,1024x${h},fp32,0"
+    for i in $(seq 0 $((l - 1))); do
+      echo "layers.$i.ln1.weight,$h,fp32,0"
+      echo "layers.$i.ln1.bias,$h,fp32,0"
+      echo "layers.$i.qkv.weight,$((3 * h))x${h},fp32,0"
+      echo "layers.$i.qkv.bias,$((3 * h)),fp32,0"
+      echo "layers.$i.proj.weight,${h}x${h},fp32,0"
+      echo "layers.$i.proj.bias,$h,fp32,0"
+      echo "layers.$i.ln2.weight,$h,fp32,0"
+      echo "layers.$i.ln2.bias,$h,fp32,0"
+      echo "layers.$i.fc1.weight,$((4 * h))x${h},fp32,0"
+      echo "layers.$i.fc1.bias,$((4 * h)),fp32,0"
+      echo "layers.$i.fc2.weight,${h}x$((4 * h)),fp32,0"
+      echo "layers.$i.fc2.bias,$h,fp32,0"
+    done
+    echo "final_ln.weight,$h,fp32,0"
+    echo "final_ln.bias,$h,fp32,0"
+  } >"$f"
+}
+
+peer_ddp() {
+  if [ ! -x "$BIN/dtbench-ddp" ]; then skip "ddp: $BIN/dtbench-ddp not built"; return; fi
+  if ! "$PYTHON" -c 'import torch, torch.distributed; assert torch.distributed.is_gloo_available()' >/dev/null 2>&1; then
+    apt_install python3-torch
+    if ! "$PYTHON" -c 'import torch, torch.distributed; assert torch.distributed.is_gloo_available()' >/dev/null 2>&1; then
+      skip "ddp: PyTorch DDP peer: python3-torch not installed ($(is_root && echo "install failed, see apt log" ||
+        echo "not root: apt-get install python3-torch"))"
+      return
+    fi
+  fi
+  local h=${MODEL_H:-256} l=${MODEL_L:-4} v=${MODEL_V:-8192} mb=${BUCKET_MB:-25} iters=${DDP_ITERS:-20}
+  local model="$work/model.csv"
+  write_model_csv "$model" "$h" "$l" "$v"
+  echo "== ddp: dtbench-ddp (host) vs PyTorch DDP (gloo, CPU), $NP ranks, model H=$h L=$l V=$v, bucket ${mb} MiB" >&2
+  local r port
+  for r in $(seq "$ROUNDS"); do
+    "${MPIRUN[@]}" "$BIN/dtbench-ddp" --backend host --model "$model" --bucket-mb "$mb" --backward-ms 0 \
+      -n "$iters" -w 3 -c 0 -q --out "$work/ddp$r" >/dev/null 2>"$work/ddp$r.err" || skip "ddp: dtbench-ddp failed (round $r): $(tail -1 "$work/ddp$r.err")"
+    port=$((29500 + RANDOM % 2000))
+    "${MPIRUN[@]}" "$PYTHON" bench/torch_ddp_peer.py --model-csv "$model" --bucket-mb "$mb" --iters "$iters" --warmup 3 \
+      --port "$port" >"$work/torch$r.csv" 2>"$work/torch$r.err" || skip "ddp: torch peer failed (round $r): $(tail -1 "$work/torch$r.err")"
+  done
+  local d t dflat tflat note
+  d=$(for f in "$work"/ddp*/ddp-*-perf.csv; do [ -f "$f" ] && perf_field "$f" op grad_sync time_med_us; done | median)
+  dflat=$(for f in "$work"/ddp*/ddp-*-perf.csv; do [ -f "$f" ] && perf_field "$f" op flat_grad_sync time_med_us; done | median)
+  t=$(cat "$work"/torch*.csv 2>/dev/null | grep '^grad_sync,' | cut -d, -f2 | median)
+  tflat=$(cat "$work"/torch*.csv 2>/dev/null | grep '^flat_all_reduce,' | cut -d, -f2 | median)
+  note=$(grep -h '^# torch' "$work"/torch*.csv 2>/dev/null | head -1 | sed 's/^# //')
+  [ -n "$d" ] && [ -n "$t" ] &&
+    echo "ddp|grad_sync bucket_mb=$mb|$d|$t|time us|$(awk -v a="$d" -v b="$t" 'BEGIN{printf "%.3f", (a>0)?b/a:0}')|$note; torch = backward(sync) - backward(no_sync)" >>"$rows"
+  [ -n "$dflat" ] && [ -n "$tflat" ] &&
+    echo "ddp|flat all-reduce of all grads|$dflat|$tflat|time us|$(awk -v a="$dflat" -v b="$tflat" 'BEGIN{printf "%.3f", (a>0)?b/a:0}')|MPI (dtbench host) vs gloo" >>"$rows"
+}
+
+# ---------------------------------------------------------------------------------------------------
+peer_ckpt() {
+  if [ ! -x "$BIN/dtbench-ckpt" ]; then skip "ckpt: $BIN/dtbench-ckpt not built yet"; return; fi
+  if ! command -v fio >/dev/null 2>&1; then
+    apt_install fio
+    if ! command -v fio >/dev/null 2>&1; then
+      skip "ckpt: fio not installed ($(is_root && echo "install failed" || echo "not root: apt-get install fio"))"
+      return
+    fi
+  fi
+  local w=${CKPT_WRITERS:-1} io=${CKPT_IO:-buffered} root=${CKPT_DIR:-$work/ckpt-root}
+  local hdim=${CKPT_HIDDEN:-256} layers=${CKPT_LAYERS:-4}
+  mkdir -p "$root"
+  echo "== ckpt: dtbench-ckpt save vs fio, $NP ranks x $w writers, io=$io, dir $root" >&2
+  local r bytes jobs per direct=0
+  [ "$io" = direct ] && direct=1
+  for r in $(seq "$ROUNDS"); do
+    rm -rf "$root/dtbench" "$root/fio"
+    mkdir -p "$root/fio"
+    "${MPIRUN[@]}" "$BIN/dtbench-ckpt" --backend host --hidden "$hdim" --layers "$layers" --writers "$w" --io "$io" \
+      --repeat 3 --save-only --overwrite --ckpt-dir "$root/dtbench" -q --out "$work/ckpt$r" >/dev/null 2>"$work/ckpt$r.err" ||
+      skip "ckpt: dtbench-ckpt failed (round $r): $(tail -1 "$work/ckpt$r.err")"
+    local f
+    f=$(ls "$work/ckpt$r"/ckpt-*-perf.csv 2>/dev/null | head -1)
+    [ -z "$f" ] && continue
+    bytes=$(perf_field "$f" metric write_bw_aggregate bytes | head -1)
+    jobs=$((NP * w))
+    per=$(((bytes + jobs - 1) / jobs))
+    # fio: one job per dtbench writer, each writes its share sequentially and fsyncs at the end.
+    fio --name=ckpt --directory="$root/fio" --rw=write --bs=1M --ioengine=psync --numjobs="$jobs" \
+      --size="$per" --end_fsync=1 --direct="$direct" --group_reporting --output-format=json \
+      >"$work/fio$r.json" 2>"$work/fio$r.err" || skip "ckpt: fio failed (round $r): $(tail -1 "$work/fio$r.err")"
+    rm -rf "$root/dtbench" "$root/fio"
+  done
+  local d p
+  d=$(for f in "$work"/ckpt*/ckpt-*-perf.csv; do [ -f "$f" ] && perf_field "$f" metric write_bw_aggregate value | head -1; done | median)
+  p=$(for f in "$work"/fio*.json; do
+        [ -f "$f" ] && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(x["write"]["bw_bytes"] for x in j["jobs"])/1e9)' "$f"
+      done | median)
+  [ -n "$d" ] && [ -n "$p" ] &&
+    echo "ckpt|save write_bw_aggregate ${bytes} B|$d|$p|GB/s|$(awk -v a="$d" -v b="$p" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|fio $(fio --version) psync bs=1M numjobs=$((NP * w)) end_fsync=1 direct=$direct" >>"$rows"
+  [ -z "${CKPT_DIR:-}" ] && rm -rf "$root"
+}
+
+want coll && peer_coll
+want ddp && peer_ddp
+want ckpt && peer_ckpt
+
+{
+  echo "dtbench vs peers: $NP ranks, median of $ROUNDS interleaved rounds; ratio > 1: dtbench faster"
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
+  printf "%-5s %-38s %12s %12s %-11s %7s  %s\n" suite case dtbench peer unit ratio "peer / note"
+  awk -F'|' '{printf "%-5s %-38s %12.4g %12.4g %-11s %7s  %s\n", $1, $2, $3, $4, $5, $6, $7}' "$rows"
+  sed 's/^/# /' "$skips"
+} | tee "${PEERS_TABLE:-/dev/null}"

@@ -1,0 +1,179 @@
+// The optimised host hot paths give exactly what the plain closed forms give: fill_pattern_host
+// (period replication) vs per-element reduce_value/gather_value, the inline ulp_of vs libm, the
+// periodic-table verify vs the per-element verify, and Context::verify_buffer (chunks, in-place fp32,
+// flip fault on the chunk holding the element) vs a whole-range copy + apply_flip_fault.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../kernels/pattern.h"
+#include "backend.h"
+#include "suite.h"
+#include "verify.h"
+
+namespace dtbench {
+namespace {
+
+void expect_same(const LocalVerify& a, const LocalVerify& b) {
+  EXPECT_EQ(a.n_checked, b.n_checked);
+  EXPECT_EQ(a.n_wrong, b.n_wrong);
+  EXPECT_EQ(a.first_index, b.first_index);
+  EXPECT_EQ(a.culprit, b.culprit);
+  if (a.n_wrong) {
+    EXPECT_TRUE(a.expected == b.expected || (std::isnan(a.expected) && std::isnan(b.expected)));
+    EXPECT_TRUE(a.observed == b.observed || (std::isnan(a.observed) && std::isnan(b.observed)));
+  }
+  EXPECT_EQ(a.max_abs_err, b.max_abs_err);
+  EXPECT_EQ(a.max_rel_err, b.max_rel_err);
+}
+
+TEST(PerfPaths, ReduceBasePowerOfTwoMatchesModulo) {
+  for (int64_t m : {2, 4, 32, 64, 33, 52, 63})
+    for (uint64_t seed : {0ull, 7ull, ~0ull - 5})
+      for (uint64_t i : {0ull, 1ull, 12345ull, (1ull << 40) + 3, ~0ull})
+        EXPECT_EQ(reduce_base(seed, i, m), int64_t((i * kReduceStride + seed) % uint64_t(m)));
+}
+
+TEST(PerfPaths, FillPatternHostMatchesClosedForm) {
+  struct Case {
+    PatternSpec::Kind kind;
+    uint64_t seed, base;
+    int rank;
+    int64_t m;
+    size_t n;
+  };
+  const uint64_t near_wrap = (~0ull) / kReduceStride - 5000;  // the range crosses the 2^64 wrap
+  std::vector<Case> cases = {
+      {PatternSpec::reduce, 7, 0, 3, 64, 100000},      {PatternSpec::reduce, 7, 123, 5, 33, 50000},
+      {PatternSpec::reduce, 1, 999, 0, 2, 9000},       {PatternSpec::reduce, 3, near_wrap, 1, 33, 20000},
+      {PatternSpec::reduce, ~0ull - 2, 10, 1, 52, 30000}, {PatternSpec::gather, 7, 0, 3, 0, 100000},
+      {PatternSpec::gather, 11, 4567, 250, 0, 30001},  {PatternSpec::gather, 5, (~0ull) / kGatherStride - 9000, 2, 0, 20000},
+      {PatternSpec::reduce, 7, 5, 3, 64, 10},          {PatternSpec::gather, 7, 5, 3, 0, 1}};
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    for (const Case& c : cases) {
+      PatternSpec s;
+      s.kind = c.kind;
+      s.seed = c.seed;
+      s.rank = c.rank;
+      s.index_base = c.base;
+      s.modulus = c.m;
+      std::vector<unsigned char> got(c.n * dtype_size(dt) + 4, 0xab), want(got);
+      fill_pattern_host(dt, got.data(), c.n, s);
+      for (size_t k = 0; k < c.n; ++k) {
+        float v = c.kind == PatternSpec::reduce ? reduce_value(c.seed, c.rank, c.base + k, c.m)
+                                                : gather_value(c.seed, c.rank, c.base + k);
+        store_elem(dt, want.data(), k, v);
+      }
+      ASSERT_EQ(got, want) << dtype_name(dt) << " kind " << int(c.kind) << " base " << c.base << " n " << c.n;
+    }
+  }
+}
+
+TEST(PerfPaths, FillWithMatchesStoreElem) {
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    Buffer b(MemSpace::host, dt, 1000);
+    fill_with(b, 10, 900, [](size_t i) { return float(i) * 0.37f - 100.0f; });
+    for (size_t i = 10; i < 910; ++i) EXPECT_EQ(load_elem(dt, b.data(), i), round_to(dt, float(i) * 0.37f - 100.0f));
+  }
+}
+
+TEST(PerfPaths, InlineUlpMatchesLibm) {
+  std::vector<double> xs = {0.0, -0.0, 1.0, -1.0, 3.5, 1e-40, 1e-310, 5e-324, 1e30, -7e37, 65504.0, 1e300,
+                            std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                            std::nan(""), 0.1, 255.0, 256.0, 257.0, 1.0 / 3};
+  for (DType dt : {DType::f32, DType::bf16, DType::f16})
+    for (double x : xs) {
+      double a = ulp_of(dt, x), b = ulp_of_slow(dt, x);
+      EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << x;
+    }
+}
+
+// Observed values with wrong elements at chosen places (incl. NaN and a negative zero that is right).
+std::vector<float> observed_with_errors(size_t n, int64_t group, int64_t m, double scale) {
+  std::vector<float> obs(n);
+  for (size_t i = 0; i < n; ++i) obs[i] = float(double(reduce_sum(7, group, i, m)) * scale);
+  for (size_t i : {size_t(5000), size_t(5001), size_t(9000), n - 1}) obs[i] += 1.0f;
+  obs[12000] = std::nanf("");
+  for (size_t i = 0; i < n; ++i)
+    if (obs[i] == 0 && i > 13000) {
+      obs[i] = -0.0f;  // equal to 0: must not count as wrong
+      break;
+    }
+  return obs;
+}
+
+TEST(PerfPaths, PeriodicVerifyMatchesPerElement) {
+  const size_t n = 70001;
+  for (int64_t group : {1, 3, 8}) {
+    const int64_t m = reduce_modulus(0, group) == 64 ? 33 : reduce_modulus(0, group);
+    for (double tol : {0.0, 3.0}) {
+      const double scale = tol == 0 ? 1.0 : 1.0 / 3;
+      std::vector<float> obs = observed_with_errors(n, group, m, scale);
+      auto expected = [=](size_t i) { return double(float(double(reduce_sum(7, group, i, m)) * scale)); };
+      auto culprit = [](size_t i) { return int(i % 5); };
+      LocalVerify plain = verify_values(DType::f32, obs.data(), n, 0, expected, tol, culprit);
+      LocalVerify table =
+          verify_values(DType::f32, obs.data(), n, 0, periodic_expected(reduce_period(7, n - 1, m), expected), tol, culprit);
+      EXPECT_EQ(plain.n_wrong, 5u);
+      expect_same(plain, table);
+      // Starting at an index that is not a multiple of the period.
+      LocalVerify plain2 = verify_values(DType::f32, obs.data() + 17, n - 17, 17, expected, tol, culprit);
+      LocalVerify table2 = verify_values(DType::f32, obs.data() + 17, n - 17, 17,
+                                         periodic_expected(uint64_t(m), expected), tol, culprit);
+      expect_same(plain2, table2);
+    }
+  }
+}
+
+TEST(PerfPaths, WrongPeriodClaimFallsBackToPerElement) {
+  const size_t n = 50000;
+  std::vector<float> obs(n);
+  for (size_t i = 0; i < n; ++i) obs[i] = float(i % 1000);  // period 1000, claimed 7
+  auto expected = [](size_t i) { return double(i % 1000); };
+  LocalVerify v = verify_values(DType::f32, obs.data(), n, 0, periodic_expected(7, expected));
+  EXPECT_EQ(v.n_wrong, 0u);
+  EXPECT_EQ(v.n_checked, n);
+  obs[40000] = 3;
+  v = verify_values(DType::f32, obs.data(), n, 0, periodic_expected(7, expected));
+  EXPECT_EQ(v.n_wrong, 1u);
+  EXPECT_EQ(v.first_index, 40000);
+}
+
+TEST(PerfPaths, VerifyBufferMatchesWholeCopyWithFlip) {
+  const size_t n = 3 * Context::kVerifyChunk * 4 + 123;  // several chunks of either kind
+  const int64_t group = 8;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    const int64_t m = reduce_modulus(dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2, group);
+    Buffer buf(MemSpace::host, dt, n + 10);
+    fill_with(buf, 0, n + 10, [=](size_t i) { return float(reduce_sum(3, group, i + 5, m)); });
+    store_elem(dt, buf.data(), 7 + 70000, 1.0f + float(reduce_sum(3, group, 70000 + 12, m)));  // a wrong element
+    auto expected = [=](size_t i) { return double(round_to(dt, float(reduce_sum(3, group, i, m)))); };
+    auto culprit = [](size_t i) { return int(i % 3); };
+    for (int64_t flip : {int64_t(-1), int64_t(0), int64_t(Context::kVerifyChunk * 4 + 1), int64_t(n - 1)}) {
+      std::vector<float> copy = buf.to_host_f32(7, n);
+      if (flip >= 0) flip_value(dt, copy[size_t(flip)]);
+      LocalVerify want = verify_values(dt, copy.data(), n, 12, expected, 0.0, culprit);
+      LocalVerify got = Context::verify_buffer(buf, 7, n, 12, expected, 0.0, culprit, flip);
+      LocalVerify got_table = Context::verify_buffer(
+          buf, 7, n, 12, periodic_expected(reduce_period(3, n + 12, m), expected), 0.0, culprit, flip);
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " flip " + std::to_string(flip));
+      EXPECT_GE(want.n_wrong, 1u);
+      expect_same(want, got);
+      expect_same(want, got_table);
+    }
+  }
+}
+
+TEST(PerfPaths, FlipTargetClampsLikeApplyFlipFault) {
+  FaultSpec f = parse_fault_spec("flip,rank=1,op=all_reduce,index=99");
+  EXPECT_EQ(flip_target(f, 1, "all_reduce.in_place", 1000), 99);
+  EXPECT_EQ(flip_target(f, 1, "all_reduce.in_place", 50), 49);
+  EXPECT_EQ(flip_target(f, 0, "all_reduce.in_place", 1000), -1);
+  EXPECT_EQ(flip_target(f, 1, "all_gather", 1000), -1);
+  EXPECT_EQ(flip_target(f, 1, "all_reduce", 0), -1);
+}
+
+}  // namespace
+}  // namespace dtbench
