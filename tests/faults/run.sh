@@ -9,6 +9,7 @@
 #             rank (failing_ranks or culprit), exit 1
 #   unwritable --out on a read-only file system and under /proc: exit 2 naming --out, nothing written
 #   full-disk results on a full (tiny tmpfs) file system: exit 5 naming the file and ENOSPC, the
+#             (ckpt also: checkpoints on a full tmpfs: ENOSPC on every rank, previous stays latest;)
 #             rows already written complete (no half row) and identical to a clean run's
 #   sigterm   SIGTERM to every rank mid-run (what Slurm sends at the time limit): exit 143, a message
 #             naming the collective, rows so far intact and complete
@@ -200,6 +201,22 @@ for suite in "${SUITES[@]}"; do
           "rc=$RC, $(rows_of "$m/c.csv") check rows kept (intact=$intact): $(grep -m1 -oE '[^ ]+: write failed: [^|]+' "$LOG" | cut -c1-80)"
       fi
       umount "$m" && MOUNTS=("${MOUNTS[@]/$m/}")
+    fi
+    # A full disk during a checkpoint: a saved checkpoint on a small tmpfs, then saves that cannot
+    # fit. Every rank reports the error, nothing is committed, the previous checkpoint stays latest.
+    if [ "$suite" = ckpt ] && tiny_mount "$W/ckfull" size=760k; then
+      run_mpi "$NP" "$W/ckfull1.log" "$exe" -q --no-sync-save --out "$W/ckfull-r1" --ckpt-dir "$W/ckfull" --save-only
+      before=$(cat "$W/ckfull/latest" 2>/dev/null)
+      run_mpi "$NP" "$W/ckfull2.log" "$exe" -q --no-sync-save --compute-ms 1 --steps-per-save 3 --repeat 2 \
+        --out "$W/ckfull-r2" --ckpt-dir "$W/ckfull"
+      every=yes
+      for ((r = 0; r < NP; r++)); do grep -q "rank $r: checkpoint .*NOT committed.*No space left on device" "$LOG" || every=no; done
+      after=$(cat "$W/ckfull/latest" 2>/dev/null)
+      ok=1
+      [ -n "$before" ] && [ "$RC" = 1 ] && [ $every = yes ] && [ "$after" = "$before" ] && [ -e "$W/ckfull/$before/COMMIT" ] && ok=0
+      verdict full-disk-ckpt "$suite" $ok "exit 1, ENOSPC on every rank, latest still $before and committed" \
+        "rc=$RC, every rank reported=$every, latest $before -> $after"
+      umount "$W/ckfull" && MOUNTS=("${MOUNTS[@]/$W\/ckfull/}")
     fi
   fi
 
