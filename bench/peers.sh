@@ -184,7 +184,17 @@ peer_ckpt() {
         [ -f "$f" ] && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(x["write"]["bw_bytes"] for x in j["jobs"])/1e9)' "$f"
       done | median)
   [ -n "$d" ] && [ -n "$p" ] &&
-    echo "ckpt|save write_bw_aggregate ${bytes} B|$d|$p|GB/s|$(awk -v a="$d" -v b="$p" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|fio $(fio --version) psync bs=1M numjobs=$((NP * w)) end_fsync=1 direct=$direct" >>"$rows"
+    echo "ckpt|save write_bw_aggregate ${bytes} B|$d|$p|GB/s|$(awk -v a="$d" -v b="$p" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|fio $(fio --version) psync bs=1M numjobs=$((NP * w)) end_fsync=1 direct=$direct; async save, training runs beside it" >>"$rows"
+  # The synchronous save (step 0, nothing else running): bytes / (stage + write + fsync + commit),
+  # the like-for-like storage comparison with fio.
+  local sd
+  sd=$(for f in "$work"/ckpt*/ckpt-*-perf.csv; do
+         [ -f "$f" ] || continue
+         grep -v '^#' "$f" | awk -F, 'NR==1 {for (i=1;i<=NF;i++) c[$i]=i; next}
+           $c["metric"]=="sync_save_time" && $c["value"]>0 {print $c["bytes"] / ($c["value"] / 1e3) / 1e9; exit}'
+       done | median)
+  [ -n "$sd" ] && [ -n "$p" ] &&
+    echo "ckpt|sync save write bw ${bytes} B|$sd|$p|GB/s|$(awk -v a="$sd" -v b="$p" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|fio, as above; synchronous save incl. staging, index and commit" >>"$rows"
   [ -z "${CKPT_DIR:-}" ] && rm -rf "$root"
 }
 
