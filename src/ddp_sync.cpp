@@ -32,8 +32,18 @@ GradPattern GradPattern::make(uint64_t seed, int group_size, int microbatches, D
   p.modulus = reduce_modulus(dtype_code(grad_dtype), int64_t(microbatches) * group_size * group_size);
   p.pre_scale = float(scaling.pre_scale);
   p.avg = scaling.op == GradReduceOp::avg;
+  p.build_tables();
   return p;
 }
+
+void GradPattern::build_tables() {
+  reduced_table_.clear();
+  prescaled_table_.clear();
+  for (int64_t c = 0; c < modulus; ++c) prescaled_table_.push_back(prescaled_of(c));
+  for (int64_t b = 0; b < modulus; ++b) reduced_table_.push_back(reduced_slow(b));
+}
+
+uint64_t GradPattern::period(uint64_t last_index) const { return reduce_period(seed, last_index, modulus); }
 
 int64_t GradPattern::value(int q, uint64_t e) const { return int64_t(reduce_value(seed, q, e, modulus)); }
 
@@ -57,8 +67,13 @@ int64_t residue_count(int64_t b, int64_t group_size, int64_t m, int64_t c) {
   return group_size / m + (offset < group_size % m ? 1 : 0);
 }
 
-double GradPattern::reduced(uint64_t e) const {
-  const int64_t b = reduce_base(seed, e, modulus);
+double GradPattern::reduced(uint64_t e) const { return reduced_of_base(reduce_base(seed, e, modulus)); }
+
+double GradPattern::reduced_of_base(int64_t b) const {
+  return size_t(modulus) == reduced_table_.size() ? reduced_table_[size_t(b)] : reduced_slow(b);
+}
+
+double GradPattern::reduced_slow(int64_t b) const {
   double sum = 0;
   for (int64_t c = 0; c < modulus; ++c) {
     const int64_t n = residue_count(b, group_size, modulus, c);
@@ -198,28 +213,8 @@ int64_t owned_param_elements(const BucketPlan& plan, int rank) {
 
 // ----------------------------------------------------------------------------- element helpers
 
-namespace {
-template <class Fn>
-void transform_elements(Buffer& buf, size_t first, size_t n, Fn fn) {
-  if (n == 0) return;
-  const DType dt = buf.dtype();
-  if (buf.space() == MemSpace::host) {
-    for (size_t i = 0; i < n; ++i) store_elem(dt, buf.data(), first + i, fn(first + i, load_elem(dt, buf.data(), first + i)));
-    return;
-  }
-  std::vector<float> cur = buf.to_host_f32(first, n);
-  std::vector<unsigned char> tmp(n * dtype_size(dt));
-  for (size_t i = 0; i < n; ++i) store_elem(dt, tmp.data(), i, fn(first + i, cur[i]));
-  buf.copy_from_host(tmp.data(), first, n);
-}
-}  // namespace
-
 void scale_elements(Buffer& buf, size_t first, size_t n, float factor) {
-  transform_elements(buf, first, n, [factor](size_t, float x) { return x * factor; });
-}
-
-void add_elements(Buffer& buf, size_t first, size_t n, const std::function<float(size_t)>& value) {
-  transform_elements(buf, first, n, [&value](size_t i, float x) { return x + value(i); });
+  detail::transform_elements(buf, first, n, [factor](size_t, float x) { return x * factor; });
 }
 
 void merge_verify(LocalVerify& into, const LocalVerify& part) {

@@ -41,13 +41,29 @@ struct GradPattern {
   int64_t value(int q, uint64_t e) const;   // v_q(e) in [0, m)
   float local(int q, uint64_t e) const;     // after k microbatches: k*D*v (in the grad dtype)
   float prescaled_of(int64_t v) const;      // round(local-of-v * pre_scale)
-  float prescaled(int q, uint64_t e) const { return prescaled_of(value(q, e)); }
+  float prescaled(int q, uint64_t e) const {
+    const int64_t v = value(q, e);
+    return size_t(modulus) == prescaled_table_.size() ? prescaled_table_[size_t(v)] : prescaled_of(v);
+  }
   double reduced(uint64_t e) const;         // what every member holds after the collective
   bool exact() const;                       // true: the reduction is bit-exact in any order
   double tol_ulps() const { return exact() ? 0.0 : group_size + 2.0; }
   // Given an observed reduced value, the group position whose contribution was not pre-scaled
   // (missing pre-scale), or -1 when no single position explains the difference.
   int position_without_prescale(uint64_t e, double observed) const;
+
+  // reduced(e) and prescaled(q, e) depend on e only through b = reduce_base(seed, e, m): tables of
+  // the m values, built by make() (a pattern whose fields are changed afterwards must call
+  // build_tables() again; without tables the closed forms are evaluated directly).
+  void build_tables();
+  double reduced_of_base(int64_t b) const;  // reduced(e) for reduce_base(seed, e, m) == b
+  // The period in e of reduced / prescaled over [0, last_index] (0: not periodic).
+  uint64_t period(uint64_t last_index) const;
+
+ private:
+  double reduced_slow(int64_t b) const;
+  std::vector<double> reduced_table_;   // by reduce_base
+  std::vector<float> prescaled_table_;  // by value v in [0, m)
 };
 
 // Number of q in [0, D) with (b + q) mod m == c.
@@ -93,8 +109,52 @@ int64_t owned_param_elements(const BucketPlan& plan, int rank);
 
 // ---------------------------------------------------------------------------------------------
 // Element helpers that work on host and device buffers (device: a host round trip).
+namespace detail {
+// buf[first + i] = fn(first + i, buf[first + i]) in the buffer's dtype; the dtype dispatch is
+// hoisted out of the element loop (fp32 host buffers are updated in place through a float*).
+template <DType DT, class Fn>
+void transform_typed(void* p, size_t first, size_t n, size_t index_base, const float* in, Fn& fn) {
+  for (size_t i = 0; i < n; ++i) {
+    const float x = in ? in[i] : load_elem(DT, p, first + i);
+    store_elem(DT, p, first + i, fn(index_base + i, x));
+  }
+}
+template <class Fn>
+void transform_elements(Buffer& buf, size_t first, size_t n, Fn fn) {
+  if (n == 0) return;
+  const DType dt = buf.dtype();
+  auto run = [&](void* p, size_t at, const float* in) {
+    switch (dt) {
+      case DType::f32: {
+        float* f = static_cast<float*>(p) + at;
+        if (in) {
+          for (size_t i = 0; i < n; ++i) f[i] = fn(first + i, in[i]);
+        } else {
+          for (size_t i = 0; i < n; ++i) f[i] = fn(first + i, f[i]);
+        }
+        break;
+      }
+      case DType::bf16: transform_typed<DType::bf16>(p, at, n, first, in, fn); break;
+      case DType::f16: transform_typed<DType::f16>(p, at, n, first, in, fn); break;
+    }
+  };
+  if (buf.space() == MemSpace::host) {
+    run(buf.data(), first, nullptr);
+    return;
+  }
+  std::vector<float> cur = buf.to_host_f32(first, n);
+  std::vector<unsigned char> tmp(n * dtype_size(dt));
+  run(tmp.data(), 0, cur.data());
+  buf.copy_from_host(tmp.data(), first, n);
+}
+}  // namespace detail
+
 void scale_elements(Buffer& buf, size_t first, size_t n, float factor);
-void add_elements(Buffer& buf, size_t first, size_t n, const std::function<float(size_t)>& value);
+// buf[first + i] += value(first + i) (as fp32, stored in the buffer's dtype).
+template <class ValueFn>
+void add_elements(Buffer& buf, size_t first, size_t n, ValueFn value) {
+  detail::transform_elements(buf, first, n, [&value](size_t i, float x) { return x + value(i); });
+}
 // Merges a chunk's verdict into a running one (first wrong element kept).
 void merge_verify(LocalVerify& into, const LocalVerify& part);
 

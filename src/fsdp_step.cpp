@@ -90,6 +90,42 @@ std::optional<ElementRef> UnitIndex::at(int64_t pos) const {
   return ElementRef{item, elem};
 }
 
+IndexRun UnitIndex::run_at(int64_t pos) const {
+  const ShardLayout& L = *layout_;
+  IndexRun run;
+  if (pos < 0 || pos >= L.size()) {  // outside: nothing, one position at a time
+    run.begin = pos, run.end = pos + 1;
+    return run;
+  }
+  const bool per_param = L.kind() == ShardLayoutKind::per_param;
+  int64_t key = pos, rank = 0, base = 0, limit = L.size();
+  if (per_param) rank = pos / L.shard_size(), key = pos % L.shard_size(), base = rank * L.shard_size(), limit = L.shard_size();
+  auto it = std::upper_bound(by_offset_.begin(), by_offset_.end(), key,
+                             [&](int64_t k, size_t i) { return k < L.items()[i].offset; });
+  // Every key below the next item's offset resolves to the same item as `key` (or to none).
+  const int64_t next = it == by_offset_.end() ? limit : std::min(limit, L.items()[*it].offset);
+  if (it == by_offset_.begin()) {
+    run.begin = base, run.end = base + next;
+    return run;
+  }
+  const size_t item = *(it - 1);
+  const ShardItem& si = L.items()[item];
+  int64_t valid = si.numel, elem0 = 0;  // keys [offset, offset + valid) hold elements elem0, ...
+  if (per_param) {
+    const int64_t slice = si.padded_numel / L.shard_group_size();
+    elem0 = rank * slice;
+    valid = std::max<int64_t>(0, std::min(slice, si.numel - elem0));
+  }
+  const int64_t valid_end = std::min(si.offset + valid, next);
+  if (key < valid_end) {
+    run.has = true, run.item = item, run.elem = elem0;
+    run.begin = base + si.offset, run.end = base + valid_end;
+  } else {
+    run.begin = base + std::max(si.offset, valid_end), run.end = base + next;
+  }
+  return run;
+}
+
 // --- counts ------------------------------------------------------------------------------------
 std::string CollectiveCounts::str() const {
   std::ostringstream s;
@@ -135,6 +171,12 @@ void fsdp_accumulate_elements(Buffer& dst, size_t dst_first, const Buffer& src, 
   if (n == 0) return;
   DType dd = dst.dtype(), sd = src.dtype();
   if (dst.space() == MemSpace::host && src.space() == MemSpace::host) {
+    if (dd == DType::f32 && sd == DType::f32) {  // the common case: no dtype dispatch per element
+      float* d = static_cast<float*>(dst.data()) + dst_first;
+      const float* a = static_cast<const float*>(src.data()) + src_first;
+      for (size_t i = 0; i < n; ++i) d[i] = d[i] + a[i];
+      return;
+    }
     for (size_t i = 0; i < n; ++i)
       store_elem(dd, dst.data(), dst_first + i, load_elem(dd, dst.data(), dst_first + i) + load_elem(sd, src.data(), src_first + i));
     return;
@@ -148,6 +190,11 @@ void fsdp_scale_elements(Buffer& buf, size_t first, size_t n, float factor) {
   if (n == 0) return;
   DType dt = buf.dtype();
   if (buf.space() == MemSpace::host) {
+    if (dt == DType::f32) {
+      float* f = static_cast<float*>(buf.data()) + first;
+      for (size_t i = 0; i < n; ++i) f[i] = f[i] * factor;
+      return;
+    }
     for (size_t i = first; i < first + n; ++i) store_elem(dt, buf.data(), i, load_elem(dt, buf.data(), i) * factor);
     return;
   }
@@ -170,7 +217,11 @@ void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, siz
 
 double params_digest(const std::vector<float>& values) {
   double d = 0;
-  for (size_t i = 0; i < values.size(); ++i) d += double(values[i]) * double(i % 7 + 1);
+  int w = 1;  // i % 7 + 1, without a division per element
+  for (size_t i = 0; i < values.size(); ++i) {
+    d += double(values[i]) * double(w);
+    if (++w == 8) w = 1;
+  }
   return d;
 }
 
@@ -223,17 +274,19 @@ FsdpModel::FsdpModel(Backend& backend, Comm& shard, Comm* replica, int dp_rank, 
     const ShardLayout& L = units_[i].layout;
     // The wrong-offset fault fills this rank's shard from its neighbour's region.
     int src = cfg_.faults.wrong_offset ? (r + 1) % D : r;
-    auto value_at = [&, i](int64_t pos, int version) {
-      auto e = impl_->u[i].index.at(pos);
-      return e ? fsdp_param_value(cfg_.seed, i, e->item, e->elem, version) : 0.0f;
+    UnitIndex::Cursor cursor = impl_->u[i].index.cursor();
+    ParamValues initial(cfg_.seed, i, 0);  // version 0
+    auto value_at = [&](int64_t pos) {
+      auto e = cursor.at(pos);
+      return e ? initial(e->item, e->elem) : 0.0f;
     };
     if (params_sharded(cfg_.strategy)) {
       st.param_shard = backend.alloc(dt, size_t(st.S));
       int64_t base = L.shard_begin(src);
-      fill_with(st.param_shard, 0, size_t(st.S), [&](size_t k) { return value_at(base + int64_t(k), 0); });
+      fill_with(st.param_shard, 0, size_t(st.S), [&](size_t k) { return value_at(base + int64_t(k)); });
     } else {
       st.param_full = backend.alloc(dt, size_t(st.N));
-      fill_with(st.param_full, 0, size_t(st.N), [&](size_t k) { return value_at(int64_t(k), 0); });
+      fill_with(st.param_full, 0, size_t(st.N), [&](size_t k) { return value_at(int64_t(k)); });
     }
     if (grads_sharded(cfg_.strategy)) st.grad_shard = backend.alloc(dt, size_t(st.S));
     else st.grad_full = backend.alloc(dt, size_t(st.N));
@@ -451,10 +504,14 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
       int64_t gm = c.grad_modulus;
       int rank = m.dp_rank, W = m.dp_size;
       uint64_t seed = c.seed;
+      UnitIndex::Cursor cursor = idx.cursor();
+      size_t key_item = SIZE_MAX;  // fsdp_grad_h's per-item key, computed once per item
+      uint64_t key = 0;
       fill_with(st.grad_temp, 0, size_t(st.N), [&, i](size_t pos) {
-        auto e = idx.at(int64_t(pos));
+        auto e = cursor.at(int64_t(pos));
         if (!e) return 0.0f;
-        float g = float(W) * float(fsdp_grad_h(seed, rank, mb, i, e->item, e->elem, gm));
+        if (e->item != key_item) key_item = e->item, key = fsdp_key(seed, i, e->item, mb + 1);
+        float g = float(W) * float(fsdp_grad_h_keyed(key, rank, e->elem, gm));
         return fuse ? g * factor : g;
       });
       if (c.prefetch && next && f.late_prefetch) issue_gather(*next);
@@ -504,9 +561,11 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
     auto& st = m.u[i];
     const ShardLayout& L = units_[i].layout;
     const UnitIndex& idx = st.index;
-    auto value_at = [&, i](int64_t pos) {
-      auto e = idx.at(pos);
-      return e ? fsdp_param_value(c.seed, i, e->item, e->elem, version_) : 0.0f;
+    UnitIndex::Cursor cursor = idx.cursor();
+    ParamValues updated(c.seed, i, version_);
+    auto value_at = [&](int64_t pos) {
+      auto e = cursor.at(pos);
+      return e ? updated(e->item, e->elem) : 0.0f;
     };
     if (c.strategy == FsdpStrategy::no_shard) {
       fill_with(st.param_full, 0, size_t(st.N), [&](size_t k) { return value_at(int64_t(k)); });

@@ -68,10 +68,37 @@ struct ElementRef {
   size_t item = 0;
   int64_t elem = 0;
 };
+// A maximal run of positions [begin, end) that at() maps alike: all padding (has == false), or
+// consecutive elements elem, elem+1, ... of one item.
+struct IndexRun {
+  int64_t begin = 0, end = 0;
+  bool has = false;
+  size_t item = 0;
+  int64_t elem = 0;  // the element at `begin`
+};
 class UnitIndex {
  public:
   explicit UnitIndex(const ShardLayout& layout);
   std::optional<ElementRef> at(int64_t pos) const;
+  // The run holding `pos` (one binary search); at(p) for p in it follows without a search.
+  IndexRun run_at(int64_t pos) const;
+
+  // at() for positions visited mostly in order (a fill or a verify of a range): O(1) per position
+  // while it stays in the current run, one run_at() when it leaves it. Same answers as at().
+  class Cursor {
+   public:
+    explicit Cursor(const UnitIndex& index) : index_(&index) {}
+    std::optional<ElementRef> at(int64_t pos) {
+      if (pos < run_.begin || pos >= run_.end) run_ = index_->run_at(pos);
+      if (!run_.has) return std::nullopt;
+      return ElementRef{run_.item, run_.elem + (pos - run_.begin)};
+    }
+
+   private:
+    const UnitIndex* index_;
+    IndexRun run_;
+  };
+  Cursor cursor() const { return Cursor(*this); }
 
  private:
   const ShardLayout* layout_;
@@ -97,13 +124,40 @@ inline uint64_t fsdp_key(uint64_t seed, size_t unit, size_t item, int mb) {
 }
 // `version` counts optimizer steps: the identity update still gives every step new values, so a
 // buffer that missed its refresh (a stale all-gather) is visible.
-inline float fsdp_param_value(uint64_t seed, size_t unit, size_t item, int64_t elem, int version = 0) {
-  uint64_t h = uint64_t(elem) * 92u + (fsdp_key(seed, unit, item, 0) + uint64_t(version) * 37u) % 251u;
+// The per-(item, version) part of fsdp_param_value (hoisted out of a loop over elements).
+inline uint64_t fsdp_param_key(uint64_t seed, size_t unit, size_t item, int version) {
+  return (fsdp_key(seed, unit, item, 0) + uint64_t(version) * 37u) % 251u;
+}
+inline float fsdp_param_value_keyed(uint64_t key, int64_t elem) {
+  uint64_t h = uint64_t(elem) * 92u + key;
   return float(int64_t(h % 251u) - 125);
 }
+inline float fsdp_param_value(uint64_t seed, size_t unit, size_t item, int64_t elem, int version = 0) {
+  return fsdp_param_value_keyed(fsdp_param_key(seed, unit, item, version), elem);
+}
+// fsdp_param_value(seed, unit, ., ., version) with the per-item key cached (elements visited item by item).
+class ParamValues {
+ public:
+  ParamValues(uint64_t seed, size_t unit, int version) : seed_(seed), unit_(unit), version_(version) {}
+  float operator()(size_t item, int64_t elem) {
+    if (item != item_) item_ = item, key_ = fsdp_param_key(seed_, unit_, item, version_);
+    return fsdp_param_value_keyed(key_, elem);
+  }
+
+ private:
+  uint64_t seed_;
+  size_t unit_;
+  int version_;
+  size_t item_ = SIZE_MAX;
+  uint64_t key_ = 0;
+};
 // h in [1, m]: rank-distinguishable (distinct over any m consecutive ranks).
+// fsdp_grad_h for key = fsdp_key(seed, unit, item, mb + 1) (hoisted out of a loop over elements).
+inline int64_t fsdp_grad_h_keyed(uint64_t key, int world_rank, int64_t elem, int64_t m) {
+  return int64_t(reduce_value(key, world_rank, uint64_t(elem), m)) + 1;
+}
 inline int64_t fsdp_grad_h(uint64_t seed, int world_rank, int mb, size_t unit, size_t item, int64_t elem, int64_t m) {
-  return int64_t(reduce_value(fsdp_key(seed, unit, item, mb + 1), world_rank, uint64_t(elem), m)) + 1;
+  return fsdp_grad_h_keyed(fsdp_key(seed, unit, item, mb + 1), world_rank, elem, m);
 }
 // sum over microbatches 0..k-1 and world ranks 0..W-1 of h: the reduced (averaged) grad, O(k).
 inline int64_t fsdp_grad_expected(uint64_t seed, int W, int k, size_t unit, size_t item, int64_t elem, int64_t m) {

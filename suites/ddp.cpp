@@ -187,6 +187,22 @@ struct ParamRanges {
     auto it = std::upper_bound(ranges.begin(), ranges.end(), std::make_pair(e, INT64_MAX));
     return it != ranges.begin() && e < std::prev(it)->second;
   }
+  // Calls fn(begin, end, in_param) for consecutive pieces covering [lo, hi): each wholly inside one
+  // param range or wholly outside every one (ranges are disjoint).
+  template <class Fn>
+  void for_pieces(size_t lo, size_t hi, Fn fn) const {
+    auto it = std::upper_bound(ranges.begin(), ranges.end(), std::make_pair(int64_t(lo), INT64_MAX));
+    if (it != ranges.begin()) --it;
+    size_t pos = lo;
+    for (; pos < hi && it != ranges.end() && size_t(it->first) < hi; ++it) {
+      const size_t b = std::max(size_t(it->first), pos), e = std::min(size_t(it->second), hi);
+      if (e <= b) continue;
+      if (b > pos) fn(pos, b, false);
+      fn(b, e, true);
+      pos = e;
+    }
+    if (pos < hi) fn(pos, hi, false);
+  }
 };
 std::vector<ParamRanges> param_ranges(const BucketPlan& plan) {
   std::vector<ParamRanges> out(plan.buffers().size());
@@ -196,21 +212,38 @@ std::vector<ParamRanges> param_ranges(const BucketPlan& plan) {
 }
 
 // Accumulates the verdict of one named check over chunks, then reports it once (collective).
+// A range may be verified in pieces (begin, then piece per sub-range): a "flip" fault lands where it
+// would in one copy of the first non-empty range. Culprits see the observed value of the first wrong
+// element; they are asked once per piece, after the fact (what verify_values would ask).
 struct CheckAcc {
   explicit CheckAcc(std::string check) : name(std::move(check)) {}
   std::string name;
   DType dtype = DType::f32;
   LocalVerify v;
   bool flipped = false;
-  template <class Expected, class Culprit>
-  void add(Context& ctx, const Buffer& buf, size_t first, size_t n, Expected expected, double tol, Culprit culprit) {
+  int64_t flip_at = -1;  // absolute buffer index of the flipped element in the current range
+  void begin(Context& ctx, const Buffer& buf, size_t first, size_t n) {
+    flip_at = -1;
     if (n == 0) return;
     dtype = buf.dtype();
-    std::vector<float> observed = buf.to_host_f32(first, n);
-    if (!flipped) apply_flip_fault(ctx.fault, ctx.run.rank, name, buf.dtype(), observed), flipped = true;
-    const float* obs = observed.data();
-    merge_verify(v, verify_values(buf.dtype(), obs, n, first, expected, tol,
-                                  [&](size_t i) { return culprit(i, double(obs[i - first])); }));
+    if (!flipped) {
+      const int64_t f = flip_target(ctx.fault, ctx.run.rank, name, n);
+      if (f >= 0) flip_at = int64_t(first) + f;
+      flipped = true;
+    }
+  }
+  template <class Expected, class Culprit>
+  void piece(const Buffer& buf, size_t first, size_t n, Expected expected, double tol, Culprit culprit) {
+    if (n == 0) return;
+    const int64_t flip = flip_at >= int64_t(first) && flip_at < int64_t(first + n) ? flip_at - int64_t(first) : -1;
+    LocalVerify part = Context::verify_buffer(buf, first, n, first, expected, tol, [](size_t) { return -1; }, flip);
+    if (part.n_wrong) part.culprit = culprit(size_t(part.first_index), part.observed);
+    merge_verify(v, part);
+  }
+  template <class Expected, class Culprit>
+  void add(Context& ctx, const Buffer& buf, size_t first, size_t n, Expected expected, double tol, Culprit culprit) {
+    begin(ctx, buf, first, n);
+    piece(buf, first, n, expected, tol, culprit);
   }
   bool report(Context& ctx, const std::string& case_name, const std::string& detail) {
     return ctx.report_check(CheckInfo{name, case_name, dtype_name(dtype), detail}, v);
@@ -276,24 +309,43 @@ void validate_step(Context& ctx, const BucketPlan& plan, Groups& gr, uint64_t ro
     const GradPattern& pat = pattern[size_t(b)];
     const ParamRanges& pr = ranges[size_t(b)];
     const Buffer& grad = bufs.grads[size_t(b)];
-    auto want_reduced = [&](size_t e) { return pr.contains(int64_t(e)) ? pat.reduced(e) : 0.0; };
-    auto want_local = [&](size_t e) { return pr.contains(int64_t(e)) ? double(pat.prescaled(q, e)) : 0.0; };
+    // Param elements: periodic closed forms (tables of the m values); gaps and padding: 0.
+    auto reduced_of = [&pat](size_t e) { return pat.reduced(e); };
+    auto local_of = [&pat, q](size_t e) { return double(pat.prescaled(q, e)); };
+    auto zero = [](size_t) { return 0.0; };
     auto culprit_reduced = [&](size_t e, double observed) {
-      const int who = pr.contains(int64_t(e)) ? pat.position_without_prescale(e, observed) : -1;
+      const int who = pat.position_without_prescale(e, observed);
       return who >= 0 ? members[size_t(who)] : -1;
     };
+    auto nobody = [](size_t, double) { return -1; };
     auto me = [&](size_t, double) { return ctx.run.rank; };
+    auto check_reduced = [&](size_t lo, size_t hi) {
+      reduced.begin(ctx, grad, lo, hi - lo);
+      const uint64_t period = hi > lo ? pat.period(hi - 1) : 0;
+      pr.for_pieces(lo, hi, [&](size_t a, size_t z, bool in_param) {
+        if (in_param) reduced.piece(grad, a, z - a, periodic_expected(period, reduced_of), pat.tol_ulps(), culprit_reduced);
+        else reduced.piece(grad, a, z - a, zero, pat.tol_ulps(), nobody);
+      });
+    };
+    auto check_local = [&](size_t lo, size_t hi) {
+      others.begin(ctx, grad, lo, hi - lo);
+      const uint64_t period = hi > lo ? pat.period(hi - 1) : 0;
+      pr.for_pieces(lo, hi, [&](size_t a, size_t z, bool in_param) {
+        if (in_param) others.piece(grad, a, z - a, periodic_expected(period, local_of), 0, me);
+        else others.piece(grad, a, z - a, zero, 0, me);
+      });
+    };
     for (const GradBucket& bucket : plan.buffer(b).buckets) {
       if (all_reduce) {
-        reduced.add(ctx, grad, size_t(bucket.offset), size_t(bucket.numel), want_reduced, pat.tol_ulps(), culprit_reduced);
+        check_reduced(size_t(bucket.offset), size_t(bucket.offset + bucket.numel));
         continue;
       }
       const size_t lo = size_t(plan.owned_start(b, bucket.index, reduce.rank()));
       const size_t hi = size_t(plan.owned_end(b, bucket.index, reduce.rank()));
       const size_t begin = size_t(bucket.offset), end = begin + size_t(bucket.numel);
-      others.add(ctx, grad, begin, lo - begin, want_local, 0, me);
-      reduced.add(ctx, grad, lo, hi - lo, want_reduced, pat.tol_ulps(), culprit_reduced);
-      others.add(ctx, grad, hi, end - hi, want_local, 0, me);
+      check_local(begin, lo);
+      check_reduced(lo, hi);
+      check_local(hi, end);
     }
   }
   std::string detail = "sum over the DP group of pre-scaled grads";

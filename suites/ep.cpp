@@ -141,13 +141,23 @@ Groups build_groups(Context& ctx, const ParallelLayout& layout) {
 }
 
 // --- checks with access to the observed value (for culprits deduced from it) ----------------------
-template <class Expected, class Culprit>
-bool check_values(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t n, Expected expected, double tol,
-                  Culprit culprit) {
-  std::vector<float> obs = buf.to_host_f32(0, n);
-  apply_flip_fault(ctx.fault, ctx.run.rank, info.check, buf.dtype(), obs);
-  LocalVerify v = verify_values(buf.dtype(), obs.data(), n, 0, expected, tol,
-                                [&](size_t i) { return culprit(i, double(obs[i])); });
+// Verifies [0, n) of buf as consecutive pieces (for_pieces(cb) calls cb(begin, end, tag) for each;
+// expected(i, tag), culprit(i, observed, tag)), chunked, with no copy of the whole buffer. The "flip"
+// fault lands where it would in one copy of [0, n); the culprit is asked once per piece, for its
+// first wrong element (what verify_values asks).
+template <class Pieces, class Expected, class Culprit>
+bool check_pieces(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t n, Pieces for_pieces,
+                  Expected expected, double tol, Culprit culprit) {
+  const int64_t flip = flip_target(ctx.fault, ctx.run.rank, info.check, n);
+  LocalVerify v;
+  for_pieces([&](size_t lo, size_t hi, auto tag) {
+    if (hi <= lo) return;
+    const int64_t f = flip >= int64_t(lo) && flip < int64_t(hi) ? flip - int64_t(lo) : -1;
+    LocalVerify part = Context::verify_buffer(
+        buf, lo, hi - lo, lo, [&](size_t i) { return expected(i, tag); }, tol, [](size_t) { return -1; }, f);
+    if (part.n_wrong) part.culprit = culprit(size_t(part.first_index), part.observed, tag);
+    combine_verify(v, part);
+  });
   return ctx.report_check(info, v);
 }
 
@@ -250,6 +260,24 @@ struct Ownership {
     const size_t b = size_t(std::upper_bound(bucket_end.begin(), bucket_end.end(), int64_t(i)) - bucket_end.begin());
     return b < bucket_end.size() && int64_t(i) >= own_start[b] && int64_t(i) < own_end[b];
   }
+  // Calls fn(begin, end, owned) for consecutive pieces covering [0, n), each all owned or all not
+  // (what owned(i) says for every i in it), walking the buckets in order.
+  template <class Fn>
+  void for_pieces(size_t n, Fn fn) const {
+    if (all) return fn(size_t(0), n, true);
+    int64_t pos = 0;
+    const int64_t end = int64_t(n);
+    for (size_t b = 0; b < bucket_end.size() && pos < end; ++b) {
+      const int64_t hi = std::min(bucket_end[b], end);  // elements [pos, hi) belong to bucket b
+      const int64_t os = std::clamp(own_start[b], pos, std::max(pos, hi));
+      const int64_t oe = std::clamp(own_end[b], os, std::max(os, hi));
+      if (os > pos) fn(size_t(pos), size_t(os), false);
+      if (oe > os) fn(size_t(os), size_t(oe), true);
+      if (hi > oe) fn(size_t(oe), size_t(hi), false);
+      pos = std::max(pos, hi);
+    }
+    if (pos < end) fn(size_t(pos), size_t(end), false);
+  }
 };
 
 // --- 3. group identity ----------------------------------------------------------------------------
@@ -282,16 +310,17 @@ void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& gr
     const Ownership own(plan, g.index(expert_side), layout.group_index(owner_kind(layout, expert_side), rank));
     // Reduced over the wrong group, the sum names the members it really had: blame the first
     // rank present that should not be (or missing that should).
-    auto culprit = [&, want](size_t i, double observed) {
-      if (!own.owned(i)) return rank;
+    auto culprit = [&, want](size_t, double observed, bool owned) {
+      if (!owned) return rank;
       std::vector<int> got;
       return decode_power_sum(observed, ctx.run.size, &got) ? first_group_difference(want, got) : -1;
     };
-    check_values(ctx,
+    check_pieces(ctx,
                  {prefix + (expert_side ? ".expert" : ".dense"), "2^rank", "fp32",
                   (expert_side ? "sum of 2^r over expt_dp" : "sum of 2^r over dp_cp") + how},
                  g.buf(expert_side), g.numel(expert_side),
-                 [&](size_t i) { return own.owned(i) ? expected : double(mine); }, 0, culprit);
+                 [&](auto fn) { own.for_pieces(g.numel(expert_side), fn); },
+                 [&](size_t, bool owned) { return owned ? expected : double(mine); }, 0, culprit);
   }
   if (distopt) return;
   // The expert group is a different group wherever the layout says so (TP != ETP*EP, ...).
@@ -334,30 +363,31 @@ bool check_synced(Context& ctx, GradBuffers& g, const ParallelLayout& layout, Gr
     const Ownership own(*g.plan, g.index(expert_side), layout.group_index(owner_kind(layout, expert_side), rank));
     const uint64_t fseed = seed + (expert_side ? 7919 : 0);
     const DType dt = g.buf(expert_side).dtype();
-    auto synced = [&](size_t i) {
+    auto synced = [&](size_t i, bool owned) {
       double v;
       if (fill == Fill::pattern) {
-        v = expected_synced_grad(s, fseed, i, group, layout.dp_cp(), rank, own.owned(i));
+        v = expected_synced_grad(s, fseed, i, group, layout.dp_cp(), rank, owned);
       } else {
         const double raw = raw_value(fill, layout, expert_side, seed, rank, i);
-        v = own.owned(i) ? reduced_grad(s, raw * group.size, group.size) : double(float(raw) * float(s.pre_scale));
+        v = owned ? reduced_grad(s, raw * group.size, group.size) : double(float(raw) * float(s.pre_scale));
       }
       return v;
     };
-    auto expected = [&](size_t i) {
-      const double v = synced(i);
+    auto expected = [&](size_t i, bool owned) {
+      const double v = synced(i, owned);
       return extra != 0 ? double(round_to(dt, round_to(dt, float(v)) * extra)) : v;
     };
-    auto culprit = [&](size_t i, double observed) {
-      if (fill != Fill::pattern || !own.owned(i)) return -1;
-      return missing_scale_culprit(s, fseed, i, layout.dp_cp(), group.size, observed, synced(i), ctx.run.size);
+    auto culprit = [&](size_t i, double observed, bool owned) {
+      if (fill != Fill::pattern || !owned) return -1;
+      return missing_scale_culprit(s, fseed, i, layout.dp_cp(), group.size, observed, synced(i, owned), ctx.run.size);
     };
     const std::string detail = std::string(expert_side ? "expert grads over expt_dp (" : "dense grads over dp_cp (") +
                                std::to_string(group.size) + " ranks), pre-scale " + format_double(s.pre_scale) +
                                (s.op == GradReduceOp::avg ? ", AVG" : ", SUM");
-    ok &= check_values(ctx, {check_prefix + (expert_side ? ".expert" : ".dense"), case_name, dtype_name(dt), detail},
-                       g.buf(expert_side), g.numel(expert_side), expected, sync_tolerance_ulps(s, group.size, dt),
-                       culprit);
+    ok &= check_pieces(ctx, {check_prefix + (expert_side ? ".expert" : ".dense"), case_name, dtype_name(dt), detail},
+                       g.buf(expert_side), g.numel(expert_side),
+                       [&](auto fn) { own.for_pieces(g.numel(expert_side), fn); }, expected,
+                       sync_tolerance_ulps(s, group.size, dt), culprit);
   }
   return ok;
 }

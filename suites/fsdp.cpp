@@ -72,14 +72,15 @@ void merge(LocalVerify& into, const LocalVerify& v) {
 }
 
 // Verifies [first, first+n) of buf (a "flip" fault applied to the copy), with a culprit function
-// that may look at the observed value.
+// that may look at the observed value (asked once, for the first wrong element, as verify_values
+// would). Chunked: no copy of the whole range.
 template <class Expected, class Culprit>
 LocalVerify verify_range(Context& ctx, const std::string& check, const Buffer& buf, size_t first, size_t n,
                          size_t index_base, Expected expected, double tol_ulps, Culprit culprit) {
-  std::vector<float> observed = buf.to_host_f32(first, n);
-  apply_flip_fault(ctx.fault, ctx.run.rank, check, buf.dtype(), observed);
-  return verify_values(buf.dtype(), observed.data(), n, index_base, expected, tol_ulps,
-                       [&](size_t index) { return culprit(index, observed[index - index_base]); });
+  LocalVerify v = Context::verify_buffer(buf, first, n, index_base, expected, tol_ulps, [](size_t) { return -1; },
+                                         flip_target(ctx.fault, ctx.run.rank, check, n));
+  if (v.n_wrong) v.culprit = culprit(size_t(v.first_index), float(v.observed));
+  return v;
 }
 
 // The groups of one strategy: no_shard reduces over the world; the others shard over groups of
@@ -131,12 +132,14 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
   uint64_t seed = ctx.opts.seed;
   auto observer = [&](size_t u, const char*, const Buffer& params, int version) {
     UnitIndex idx(units[u].layout);
+    UnitIndex::Cursor cursor = idx.cursor();
+    ParamValues want(seed, u, version);
     int64_t S = units[u].layout.shard_size();
     merge(unshard, verify_range(
                        ctx, "unshard.params", params, 0, params.count(), 0,
                        [&](size_t pos) {
-                         auto e = idx.at(int64_t(pos));
-                         return e ? double(fsdp_param_value(seed, u, e->item, e->elem, version)) : 0.0;
+                         auto e = cursor.at(int64_t(pos));
+                         return e ? double(want(e->item, e->elem)) : 0.0;
                        },
                        0, [&](size_t pos, float) { return sharded ? members[size_t(int64_t(pos) / S)] : -1; }));
   };
@@ -157,8 +160,9 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
   LocalVerify grads;
   for (size_t u = 0; u < units.size(); ++u) {
     UnitIndex idx(units[u].layout);
+    UnitIndex::Cursor cursor = idx.cursor();
     auto expected = [&](size_t pos) {
-      auto e = idx.at(int64_t(pos));
+      auto e = cursor.at(int64_t(pos));
       return e ? double(fsdp_grad_expected(seed, W, k, u, e->item, e->elem, gm)) : 0.0;
     };
     auto culprit = [&](size_t pos, float observed) {
