@@ -51,7 +51,8 @@ MPI_Comm g_comm = MPI_COMM_NULL;
 // Lock-free mirror of the heartbeat for the signal handler (which may not take the mutex).
 std::atomic<int> g_sig_in{0};
 std::atomic<const char*> g_sig_op{nullptr};
-std::atomic<const std::string*> g_sig_label{nullptr};
+// A copy, not a pointer: the signal may arrive after the communicator is gone (during MPI_Finalize).
+char g_sig_label[96] = {0};
 std::atomic<uint64_t> g_sig_call{0};
 int g_sig_rank = -1;
 
@@ -187,7 +188,7 @@ Scope::Scope(const char* op, int comm_id, uint64_t call, const std::vector<int>*
   g_beat.comm_label = label;
   g_sig_in.store(0);
   g_sig_op.store(op);
-  g_sig_label.store(label);
+  if (label) std::strncpy(g_sig_label, label->c_str(), sizeof(g_sig_label) - 1);
   g_sig_call.store(call);
   g_sig_in.store(1);
 }
@@ -221,13 +222,13 @@ void on_term_signal(int sig) {
   l.add(uint64_t(g_sig_rank < 0 ? 0 : g_sig_rank));
   l.add(sig == SIGTERM ? ": terminated by SIGTERM" : ": interrupted by SIGINT");
   const char* op = g_sig_op.load();
-  const std::string* label = g_sig_label.load();
+  const char* label = g_sig_label[0] ? g_sig_label : nullptr;
   if (op) {
     l.add(g_sig_in.load() ? " while in " : " outside any collective (last: ");
     l.add(op);
     if (label) {
       l.add(" on communicator '");
-      l.add(label->c_str());
+      l.add(label);
       l.add("'");
     }
     l.add(" call #");

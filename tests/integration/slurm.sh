@@ -107,7 +107,7 @@ start_slurm() {
     for t in $(seq 1 40); do [ -s "$S/run/slurmd-$n.pid" ] && break; sleep 0.1; done
     PIDS+=("$(cat "$S/run/slurmd-$n.pid")")
   done
-  for t in $(seq 1 120); do
+  for t in $(seq 1 360); do  # up to ~90 s: registration is slow on a loaded machine
     local p
     for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || return 1; done
     local states
