@@ -120,6 +120,12 @@ void Buffer::copy_from_host(const void* src, size_t first, size_t n) {
 #endif
 }
 
+std::vector<unsigned char> Buffer::host_bytes(size_t first, size_t n) const {
+  std::vector<unsigned char> v(n * dtype_size(dtype_));
+  copy_to_host(v.data(), first, n);
+  return v;
+}
+
 std::vector<float> Buffer::to_host_f32(size_t first, size_t n) const {
   std::vector<float> out(n);
   if (dtype_ == DType::f32) {

@@ -44,6 +44,8 @@ class Buffer {
   // Copies between this buffer and host memory (a memcpy for host buffers, cudaMemcpy for device).
   void copy_to_host(void* dst, size_t first, size_t n) const;
   void copy_from_host(const void* src, size_t first, size_t n);
+  // A host copy of the raw bytes of elements [first, first+n).
+  std::vector<unsigned char> host_bytes(size_t first, size_t n) const;
   // A host copy of elements [first, first+n) as fp32 values.
   std::vector<float> to_host_f32(size_t first, size_t n) const;
   void fill_zero();

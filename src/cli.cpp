@@ -74,6 +74,18 @@ void finish_common_options(CommonOptions& o) {
   }
 }
 
+int parse_tool_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+  return -1;
+}
+
 uint64_t parse_bytes(const std::string& text, const std::string& flag) {
   size_t used = 0;
   double v = 0;

@@ -30,6 +30,10 @@ void add_common_options(CLI::App& app, CommonOptions& opts);
 // Checks and converts the common flags (dtype, backend...); throws InputError naming the flag.
 void finish_common_options(CommonOptions& opts);
 
+// Parses a tool's flags (tools have no MPI): returns -1 to go on, otherwise the exit code to return
+// (0 after --help, 2 after a bad flag, with CLI11's message printed).
+int parse_tool_args(CLI::App& app, int argc, char** argv);
+
 // "8", "64K", "64M", "1G", "1.5M" (binary units) -> bytes; throws InputError naming `flag`.
 uint64_t parse_bytes(const std::string& text, const std::string& flag);
 

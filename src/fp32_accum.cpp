@@ -83,14 +83,7 @@ void check_scratch(size_t scratch_elems, size_t input_elems, int W) {
                      " elements, the input " + std::to_string(input_elems) + "; they must be equal");
 }
 
-namespace {
-// Device buffers are staged through the host: correct on both backends, the simple way.
-std::vector<unsigned char> host_copy(const Buffer& b, size_t first, size_t n) {
-  std::vector<unsigned char> v(n * dtype_size(b.dtype()));
-  if (n) b.copy_to_host(v.data(), first, n);
-  return v;
-}
-}  // namespace
+// Device buffers are staged through the host (Buffer::host_bytes): correct on both backends.
 
 PendingReduce start_reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, Buffer& scratch, Buffer& out,
                                               size_t out_first, const Fp32AccumFaults& faults) {
@@ -130,7 +123,7 @@ PendingReduce start_reduce_scatter_fp32_accum(Comm& comm, const Buffer& input, s
       sum(scr->data(), dst->at(out_first));
       return;
     }
-    std::vector<unsigned char> g = host_copy(*scr, 0, scr->count()), r(S * dtype_size(dt));
+    std::vector<unsigned char> g = scr->host_bytes(0, scr->count()), r(S * dtype_size(dt));
     sum(g.data(), r.data());
     dst->copy_from_host(r.data(), out_first, S);
   };

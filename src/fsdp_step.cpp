@@ -158,14 +158,7 @@ int64_t fsdp_grad_modulus(DType dt, int W, int k) {
 }
 
 // --- local element helpers ----------------------------------------------------------------------
-namespace {
-// Device buffers are staged through the host: correct on both backends, the simple way.
-std::vector<unsigned char> host_copy(const Buffer& b, size_t first, size_t n) {
-  std::vector<unsigned char> v(n * dtype_size(b.dtype()));
-  if (n) b.copy_to_host(v.data(), first, n);
-  return v;
-}
-}  // namespace
+// Device buffers are staged through the host (Buffer::host_bytes): correct on both backends.
 
 void fsdp_accumulate_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n) {
   if (n == 0) return;
@@ -181,7 +174,7 @@ void fsdp_accumulate_elements(Buffer& dst, size_t dst_first, const Buffer& src, 
       store_elem(dd, dst.data(), dst_first + i, load_elem(dd, dst.data(), dst_first + i) + load_elem(sd, src.data(), src_first + i));
     return;
   }
-  std::vector<unsigned char> a = host_copy(dst, dst_first, n), b = host_copy(src, src_first, n);
+  std::vector<unsigned char> a = dst.host_bytes(dst_first, n), b = src.host_bytes(src_first, n);
   for (size_t i = 0; i < n; ++i) store_elem(dd, a.data(), i, load_elem(dd, a.data(), i) + load_elem(sd, b.data(), i));
   dst.copy_from_host(a.data(), dst_first, n);
 }
@@ -198,7 +191,7 @@ void fsdp_scale_elements(Buffer& buf, size_t first, size_t n, float factor) {
     for (size_t i = first; i < first + n; ++i) store_elem(dt, buf.data(), i, load_elem(dt, buf.data(), i) * factor);
     return;
   }
-  std::vector<unsigned char> a = host_copy(buf, first, n);
+  std::vector<unsigned char> a = buf.host_bytes(first, n);
   for (size_t i = 0; i < n; ++i) store_elem(dt, a.data(), i, load_elem(dt, a.data(), i) * factor);
   buf.copy_from_host(a.data(), first, n);
 }
@@ -210,7 +203,7 @@ void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, siz
     for (size_t i = 0; i < n; ++i) store_elem(dd, dst.data(), dst_first + i, load_elem(sd, src.data(), src_first + i));
     return;
   }
-  std::vector<unsigned char> b = host_copy(src, src_first, n), a(n * dtype_size(dd));
+  std::vector<unsigned char> b = src.host_bytes(src_first, n), a(n * dtype_size(dd));
   for (size_t i = 0; i < n; ++i) store_elem(dd, a.data(), i, load_elem(sd, b.data(), i));
   dst.copy_from_host(a.data(), dst_first, n);
 }

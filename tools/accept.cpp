@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.h"
 #include "error.h"
 #include "perf_csv.h"
 
@@ -179,14 +180,7 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-missing", allow_missing, "a rule that matches no row is SKIP instead of FAIL");
   app.add_option("--max-list", max_list, "failing rows listed per rule (default 20)");
   app.add_flag("-q,--quiet", quiet, "only FAIL lines, node lines and the verdict");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadInput;
-  }
+  if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     if (max_list < 0) throw InputError("--max-list: must be >= 0");
     auto rules = read_thresholds(thresholds);

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cli.h"
 #include "error.h"
 #include "perf_csv.h"
 
@@ -225,14 +226,7 @@ int main(int argc, char** argv) {
   app.add_option("-s,--suite", suite, "only suites matching this pattern (default *)");
   app.add_option("--csv", csv_path, "also write the matched rows with ratios and verdicts to this CSV");
   app.add_flag("-a,--all", all_rows, "print every matched row (default: all rows up to 400 per suite)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadInput;
-  }
+  if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     if (!(thr >= 0 && thr < 10)) throw InputError("--threshold: must be in [0, 10), got " + std::to_string(thr));
     std::vector<RunData> data;

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.h"
 #include "error.h"
 #include "perf_csv.h"
 
@@ -373,14 +374,7 @@ int main(int argc, char** argv) {
   app.add_option("runs", runs, "results directories or CSV files (one line per run in each plot)")->required();
   app.add_option("-o,--output", out, "HTML file to write (default dtbench-report.html)");
   app.add_option("--title", title, "page title");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadInput;
-  }
+  if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     std::vector<RunData> data;
     for (auto& r : runs) data.push_back(load_run(r));
