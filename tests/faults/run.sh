@@ -241,7 +241,8 @@ for suite in "${SUITES[@]}"; do
     wait $tpid
     RC=$? LOG=$log
     f=$(checks_csv "$out")
-    n_msg=$(grep -c "terminated by SIGTERM while in \|terminated by SIGTERM outside" "$log")
+    # Distinct ranks: a rank may see the signal twice (from the test and forwarded by mpirun).
+    n_msg=$(grep -oP "dtbench: rank \K[0-9]+(?=: terminated by SIGTERM (while in|outside))" "$log" | sort -u | wc -l)
     intact=no
     [ -n "$f" ] && "${CSV[@]}" complete "$f" >/dev/null && "${CSV[@]}" complete "$(perf_csv "$out")" >/dev/null &&
       "${CSV[@]}" prefix "$f" "$long_checks" >/dev/null && intact=yes
