@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -216,7 +217,11 @@ struct SigLine {
   }
 };
 
+volatile sig_atomic_t g_term_seen = 0;
+
 void on_term_signal(int sig) {
+  if (g_term_seen) ::_exit(128 + sig);  // a second signal (mpirun forwards one too): one line per rank
+  g_term_seen = 1;
   SigLine l;
   l.add("dtbench: rank ");
   l.add(uint64_t(g_sig_rank < 0 ? 0 : g_sig_rank));
