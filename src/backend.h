@@ -46,8 +46,12 @@ class Backend {
   // copies run asynchronously at full speed; aligned, pre-faulted memory on the host backend.
   virtual void* alloc_host_staging(size_t bytes) = 0;
   virtual void free_host_staging(void* p) = 0;
-  // Queues a copy of elements [first, first+n) of `buf` into host memory `dst` on a side stream and
-  // returns (a plain memcpy on the host backend); wait_staging() blocks until every queued copy landed.
+  // Staging a snapshot: begin_staging() marks the snapshot point on the training thread (GPU: the
+  // side stream waits for the work queued so far). stage_to_host() then queues a copy of elements
+  // [first, first+n) of `buf` into host memory `dst` on the side stream (a plain memcpy on the host
+  // backend) and wait_staging() blocks until every queued copy landed; both may run on another
+  // thread, and the data must not change before wait_staging() returns.
+  virtual void begin_staging() = 0;
   virtual void stage_to_host(const Buffer& buf, size_t first, size_t n, void* dst) = 0;
   virtual void wait_staging() = 0;
   // Device facts for the report metadata (GPU name, CUDA versions, NCCL library...).

@@ -77,6 +77,7 @@ class HostBackend : public Backend {
     return p;
   }
   void free_host_staging(void* p) override { std::free(p); }
+  void begin_staging() override {}
   void stage_to_host(const Buffer& buf, size_t first, size_t n, void* dst) override { buf.copy_to_host(dst, first, n); }
   void wait_staging() override {}
 

@@ -194,6 +194,7 @@ class NcclBackend : public Backend {
     cuda_check(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     cuda_check(cudaStreamCreateWithFlags(&staging_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     cuda_check(cudaEventCreateWithFlags(&sync_event_, cudaEventDisableTiming), "cudaEventCreate");
+    for (cudaEvent_t& e : staging_point_) cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
     ncclUniqueId id;
     if (info.rank == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
@@ -206,6 +207,7 @@ class NcclBackend : public Backend {
   ~NcclBackend() override {
     world_.reset();
     cudaEventDestroy(sync_event_);
+    for (cudaEvent_t e : staging_point_) cudaEventDestroy(e);
     cudaStreamDestroy(staging_stream_);
     cudaStreamDestroy(comm_stream_);
     cudaStreamDestroy(stream_);
@@ -231,16 +233,23 @@ class NcclBackend : public Backend {
     return p;
   }
   void free_host_staging(void* p) override { cudaFreeHost(p); }
+  void begin_staging() override {
+    // The snapshot point: copies queued later (from any thread) wait for the work queued so far on
+    // both streams, then run beside later work.
+    cuda_check(cudaEventRecord(staging_point_[0], stream_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(staging_stream_, staging_point_[0], 0), "cudaStreamWaitEvent");
+    cuda_check(cudaEventRecord(staging_point_[1], comm_stream_), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(staging_stream_, staging_point_[1], 0), "cudaStreamWaitEvent");
+  }
   void stage_to_host(const Buffer& buf, size_t first, size_t n, void* dst) override {
-    // The copy waits for the work queued so far on both streams, then runs beside later work.
-    cuda_check(cudaEventRecord(sync_event_, stream_), "cudaEventRecord");
-    cuda_check(cudaStreamWaitEvent(staging_stream_, sync_event_, 0), "cudaStreamWaitEvent");
-    cuda_check(cudaEventRecord(sync_event_, comm_stream_), "cudaEventRecord");
-    cuda_check(cudaStreamWaitEvent(staging_stream_, sync_event_, 0), "cudaStreamWaitEvent");
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");  // the current device is per thread
     cuda_check(cudaMemcpyAsync(dst, buf.at(first), n * dtype_size(buf.dtype()), cudaMemcpyDeviceToHost, staging_stream_),
                "cudaMemcpyAsync (staging)");
   }
-  void wait_staging() override { cuda_check(cudaStreamSynchronize(staging_stream_), "staging copy"); }
+  void wait_staging() override {
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+    cuda_check(cudaStreamSynchronize(staging_stream_), "staging copy");
+  }
 
   double measure(const std::function<void()>& work) override {
     cudaEvent_t start, stop;
@@ -280,6 +289,7 @@ class NcclBackend : public Backend {
   cudaStream_t comm_stream_ = nullptr;     // NCCL collectives
   cudaStream_t staging_stream_ = nullptr;  // device-to-host staging copies
   cudaEvent_t sync_event_ = nullptr;
+  cudaEvent_t staging_point_[2] = {nullptr, nullptr};  // the snapshot point on the compute and comm streams
   std::unique_ptr<Comm> world_;
 };
 

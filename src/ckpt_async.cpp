@@ -146,17 +146,32 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
 
   std::vector<ShardedPiece> mine;
   for (size_t i : to_write) mine.push_back(pieces[i]);
-  const double s0 = wall_seconds();
-  staged_bytes_ = writer_.stage(rank_, mine, cfg.writers, [&](size_t i, void* dst) { copy_out(to_write[i], dst); });
-  if (wait_copies_) wait_copies_();  // the staged snapshot must be complete before training goes on
-  stage_s_ = wall_seconds() - s0;
-  writer_.start(dir, cfg);
+  staged_bytes_ = writer_.plan(rank_, mine, cfg.writers);
+  if (begin_copies_) begin_copies_();  // the snapshot point: later copies see the state as of now
+  writer_.start(dir, cfg, [copy_out, to_write](size_t i, void* dst) { copy_out(to_write[i], dst); }, wait_copies_);
   root_ = root;
   step_ = step;
   schedule_start_ = t0;
-  blocking_s_ = wall_seconds() - t0;
   in_flight_ = true;
   ++call_idx_;
+  if (!cfg.stage_in_background) writer_.wait_staged();  // the training thread waits for the copy
+  blocking_s_ = wall_seconds() - t0;
+}
+
+void AsyncCheckpointer::reserve_staging(const std::vector<ShardedPiece>& pieces, const std::vector<size_t>& to_write,
+                                        int writers) {
+  std::vector<ShardedPiece> mine;
+  for (size_t i : to_write) mine.push_back(pieces[i]);
+  writer_.plan(rank_, mine, writers);
+}
+
+double AsyncCheckpointer::wait_staged() {
+  if (!in_flight_ || writer_.staged()) return 0;
+  const double t0 = wall_seconds();
+  writer_.wait_staged();
+  const double waited = wall_seconds() - t0;
+  blocking_s_ += waited;
+  return waited;
 }
 
 std::optional<SaveOutcome> AsyncCheckpointer::poll(bool blocking) {
@@ -173,6 +188,7 @@ std::optional<SaveOutcome> AsyncCheckpointer::poll(bool blocking) {
 
 SaveOutcome AsyncCheckpointer::finalize() {
   const RankWriteResult& res = writer_.result();
+  const double stage_s = writer_.stage_seconds();
   SaveOutcome out;
   out.step = step_;
   // FIFO: every rank must be finalizing the same call.
@@ -234,7 +250,7 @@ SaveOutcome AsyncCheckpointer::finalize() {
   }
 
   // Metrics, reduced over the checkpoint communicator.
-  double mx_in[4] = {blocking_s_, stage_s_, res.end_s, double(staging_.capacity())}, mx[4];
+  double mx_in[4] = {blocking_s_, stage_s, res.end_s, double(staging_.capacity())}, mx[4];
   MPI_Allreduce(mx_in, mx, 4, MPI_DOUBLE, MPI_MAX, comm_);
   double own_rate = res.end_s > res.start_s && res.bytes > 0 ? double(res.bytes) / (res.end_s - res.start_s) / 1e9 : 1e300;
   double mn_in[3] = {res.start_s, schedule_start_, own_rate}, mn[3];
@@ -254,8 +270,9 @@ SaveOutcome AsyncCheckpointer::finalize() {
 }
 
 void AsyncCheckpointer::use_staging(std::function<void*(size_t)> alloc, std::function<void(void*)> release,
-                                    std::function<void()> wait_copies) {
+                                    std::function<void()> begin_copies, std::function<void()> wait_copies) {
   staging_.use_allocator(std::move(alloc), std::move(release));
+  begin_copies_ = std::move(begin_copies);
   wait_copies_ = std::move(wait_copies);
 }
 

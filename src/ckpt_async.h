@@ -3,9 +3,12 @@
 // megatron.md §E2-E4). All of its traffic goes over its own duplicate of MPI_COMM_WORLD, only from
 // the calling (training) thread at step boundaries; background threads only do file I/O.
 //
-//   schedule(step)  collective: finalize the save in flight first (at most one), validate the
-//                   sharding (first save), rank 0 prepares <root>/step_<N>, stage into the reused
-//                   host buffer (the blocking part), start the writer threads, return.
+//   schedule(step)  collective: finalize the save in flight first (at most one), rank 0 prepares
+//                   <root>/step_<N>, mark the snapshot point, start the save thread, which stages
+//                   into the reused host buffer and then writes. With background staging it returns
+//                   at once and the training thread calls wait_staged() before its next optimizer
+//                   step changes the state (PyTorch DCP's async staging); otherwise it returns
+//                   once the copy is complete.
 //   poll(blocking)  collective at a step boundary: all-reduce "my writers are done"; when every
 //                   rank is done, finalize (FIFO, call index agreed with an all-reduce MAX): gather
 //                   every rank's write results to rank 0, which commits (index, COMMIT, latest) only
@@ -29,7 +32,7 @@ struct SaveOutcome {
   std::string error;              // first error, lowest failing rank (same on every rank)
   std::vector<int> failed_ranks;  // same on every rank
   // Metrics (same on every rank).
-  double blocking_s = 0;          // max over ranks: schedule() entry to return
+  double blocking_s = 0;          // max over ranks: time the training thread waited (schedule() + wait_staged())
   double stage_s = 0;             // max over ranks: the staging copy
   double stage_gbps = 0;          // aggregate bytes staged / stage_s
   int64_t bytes = 0;              // all ranks
@@ -60,6 +63,10 @@ class AsyncCheckpointer {
   // pieces this rank writes (main replicas) as indices into `pieces`.
   SaveValidation prepare(const std::vector<ShardedPiece>& pieces, std::vector<size_t>* to_write);
 
+  // Allocates (and pre-faults) the staging buffer the saves of `to_write` need, so that no save pays
+  // for it; the saves reuse it. Not collective.
+  void reserve_staging(const std::vector<ShardedPiece>& pieces, const std::vector<size_t>& to_write, int writers);
+
   // Collective. Any save in flight is finalized first (its outcome is returned through *previous).
   // Throws CheckpointingError (same text on every rank) when the step directory exists and
   // overwrite is off.
@@ -70,13 +77,19 @@ class AsyncCheckpointer {
   // on every rank (or, with blocking, after waiting for it); nothing when none is in flight or it
   // is still running somewhere.
   std::optional<SaveOutcome> poll(bool blocking);
+  // Before the training thread changes the state: waits until the save in flight has its snapshot.
+  // Returns the seconds waited, which count as blocking time. Not collective.
+  double wait_staged();
+  // Test hook (WriterConfig::hold_staging): lets the held background staging start.
+  void release_staging_hold() { writer_.release_staging(); }
   bool in_flight() const { return in_flight_; }
   void barrier() { MPI_Barrier(comm_); }
 
-  // Staging memory and the wait for queued device-to-host copies (Backend::alloc_host_staging /
-  // wait_staging); without it, aligned host memory and synchronous copies.
+  // Staging memory, the snapshot point (on the training thread) and the wait for queued
+  // device-to-host copies (Backend::alloc_host_staging / begin_staging / wait_staging); without it,
+  // aligned host memory and synchronous copies.
   void use_staging(std::function<void*(size_t)> alloc, std::function<void(void*)> release,
-                   std::function<void()> wait_copies);
+                   std::function<void()> begin_copies, std::function<void()> wait_copies);
 
   // The first non-empty message of the lowest rank, on every rank (collective on the ckpt comm).
   std::string agree_message(const std::string& mine);
@@ -88,12 +101,12 @@ class AsyncCheckpointer {
   bool overwrite_, fully_parallel_;
   StagingBuffer staging_;
   RankWriter writer_;
-  std::function<void()> wait_copies_;
+  std::function<void()> begin_copies_, wait_copies_;
   bool in_flight_ = false;
   int call_idx_ = 0;
   std::string root_;
   int64_t step_ = -1;
-  double schedule_start_ = 0, blocking_s_ = 0, stage_s_ = 0;
+  double schedule_start_ = 0, blocking_s_ = 0;
   int64_t staged_bytes_ = 0;
 };
 

@@ -218,11 +218,12 @@ double wall_seconds() {
 }
 
 RankWriter::~RankWriter() {
+  release_staging();
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t RankWriter::stage(int rank, const std::vector<ShardedPiece>& pieces, int writers,
-                          const std::function<void(size_t, void*)>& copy_out) {
+int64_t RankWriter::plan(int rank, const std::vector<ShardedPiece>& pieces, int writers) {
+  if (thread_.joinable()) thread_.join();  // the staging buffer is about to be reused
   rank_ = rank;
   pieces_ = pieces;
   std::vector<WriteItem> items;
@@ -250,10 +251,39 @@ int64_t RankWriter::stage(int rank, const std::vector<ShardedPiece>& pieces, int
   // Pieces of zero bytes that landed in no file (plan_writer_files drops empty bins) still get an
   // index entry; they live at offset 0 of this rank's first file name.
   staging_.reserve(at);
+  return total;
+}
+
+void RankWriter::copy_pieces(const std::function<void(size_t, void*)>& copy_out) {
   for (const File& f : files_)
     for (size_t i : f.pieces)
-      if (pieces[i].bytes() > 0) copy_out(i, staging_.data() + f.staging_offset + size_t(piece_offset_in_file_[i]));
+      if (pieces_[i].bytes() > 0) copy_out(i, staging_.data() + f.staging_offset + size_t(piece_offset_in_file_[i]));
+}
+
+int64_t RankWriter::stage(int rank, const std::vector<ShardedPiece>& pieces, int writers,
+                          const std::function<void(size_t, void*)>& copy_out) {
+  int64_t total = plan(rank, pieces, writers);
+  const double t0 = wall_seconds();
+  copy_pieces(copy_out);
+  stage_s_ = wall_seconds() - t0;
   return total;
+}
+
+void RankWriter::mark_staged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  staged_ = true;
+  cv_.notify_all();
+}
+
+void RankWriter::wait_staged() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return staged_.load(); });
+}
+
+void RankWriter::release_staging() {
+  std::lock_guard<std::mutex> lock(mu_);
+  released_ = true;
+  cv_.notify_all();
 }
 
 void RankWriter::write_file(const File& f, const WriterConfig& cfg, std::string* error) {
@@ -299,12 +329,39 @@ void RankWriter::write_file(const File& f, const WriterConfig& cfg, std::string*
   }
 }
 
-void RankWriter::start(const std::string& dir, const WriterConfig& cfg) {
+void RankWriter::start(const std::string& dir, const WriterConfig& cfg) { start(dir, cfg, nullptr, nullptr); }
+
+void RankWriter::start(const std::string& dir, const WriterConfig& cfg, std::function<void(size_t, void*)> copy_out,
+                       std::function<void()> wait_copies) {
   if (thread_.joinable()) thread_.join();
   dir_ = dir;
   done_ = false;
+  staged_ = !copy_out;
+  released_ = false;
   result_ = RankWriteResult{};
-  thread_ = std::thread([this, cfg] {
+  thread_ = std::thread([this, cfg, copy_out = std::move(copy_out), wait_copies = std::move(wait_copies)] {
+    if (copy_out) {
+      // Background staging: the training thread goes on until it is about to change the state
+      // (wait_staged()); the writers start once the snapshot is complete.
+      if (cfg.hold_staging) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return released_; });
+      }
+      const double t0 = wall_seconds();
+      try {
+        copy_pieces(copy_out);
+        if (wait_copies) wait_copies();
+      } catch (const std::exception& e) {
+        result_.error = "rank " + std::to_string(rank_) + ": staging copy failed: " + e.what();
+      }
+      stage_s_ = wall_seconds() - t0;
+      mark_staged();
+      if (!result_.error.empty()) {
+        result_.start_s = result_.end_s = wall_seconds();
+        done_ = true;
+        return;
+      }
+    }
     result_.start_s = wall_seconds();
     try {
       make_dirs(dir_);  // every rank (mkdir -p); rank 0 fsyncs the root before it commits
@@ -342,6 +399,7 @@ void RankWriter::start(const std::string& dir, const WriterConfig& cfg) {
 }
 
 void RankWriter::wait() {
+  release_staging();  // a held staging (test hook) must not outlive the save
   if (thread_.joinable()) thread_.join();
 }
 

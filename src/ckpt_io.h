@@ -12,9 +12,11 @@
 // crash leaves either the old file or the new one. A step directory without COMMIT is a partial save
 // and is refused by the loader.
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +88,8 @@ struct WriterConfig {
   bool direct_fallback = false;  // O_DIRECT refused by the filesystem (EINVAL): write buffered
   bool kill_mid_write = false;  // test: SIGKILL this process halfway through its first file
   bool fail_writer = false;     // test: the last writer thread fails halfway
+  bool stage_in_background = false;  // the staging copy runs on the save thread (see RankWriter::start)
+  bool hold_staging = false;    // test: background staging waits for release_staging()
 };
 
 struct RankWriteResult {
@@ -95,18 +99,33 @@ struct RankWriteResult {
   double start_s = 0, end_s = 0;    // wall clock (seconds since the epoch) of first open / last fsync
 };
 
-// Plans the files, stages the pieces (blocking) and writes them from background threads.
+// Plans the files, stages the pieces and writes them from background threads. Staging is either
+// done by the caller (stage(), blocking) or by the background thread before it writes (plan() then
+// start() with a copy function): then the caller must wait_staged() before it modifies the state.
 class RankWriter {
  public:
   explicit RankWriter(StagingBuffer& staging) : staging_(staging) {}
   ~RankWriter();  // joins
 
-  // Blocking: plan at most cfg.writers files for `pieces` (main replicas only) and copy each piece
-  // into the staging buffer with copy_out(i, dst). Returns the bytes staged.
+  // Plans at most `writers` files for `pieces` (main replicas only) and reserves the staging buffer.
+  // Returns the bytes to stage.
+  int64_t plan(int rank, const std::vector<ShardedPiece>& pieces, int writers);
+  // Blocking: plan(), then copy each piece into the staging buffer with copy_out(i, dst).
   int64_t stage(int rank, const std::vector<ShardedPiece>& pieces, int writers,
                 const std::function<void(size_t, void*)>& copy_out);
-  // Starts the background thread that writes <dir>/__<rank>_<k> (one writer thread per file).
+  // Starts the background thread that writes <dir>/__<rank>_<k> (one writer thread per file) out of
+  // what stage() copied.
   void start(const std::string& dir, const WriterConfig& cfg);
+  // Same after plan(): the background thread first stages (copy_out per piece, then wait_copies for
+  // queued device-to-host copies), signals wait_staged(), then writes.
+  void start(const std::string& dir, const WriterConfig& cfg, std::function<void(size_t, void*)> copy_out,
+             std::function<void()> wait_copies);
+  // Blocks until the staged snapshot is complete (the state may change from then on).
+  void wait_staged();
+  bool staged() const { return staged_.load(); }
+  double stage_seconds() const { return stage_s_; }  // the staging copy, once staged()
+  // Test hook (WriterConfig::hold_staging): the background staging starts only after this call.
+  void release_staging();
   bool done() const { return done_.load(); }
   void wait();
   const RankWriteResult& result() const { return result_; }  // after done()
@@ -119,6 +138,8 @@ class RankWriter {
     std::vector<size_t> pieces;  // indices into pieces_, in file order
   };
   void write_file(const File& f, const WriterConfig& cfg, std::string* error);
+  void copy_pieces(const std::function<void(size_t, void*)>& copy_out);
+  void mark_staged();
   StagingBuffer& staging_;
   int rank_ = 0;
   std::string dir_;
@@ -128,6 +149,11 @@ class RankWriter {
   std::vector<File> files_;
   std::thread thread_;
   std::atomic<bool> done_{false};
+  std::atomic<bool> staged_{true};
+  double stage_s_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
   RankWriteResult result_;
 };
 

@@ -2,8 +2,10 @@
 // PyTorch DCP do it (shared/research/megatron.md §E, checkpoint.md), then a resharding load.
 //   1. plan: each rank's sharded pieces (params + Adam state) under a DP/TP/PP(/FSDP) layout;
 //   2. save: validate the sharding, a synchronous reference save, then a simulated training loop
-//      (compute + DDP all-reduce) that schedules async saves, polls completion at step boundaries and
-//      mutates its state right after staging; rank 0 commits index, COMMIT and "latest";
+//      (compute + DDP all-reduce + optimizer step) that schedules async saves at step boundaries,
+//      stages them in the background while the next step computes, lets the optimizer step change
+//      the state only once the snapshot is complete, and polls completion at step boundaries; rank 0
+//      commits index, COMMIT and "latest";
 //   3. load: the latest committed checkpoint under another layout/world size if asked, byte-range
 //      reads, checksums of every saved piece, every loaded element against its closed form;
 //   4. report: per-save metrics (medians over --repeat, min/max) and load/verify bandwidth.
@@ -31,7 +33,7 @@ struct CkptOptions {
   std::string load_fsdp = "same", load_optimizer = "same", load_split1d = "same";
   std::string strict = "assume_ok_unexpected";
   int writers = 1;
-  std::string io = "auto";
+  std::string io = "auto", staging = "async";
   int steps_per_save = 4, repeat = 3, grad_elems = 65536;
   double compute_ms = 2;
   std::string ckpt_dir;
@@ -100,7 +102,7 @@ void perf_metric(Context& ctx, const std::string& case_name, const std::string& 
   if (values.empty()) return;
   PerfRow r;
   r.case_name = case_name, r.op = op, r.dtype = dtype_name(g.save.dtype), r.group_size = ctx.run.size;
-  r.layout = "writers=" + std::to_string(g.writers) + ";io=" + g.io;
+  r.layout = "writers=" + std::to_string(g.writers) + ";io=" + g.io + ";staging=" + g.staging;
   r.bytes = (unsigned long long)std::max<int64_t>(bytes, 0);
   r.iters = int(values.size());
   r.metric = metric, r.unit = unit, r.value = median(values);
@@ -116,7 +118,7 @@ void perf_metric(Context& ctx, const std::string& case_name, const std::string& 
 // --- save ----------------------------------------------------------------------------------------
 struct SaveRun {
   std::vector<SaveOutcome> async_outcomes;
-  double sync_save_s = 0;
+  double sync_save_s = 0, sync_write_gbps = 0;
   std::vector<double> base_steps, busy_steps;  // per-step times: no save in flight / a save in flight
   int64_t bytes = 0;
 };
@@ -163,6 +165,7 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
                            v.error, "main replicas tile every key exactly once"))
     return false;
   state.allocate(ctx, pieces);
+  ck.reserve_staging(pieces, to_write, g.writers);  // once, before any save is timed
   out->bytes = int64_t(ctx.sum_over_ranks(double([&] {
     int64_t b = 0;
     for (size_t i : to_write) b += pieces[i].bytes();
@@ -180,6 +183,8 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     WriterConfig c = cfg;
     c.kill_mid_write = ctx.fault.applies("kill", rank) && ctx.fault.index == ordinal;
     c.fail_writer = ctx.fault.applies("writer-fail", rank) && ctx.fault.index == ordinal;
+    c.stage_in_background = g.staging == "async";
+    c.hold_staging = c.stage_in_background && ctx.fault.applies("early-mutate", rank) && ctx.fault.index == ordinal;
     return c;
   };
   // Staging: queued device-to-host copies into pinned memory on GPUs (a memcpy on the host backend).
@@ -204,21 +209,38 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     double t0 = wall_seconds();
     std::optional<SaveOutcome> prev;
     if (!schedule(0, &prev)) return false;
+    ck.wait_staged();
     std::optional<SaveOutcome> o = ck.poll(true);
     out->sync_save_s = ctx.max_over_ranks(wall_seconds() - t0);
-    if (o) report_outcome(ctx, *o);
+    if (o) {
+      report_outcome(ctx, *o);
+      out->sync_write_gbps = o->write_gbps;
+    }
   }
 
-  // The training loop: compute + DDP all-reduce per step, an async save every K steps.
+  // The training loop: compute + DDP all-reduce + optimizer step, an async save every K steps. The
+  // state holds its value at the next save step; the optimizer step right after a save moves it on
+  // (one update per save period stands in for K, which keeps the fill cost out of most steps).
   Buffer grad = ctx.backend.alloc(DType::f32, size_t(g.grad_elems));
   grad.fill_zero();
   state.fill(K);
   const int total_steps = K * (g.repeat + 1);
+  int64_t pending_update = -1;  // the state's next value, set when a save was just scheduled
   for (int step = 1; step <= total_steps; ++step) {
     bool busy = ck.in_flight();
     double t0 = wall_seconds();
     ctx.backend.busy_compute(g.compute_ms * 1e-3);
     ctx.world.all_reduce(grad.data(), grad.data(), size_t(g.grad_elems), DType::f32);
+    if (pending_update >= 0) {
+      // Optimizer step: the staged snapshot must be complete before the state changes. The faulty
+      // rank changes it first and only then lets its (held) staging copy run.
+      const bool early = ctx.fault.applies("early-mutate", rank) && g.staging == "async";
+      if (!early) ck.wait_staged();
+      state.fill(pending_update);
+      ctx.backend.synchronize();
+      if (early) ck.release_staging_hold();
+      pending_update = -1;
+    }
     ctx.backend.synchronize();
     (busy ? out->busy_steps : out->base_steps).push_back(wall_seconds() - t0);
     // Step boundary: completion is agreed collectively; finalize in FIFO order.
@@ -233,7 +255,7 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
         report_outcome(ctx, *prev);
         out->async_outcomes.push_back(*prev);
       }
-      state.fill(step + K);  // training moves on: the staged snapshot must not see this
+      pending_update = step + K;  // the next optimizer step; the staged snapshot must not see it
     }
   }
   if (std::optional<SaveOutcome> o = ck.poll(true)) {
@@ -264,6 +286,7 @@ void report_saves(Context& ctx, const SaveRun& s) {
   perf_metric(ctx, c, "save", "time_to_durable_commit", durable, "ms", s.bytes);
   perf_metric(ctx, c, "save", "blocking_over_sync_save", blocking_ratio, "ratio", s.bytes);
   if (s.sync_save_s > 0) perf_metric(ctx, c, "save", "sync_save_time", {s.sync_save_s * 1e3}, "ms", s.bytes);
+  if (s.sync_write_gbps > 0) perf_metric(ctx, c, "save", "sync_write_bw_aggregate", {s.sync_write_gbps}, "GB/s", s.bytes);
   if (staging_bytes > 0) perf_metric(ctx, c, "save", "staging_bytes_per_rank", {staging_bytes}, "bytes", s.bytes);
   // Per save, for dtbench-report's timeline: phase boundaries in ms from the save call. schedule()
   // returns right after starting the writers, so the background write starts where the blocking part
@@ -440,7 +463,8 @@ void body(Context& ctx) {
   AsyncCheckpointer ck(cfg, g.overwrite, g.fully_parallel);
   Backend& backend = ctx.backend;
   ck.use_staging([&backend](size_t bytes) { return backend.alloc_host_staging(bytes); },
-                 [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.wait_staging(); });
+                 [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.begin_staging(); },
+                 [&backend] { backend.wait_staging(); });
   std::string root = g.ckpt_dir;
   bool created = false;
   if (root.empty()) {  // a private directory under --out, removed at the end unless --keep-ckpt
@@ -486,6 +510,11 @@ void add_options(CLI::App& app, CommonOptions&) {
   app.add_option("--writers", g.writers, "files (writer threads) per rank")->capture_default_str();
   app.add_option("--io", g.io, "write path: auto (O_DIRECT, buffered where the filesystem refuses it), direct (O_DIRECT + fsync) or buffered (write + fsync)")
       ->capture_default_str();
+  app.add_option("--staging", g.staging,
+                 "async: the save thread copies the state to host memory while the next step computes; the "
+                 "optimizer step waits for the copy (PyTorch DCP async staging). sync: the save call returns "
+                 "after the copy (Megatron-Core's D2H preload)")
+      ->capture_default_str();
   app.add_option("--steps-per-save", g.steps_per_save, "training steps between saves")->capture_default_str();
   app.add_option("--repeat", g.repeat, "async saves (metrics are medians over them)")->capture_default_str();
   app.add_option("--compute-ms", g.compute_ms, "simulated compute per training step (ms)")->capture_default_str();
@@ -521,6 +550,10 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
   if (g.writers < 1 || g.writers > 64) throw InputError("--writers: must be in 1..64");
   if (g.io != "auto" && g.io != "buffered" && g.io != "direct")
     throw InputError("--io: expected auto, buffered or direct, got \"" + g.io + "\"");
+  if (g.staging != "async" && g.staging != "sync")
+    throw InputError("--staging: expected async or sync, got \"" + g.staging + "\"");
+  if (g.staging == "sync" && opts.inject_fault.rfind("early-mutate", 0) == 0)
+    throw InputError("--inject-fault early-mutate: needs --staging async (with sync staging the state cannot change early)");
   if (g.steps_per_save < 1) throw InputError("--steps-per-save: must be >= 1");
   if (g.repeat < 1) throw InputError("--repeat: must be >= 1");
   if (!(g.compute_ms >= 0)) throw InputError("--compute-ms: must be >= 0");

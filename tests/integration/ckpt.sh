@@ -120,6 +120,22 @@ expect "ckpt writer failure on rank 2: FAIL naming 2, reported on every rank, no
         [ "$(grep -c "checkpoint step 4 NOT committed (failed ranks: 2)" $LOG)" = 4 ] && [ ! -e $W/step_4/COMMIT ] &&
         [ "$(cat $W/latest)" = step_2 ] && [ "$(col $c 8 load.values)" = PASS ]'
 
+# 5b. Background staging: rank 1's optimizer step changes the state before its staging copy of the
+#     last save ran (the wait the suite exists to prove): that checkpoint holds step-6 values under
+#     step 4, which the load finds in rank 1's file. Synchronous staging passes and refuses the fault.
+out=$TMP_ROOT/early
+run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --inject-fault early-mutate,rank=1,index=2
+expect "ckpt optimizer step before the staging copy finished: load.values FAIL, culprit 1" \
+  "exit 1; only load.values fails, naming 1" \
+  eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c load.values 1 && only_fails $c load.values'
+out=$TMP_ROOT/syncstage
+run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --staging sync
+expect "ckpt --staging sync: all checks pass, layout column says staging=sync" "exit 0, only PASS" \
+  eval '[ $RC = 0 ] && all_pass $out && grep -q "staging=sync" $(perf_csv $out)'
+run_mpi 2 $TMP_ROOT/syncstage-bad.log "$CK" "${Q[@]}" --out $TMP_ROOT/syncstage-bad --staging sync --inject-fault early-mutate,rank=1
+expect "ckpt --staging sync refuses the early-mutate fault" "exit 2, names the flag, nothing written" \
+  eval '[ $RC = 2 ] && grep -q "early-mutate" $LOG && [ ! -e $TMP_ROOT/syncstage-bad ]'
+
 # 6. SIGKILL of rank 1 halfway through its file in the third save: the previous checkpoint stays
 #    loadable bit for bit, the partial one has no COMMIT and is refused.
 K=$TMP_ROOT/kill CLEAN=$TMP_ROOT/clean
@@ -197,6 +213,7 @@ bad=(
   "--load-tp 3|--load-tp"
   "--optimizer sgd|--optimizer"
   "--io mmap|--io"
+  "--staging later|--staging"
   "--writers 0|--writers"
   "--strict maybe|--strict"
   "--split1d 1,2|--split1d"

@@ -255,3 +255,65 @@ TEST(CkptIO, FailingWriterReportsAndNeverOverwrites) {
   EXPECT_NE(w2.result().error.find("File exists"), std::string::npos) << w2.result().error;
   remove_tree(root);
 }
+
+// Background staging: the snapshot is what the state held when the copy ran; wait_staged() is the
+// point after which the caller may change it. A held copy (the test hook) runs only once released,
+// so a change made before that lands in the file, which the closed-form check then sees.
+TEST(CkptIO, BackgroundStagingSnapshotsBeforeTheStateChanges) {
+  std::string root = temp_dir();
+  CkptLayout l;
+  l.adam = true, l.hidden = 8;
+  std::vector<ShardedPiece> pieces = build_rank_state(l, 1, 0);
+  std::vector<std::vector<char>> live(pieces.size());
+  auto set_state = [&](int64_t step) {
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      live[i].resize(size_t(pieces[i].bytes()));
+      fill_piece(pieces[i], step, live[i].data());
+    }
+  };
+  auto copy_out = [&](size_t i, void* dst) { std::memcpy(dst, live[i].data(), live[i].size()); };
+  StagingBuffer staging;
+  for (bool early : {false, true}) {
+    const int64_t step = early ? 2 : 1;
+    set_state(step);
+    RankWriter w(staging);
+    w.plan(0, pieces, 2);
+    WriterConfig cfg;
+    cfg.writers = 2;
+    cfg.hold_staging = early;
+    int copies_waited = 0;
+    w.start(root + "/" + step_dir_name(step), cfg, copy_out, [&] { ++copies_waited; });
+    if (early) {
+      EXPECT_FALSE(w.staged());  // held: nothing copied yet
+      set_state(step + 100);     // the optimizer step that should have waited
+      w.release_staging();
+    }
+    w.wait_staged();
+    EXPECT_TRUE(w.staged());
+    set_state(step + 200);  // allowed now: the snapshot is complete
+    w.wait();
+    ASSERT_EQ(w.result().error, "");
+    EXPECT_EQ(copies_waited, 1);
+    EXPECT_GE(w.stage_seconds(), 0);
+    commit_checkpoint(root, step, CheckpointIndex(1, step, w.result().entries));
+
+    const std::string dir = root + "/" + step_dir_name(step);
+    CheckpointIndex index = open_committed(dir);
+    CheckpointReader reader(dir, index);
+    int64_t wrong = 0;
+    for (const ShardedPiece& p : pieces) {
+      if (p.numel() == 0) continue;
+      std::vector<char> buf(size_t(p.bytes()));
+      LoadProblem problem;
+      reader.read_piece(p, buf.data(), &problem);
+      EXPECT_FALSE(problem.any()) << problem.message;
+      int64_t n = 0;
+      first_wrong_element(p, step, buf.data(), &n);
+      wrong += n;
+    }
+    if (early) EXPECT_GT(wrong, 0) << "a change before the copy must reach the checkpoint";
+    else EXPECT_EQ(wrong, 0) << "a change after wait_staged() must not reach the checkpoint";
+  }
+  EXPECT_EQ(staging.allocations(), 1);
+  remove_tree(root);
+}
