@@ -3,7 +3,8 @@
 #   coll  dtbench-coll --backend host  vs  bench/raw_mpi_loop (plain MPI collectives, same timing)
 #   ddp   dtbench-ddp --backend host   vs  PyTorch DDP on CPU, gloo (bench/torch_ddp_peer.py):
 #         same parameter shapes (one model CSV for both), same bucket cap, same rank count
-#   ckpt  dtbench-ckpt save            vs  fio: same directory, same writers per rank, same bytes, fsync
+#   ckpt  dtbench-ckpt save            vs  fio: same directory, same writers per rank, same bytes, fsync,
+#         buffered and O_DIRECT; fio's io_uring next to its psync; blocking / sync save per staging mode
 # Each pair runs interleaved ROUNDS times; every number is the median over the rounds of the run's own
 # median. ratio = dtbench / peer for bandwidths, peer / dtbench for times: > 1 means dtbench is faster.
 # A peer that is not installed is skipped with a SKIP line (as root it is apt-installed first unless
@@ -11,7 +12,9 @@
 # Usage: bench/peers.sh [coll] [ddp] [ckpt]     (default: all three)
 # Knobs: NP (4) ROUNDS (3) PYTHON (/usr/bin/python3) BENCH_MIN/BENCH_MAX/BENCH_ITERS (coll sizes, 1M/16M/20)
 #        MODEL_H/MODEL_L/MODEL_V (ddp model: hidden, layers, vocab; 256/4/8192) BUCKET_MB (25)
-#        CKPT_HIDDEN/CKPT_LAYERS (256/4) CKPT_WRITERS (1) CKPT_IO (buffered|direct) CKPT_DIR (a temp dir)
+#        CKPT_HIDDEN/CKPT_LAYERS (512/4: 218 MB per checkpoint) CKPT_WRITERS (1) CKPT_NP (NP) CKPT_ROUNDS (ROUNDS)
+#        CKPT_COMPUTE_MS (2: simulated compute per training step)
+#        CKPT_DIR (a temp dir)
 #        PEERS_TABLE (also write the table to this file)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -154,47 +157,74 @@ peer_ckpt() {
       return
     fi
   fi
-  local w=${CKPT_WRITERS:-1} io=${CKPT_IO:-buffered} root=${CKPT_DIR:-$work/ckpt-root}
-  local hdim=${CKPT_HIDDEN:-256} layers=${CKPT_LAYERS:-4}
+  local np=${CKPT_NP:-$NP} w=${CKPT_WRITERS:-1} root=${CKPT_DIR:-$work/ckpt-root}
+  local hdim=${CKPT_HIDDEN:-512} layers=${CKPT_LAYERS:-4} rounds=${CKPT_ROUNDS:-$ROUNDS} cms=${CKPT_COMPUTE_MS:-2}
+  local jobs=$((np * w))
   mkdir -p "$root"
-  echo "== ckpt: dtbench-ckpt save vs fio, $NP ranks x $w writers, io=$io, dir $root" >&2
-  local r bytes jobs per direct=0
-  [ "$io" = direct ] && direct=1
-  for r in $(seq "$ROUNDS"); do
-    rm -rf "$root/dtbench" "$root/fio"
-    mkdir -p "$root/fio"
-    "${MPIRUN[@]}" "$BIN/dtbench-ckpt" --backend host --hidden "$hdim" --layers "$layers" --writers "$w" --io "$io" \
-      --repeat 3 --save-only --overwrite --ckpt-dir "$root/dtbench" -q --out "$work/ckpt$r" >/dev/null 2>"$work/ckpt$r.err" ||
-      skip "ckpt: dtbench-ckpt failed (round $r): $(tail -1 "$work/ckpt$r.err")"
-    local f
-    f=$(ls "$work/ckpt$r"/ckpt-*-perf.csv 2>/dev/null | head -1)
-    [ -z "$f" ] && continue
-    bytes=$(perf_field "$f" metric write_bw_aggregate bytes | head -1)
-    jobs=$((NP * w))
+  echo "== ckpt: dtbench-ckpt vs fio, $np ranks x $w writers, hidden $hdim x $layers layers, compute $cms ms/step, dir $root, $rounds rounds" >&2
+  # dtbench runs: write path x staging. fio: one job per dtbench writer, each writes its share
+  # sequentially with an fsync at the end (inside fio's runtime); psync with the same O_DIRECT
+  # setting, and io_uring at queue depth 8, the write path dtbench does not use.
+  local runs=("buffered async" "direct async" "direct sync")
+  local fios=("psync 0 1" "psync 1 1" "io_uring 1 8" "io_uring 0 8")
+  local r run io st bytes="" per spec eng direct qd f
+  for r in $(seq "$rounds"); do
+    for run in "${runs[@]}"; do
+      read -r io st <<<"$run"
+      rm -rf "$root/dtbench"
+      mpirun --oversubscribe --bind-to none -np "$np" "$BIN/dtbench-ckpt" --backend host --hidden "$hdim" --layers "$layers" \
+        --writers "$w" --io "$io" --staging "$st" --compute-ms "$cms" --repeat 3 --save-only --ckpt-dir "$root/dtbench" -q \
+        --out "$work/ckpt-$io-$st-$r" >/dev/null 2>"$work/ckpt-$io-$st-$r.err" ||
+        skip "ckpt: dtbench-ckpt --io $io --staging $st failed (round $r): $(tail -1 "$work/ckpt-$io-$st-$r.err")"
+      rm -rf "$root/dtbench"
+      f=$(ls "$work/ckpt-$io-$st-$r"/ckpt-*-perf.csv 2>/dev/null | head -1)
+      [ -n "$f" ] && [ -z "$bytes" ] && bytes=$(perf_field "$f" metric write_bw_aggregate bytes | head -1)
+    done
+    [ -z "$bytes" ] && continue
     per=$(((bytes + jobs - 1) / jobs))
-    # fio: one job per dtbench writer, each writes its share sequentially and fsyncs at the end.
-    fio --name=ckpt --directory="$root/fio" --rw=write --bs=1M --ioengine=psync --numjobs="$jobs" \
-      --size="$per" --end_fsync=1 --direct="$direct" --group_reporting --output-format=json \
-      >"$work/fio$r.json" 2>"$work/fio$r.err" || skip "ckpt: fio failed (round $r): $(tail -1 "$work/fio$r.err")"
-    rm -rf "$root/dtbench" "$root/fio"
+    for spec in "${fios[@]}"; do
+      read -r eng direct qd <<<"$spec"
+      rm -rf "$root/fio" && mkdir -p "$root/fio"
+      fio --name=ckpt --directory="$root/fio" --rw=write --bs=1M --ioengine="$eng" --iodepth="$qd" --numjobs="$jobs" \
+        --size="$per" --end_fsync=1 --direct="$direct" --group_reporting --output-format=json \
+        >"$work/fio-$eng-$direct-$r.json" 2>"$work/fio-$eng-$direct-$r.err" ||
+        skip "ckpt: fio $eng direct=$direct failed (round $r): $(tail -1 "$work/fio-$eng-$direct-$r.err")"
+      rm -rf "$root/fio"
+    done
   done
-  local d p
-  d=$(for f in "$work"/ckpt*/ckpt-*-perf.csv; do [ -f "$f" ] && perf_field "$f" metric write_bw_aggregate value | head -1; done | median)
-  p=$(for f in "$work"/fio*.json; do
-        [ -f "$f" ] && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(x["write"]["bw_bytes"] for x in j["jobs"])/1e9)' "$f"
-      done | median)
-  [ -n "$d" ] && [ -n "$p" ] &&
-    echo "ckpt|save write_bw_aggregate ${bytes} B|$d|$p|GB/s|$(awk -v a="$d" -v b="$p" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|fio $(fio --version) psync bs=1M numjobs=$((NP * w)) end_fsync=1 direct=$direct; async save, training runs beside it" >>"$rows"
-  # The synchronous save (step 0, nothing else running): bytes / (stage + write + fsync + commit),
-  # the like-for-like storage comparison with fio.
-  local sd
-  sd=$(for f in "$work"/ckpt*/ckpt-*-perf.csv; do
-         [ -f "$f" ] || continue
-         grep -v '^#' "$f" | awk -F, 'NR==1 {for (i=1;i<=NF;i++) c[$i]=i; next}
-           $c["metric"]=="sync_save_time" && $c["value"]>0 {print $c["bytes"] / ($c["value"] / 1e3) / 1e9; exit}'
-       done | median)
-  [ -n "$sd" ] && [ -n "$p" ] &&
-    echo "ckpt|sync save write bw ${bytes} B|$sd|$p|GB/s|$(awk -v a="$sd" -v b="$p" 'BEGIN{printf "%.3f", (b>0)?a/b:0}')|fio, as above; synchronous save incl. staging, index and commit" >>"$rows"
+  fio_bw() {  # ENGINE DIRECT: median GB/s over the rounds
+    local j
+    for j in "$work"/fio-"$1"-"$2"-*.json; do
+      [ -s "$j" ] && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(sum(x["write"]["bw_bytes"] for x in j["jobs"])/1e9)' "$j"
+    done | median
+  }
+  ck_metric() {  # IO STAGING METRIC: median over the rounds of the run's value
+    local c
+    for c in "$work"/ckpt-"$1"-"$2"-*/ckpt-*-perf.csv; do
+      [ -f "$c" ] && perf_field "$c" metric "$3" value | head -1
+    done | median
+  }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b>0)?a/b:0}'; }
+  local fb fd fu fub d peer dflag note="fio $(fio --version) bs=1M numjobs=$jobs end_fsync=1"
+  fb=$(fio_bw psync 0) fd=$(fio_bw psync 1) fu=$(fio_bw io_uring 1) fub=$(fio_bw io_uring 0)
+  for io in buffered direct; do
+    peer=$fb dflag=0
+    [ "$io" = direct ] && peer=$fd dflag=1
+    d=$(ck_metric "$io" async sync_write_bw_aggregate)
+    [ -n "$d" ] && [ -n "$peer" ] &&
+      echo "ckpt|save alone, --io $io, ${bytes} B|$d|$peer|GB/s|$(ratio "$d" "$peer")|$note psync direct=$dflag; the synchronous save's write phase, nothing else running" >>"$rows"
+    d=$(ck_metric "$io" async write_bw_aggregate)
+    [ -n "$d" ] && [ -n "$peer" ] &&
+      echo "ckpt|async save, --io $io, ${bytes} B|$d|$peer|GB/s|$(ratio "$d" "$peer")|$note psync direct=$dflag; training runs beside the writers" >>"$rows"
+  done
+  [ -n "$fu" ] && [ -n "$fd" ] &&
+    echo "ckpt|fio psync vs io_uring qd8, O_DIRECT|$fd|$fu|GB/s|$(ratio "$fd" "$fu")|io_uring is the path not taken: a ratio < 1 would favour it" >>"$rows"
+  [ -n "$fub" ] && [ -n "$fb" ] &&
+    echo "ckpt|fio psync vs io_uring qd8, buffered|$fb|$fub|GB/s|$(ratio "$fb" "$fub")|as above, page cache + fsync" >>"$rows"
+  for st in async sync; do
+    d=$(ck_metric direct "$st" blocking_over_sync_save)
+    [ -n "$d" ] && echo "ckpt|blocking / sync save, --staging $st|$d|0.1|ratio|$(ratio 0.1 "$d")|the target (<= 0.1) as peer: ratio >= 1 meets it; --io direct" >>"$rows"
+  done
   [ -z "${CKPT_DIR:-}" ] && rm -rf "$root"
 }
 
@@ -204,6 +234,7 @@ want ckpt && peer_ckpt
 
 {
   echo "dtbench vs peers: $NP ranks, median of $ROUNDS interleaved rounds; ratio > 1: dtbench faster"
+  want ckpt && echo "ckpt rows: ${CKPT_NP:-$NP} ranks, median of ${CKPT_ROUNDS:-$ROUNDS} rounds, ${CKPT_COMPUTE_MS:-2} ms compute per training step"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
   printf "%-5s %-38s %12s %12s %-11s %7s  %s\n" suite case dtbench peer unit ratio "peer / note"
   awk -F'|' '{printf "%-5s %-38s %12.4g %12.4g %-11s %7s  %s\n", $1, $2, $3, $4, $5, $6, $7}' "$rows"

@@ -265,6 +265,7 @@ SaveOutcome AsyncCheckpointer::finalize() {
   out.write_gbps = mx[2] > mn[0] ? sm[0] / (mx[2] - mn[0]) / 1e9 : 0;
   out.slowest_rank_gbps = mn[2] >= 1e299 ? 0 : mn[2];
   out.durable_s = out.committed ? commit_time - mn[1] : 0;
+  out.write_start_s = std::max(0.0, mn[0] - mn[1]);
   in_flight_ = false;
   return out;
 }

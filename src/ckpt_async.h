@@ -39,6 +39,7 @@ struct SaveOutcome {
   double write_gbps = 0;          // bytes / (last writer end - first writer start)
   double slowest_rank_gbps = 0;   // min over ranks of own bytes / own write time
   double durable_s = 0;           // schedule() entry (earliest rank) to commit (rank 0)
+  double write_start_s = 0;       // schedule() entry (earliest rank) to the first writer's start
   double staging_bytes_per_rank = 0;  // max staging capacity (host memory cost)
 };
 
