@@ -310,14 +310,24 @@ void RankWriter::write_file(const File& f, const WriterConfig& cfg, std::string*
     size_t first = len;
     if (cfg.kill_mid_write || cfg.fail_writer) first = direct ? round_up(len / 2, kAlign) : len / 2;
     const size_t chunk = size_t(8) << 20;
-    for (size_t off = 0; off < first; off += chunk) write_all(fd, src + off, std::min(chunk, first - off), path, int64_t(off));
+    const size_t k = size_t(&f - files_.data());
+    // Each chunk is written as soon as the save thread has staged it (pipelined staging).
+    auto write_range = [&](size_t from, size_t to) {
+      for (size_t off = from; off < to; off += chunk) {
+        const size_t n = std::min(chunk, to - off);
+        if (!wait_file_staged(k, int64_t(std::min(off + n, size_t(f.bytes)))))
+          throw CkptIOError("write " + path + ": the staging copy failed, nothing more is written");
+        write_all(fd, src + off, n, path, int64_t(off));
+      }
+    };
+    write_range(0, first);
     if (cfg.kill_mid_write) {
       ::fsync(fd);
       ::raise(SIGKILL);  // the test's crash: half a file on disk, no results, no commit
     }
     if (cfg.fail_writer) throw CkptIOError("write " + path + " at byte offset " + std::to_string(first) +
                                            ": injected writer failure (--inject-fault writer-fail)");
-    for (size_t off = first; off < len; off += chunk) write_all(fd, src + off, std::min(chunk, len - off), path, int64_t(off));
+    write_range(first, len);
     if (direct && len != size_t(f.bytes) && ::ftruncate(fd, off_t(f.bytes)) != 0) io_fail("ftruncate", path, errno);
     if (::fsync(fd) != 0) io_fail("fsync", path, errno);
     int rc = ::close(fd);
@@ -339,55 +349,67 @@ void RankWriter::start(const std::string& dir, const WriterConfig& cfg, std::fun
   staged_ = !copy_out;
   released_ = false;
   result_ = RankWriteResult{};
+  file_staged_.assign(files_.size(), copy_out ? 0 : INT64_MAX);
+  stage_failed_ = false;
   thread_ = std::thread([this, cfg, copy_out = std::move(copy_out), wait_copies = std::move(wait_copies)] {
-    if (copy_out) {
-      // Background staging: the training thread goes on until it is about to change the state
-      // (wait_staged()); the writers start once the snapshot is complete.
-      if (cfg.hold_staging) {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return released_; });
-      }
-      const double t0 = wall_seconds();
-      try {
-        copy_pieces(copy_out);
-        if (wait_copies) wait_copies();
-      } catch (const std::exception& e) {
-        result_.error = "rank " + std::to_string(rank_) + ": staging copy failed: " + e.what();
-      }
-      stage_s_ = wall_seconds() - t0;
-      mark_staged();
-      if (!result_.error.empty()) {
-        result_.start_s = result_.end_s = wall_seconds();
-        done_ = true;
-        return;
-      }
+    if (copy_out && cfg.hold_staging) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return released_; });
     }
     result_.start_s = wall_seconds();
     try {
       make_dirs(dir_);  // every rank (mkdir -p); rank 0 fsyncs the root before it commits
     } catch (const std::exception& e) {
       result_.error = "rank " + std::to_string(rank_) + ": " + e.what();
-      result_.end_s = wall_seconds();
-      done_ = true;
-      return;
     }
     std::vector<std::string> errors(files_.size());
     std::vector<std::thread> writers;
-    for (size_t k = 0; k < files_.size(); ++k) {
-      WriterConfig c = cfg;
-      c.kill_mid_write = cfg.kill_mid_write && k == 0;
-      c.fail_writer = cfg.fail_writer && k + 1 == files_.size();
-      writers.emplace_back([this, k, c, &errors] { write_file(files_[k], c, &errors[k]); });
+    if (result_.error.empty())
+      for (size_t k = 0; k < files_.size(); ++k) {
+        WriterConfig c = cfg;
+        c.kill_mid_write = cfg.kill_mid_write && k == 0;
+        c.fail_writer = cfg.fail_writer && k + 1 == files_.size();
+        writers.emplace_back([this, k, c, &errors] { write_file(files_[k], c, &errors[k]); });
+      }
+    if (copy_out) {
+      // Background staging, pipelined with the writers: each piece is published to its file's
+      // writer once its bytes have landed, so the writes start before the whole snapshot is copied.
+      // The training thread goes on until it is about to change the state (wait_staged()).
+      const double t0 = wall_seconds();
+      try {
+        for (size_t k = 0; k < files_.size(); ++k) {
+          int64_t done = 0, unpublished = 0;
+          for (size_t i : files_[k].pieces) {
+            const int64_t b = pieces_[i].bytes();
+            if (b > 0) copy_out(i, staging_.data() + files_[k].staging_offset + size_t(piece_offset_in_file_[i]));
+            done += b, unpublished += b;
+            // Queued device copies are waited for in batches before their bytes are published.
+            if (unpublished >= (int64_t(16) << 20) || i == files_[k].pieces.back()) {
+              if (wait_copies) wait_copies();
+              publish_file_staged(k, done);
+              unpublished = 0;
+            }
+          }
+        }
+        if (wait_copies) wait_copies();
+      } catch (const std::exception& e) {
+        if (result_.error.empty()) result_.error = "rank " + std::to_string(rank_) + ": staging copy failed: " + e.what();
+        std::lock_guard<std::mutex> lock(mu_);
+        stage_failed_ = true;
+      }
+      stage_s_ = wall_seconds() - t0;
+      mark_staged();
     }
     // Checksums from the staging copy while the writers run (the bytes they write).
     std::vector<IndexEntry> entries;
-    for (size_t i = 0; i < pieces_.size(); ++i) {
-      const File* f = files_.empty() ? nullptr : &files_[piece_file_[i]];
-      std::string name = f ? f->name : shard_file_name(rank_, 0);
-      const char* p = f ? staging_.data() + f->staging_offset + size_t(piece_offset_in_file_[i]) : nullptr;
-      uint64_t sum = xxh64_checksum(p, size_t(pieces_[i].bytes()));
-      entries.push_back(make_index_entry(pieces_[i], name, f ? piece_offset_in_file_[i] : 0, sum));
-    }
+    if (!stage_failed_)
+      for (size_t i = 0; i < pieces_.size(); ++i) {
+        const File* f = files_.empty() ? nullptr : &files_[piece_file_[i]];
+        std::string name = f ? f->name : shard_file_name(rank_, 0);
+        const char* p = f ? staging_.data() + f->staging_offset + size_t(piece_offset_in_file_[i]) : nullptr;
+        uint64_t sum = xxh64_checksum(p, size_t(pieces_[i].bytes()));
+        entries.push_back(make_index_entry(pieces_[i], name, f ? piece_offset_in_file_[i] : 0, sum));
+      }
     for (std::thread& t : writers) t.join();
     result_.end_s = wall_seconds();
     result_.entries = std::move(entries);
@@ -396,6 +418,18 @@ void RankWriter::start(const std::string& dir, const WriterConfig& cfg, std::fun
       if (!e.empty() && result_.error.empty()) result_.error = e;
     done_ = true;
   });
+}
+
+void RankWriter::publish_file_staged(size_t k, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  file_staged_[k] = bytes;
+  cv_.notify_all();
+}
+
+bool RankWriter::wait_file_staged(size_t k, int64_t bytes) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return file_staged_[k] >= bytes || stage_failed_ || staged_.load(); });
+  return !stage_failed_;
 }
 
 void RankWriter::wait() {

@@ -140,6 +140,8 @@ class RankWriter {
   void write_file(const File& f, const WriterConfig& cfg, std::string* error);
   void copy_pieces(const std::function<void(size_t, void*)>& copy_out);
   void mark_staged();
+  void publish_file_staged(size_t k, int64_t bytes);
+  bool wait_file_staged(size_t k, int64_t bytes);  // false when the staging copy failed
   StagingBuffer& staging_;
   int rank_ = 0;
   std::string dir_;
@@ -154,6 +156,8 @@ class RankWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   bool released_ = false;
+  std::vector<int64_t> file_staged_;  // bytes of each file staged so far (under mu_)
+  bool stage_failed_ = false;         // under mu_ once the save thread runs
   RankWriteResult result_;
 };
 

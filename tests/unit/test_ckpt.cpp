@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <stdexcept>
 
 #include "../../src/ckpt_io.h"
 #include "../../src/ckpt_state.h"
@@ -293,7 +294,7 @@ TEST(CkptIO, BackgroundStagingSnapshotsBeforeTheStateChanges) {
     set_state(step + 200);  // allowed now: the snapshot is complete
     w.wait();
     ASSERT_EQ(w.result().error, "");
-    EXPECT_EQ(copies_waited, 1);
+    EXPECT_GE(copies_waited, 1);  // queued copies are waited for before their bytes are written
     EXPECT_GE(w.stage_seconds(), 0);
     commit_checkpoint(root, step, CheckpointIndex(1, step, w.result().entries));
 
@@ -315,5 +316,30 @@ TEST(CkptIO, BackgroundStagingSnapshotsBeforeTheStateChanges) {
     else EXPECT_EQ(wrong, 0) << "a change after wait_staged() must not reach the checkpoint";
   }
   EXPECT_EQ(staging.allocations(), 1);
+  remove_tree(root);
+}
+
+// A staging copy that fails (a CUDA error on GPUs) fails the save on this rank with a clear message;
+// the writers that wait for its bytes stop instead of hanging, and wait_staged() returns.
+TEST(CkptIO, FailingStagingCopyFailsTheSaveWithoutHanging) {
+  std::string root = temp_dir();
+  CkptLayout l;
+  l.adam = true, l.hidden = 8;
+  std::vector<ShardedPiece> pieces = build_rank_state(l, 1, 0);
+  StagingBuffer staging;
+  RankWriter w(staging);
+  w.plan(0, pieces, 2);
+  WriterConfig cfg;
+  cfg.writers = 2;
+  size_t copies = 0;
+  w.start(root + "/step_1", cfg, [&](size_t i, void* dst) {
+    if (++copies == 3) throw std::runtime_error("cudaMemcpyAsync (staging): an illegal memory access");
+    fill_piece(pieces[i], 1, dst);
+  }, nullptr);
+  w.wait_staged();
+  w.wait();
+  EXPECT_TRUE(w.done());
+  EXPECT_NE(w.result().error.find("rank 0: staging copy failed: cudaMemcpyAsync (staging): an illegal memory access"),
+            std::string::npos) << w.result().error;
   remove_tree(root);
 }
