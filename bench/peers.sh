@@ -163,8 +163,9 @@ peer_ckpt() {
   mkdir -p "$root"
   echo "== ckpt: dtbench-ckpt vs fio, $np ranks x $w writers, hidden $hdim x $layers layers, compute $cms ms/step, dir $root, $rounds rounds" >&2
   # dtbench runs: write path x staging. fio: one job per dtbench writer, each writes its share
-  # sequentially with an fsync at the end (inside fio's runtime); psync with the same O_DIRECT
-  # setting, and io_uring at queue depth 8, the write path dtbench does not use.
+  # sequentially in 8 MiB requests (dtbench's write size) with an fsync at the end (inside fio's
+  # runtime); psync with the same O_DIRECT setting, and io_uring at queue depth 8, the write path
+  # dtbench does not use.
   local runs=("buffered async" "direct async" "direct sync")
   local fios=("psync 0 1" "psync 1 1" "io_uring 1 8" "io_uring 0 8")
   local r run io st bytes="" per spec eng direct qd f
@@ -185,7 +186,7 @@ peer_ckpt() {
     for spec in "${fios[@]}"; do
       read -r eng direct qd <<<"$spec"
       rm -rf "$root/fio" && mkdir -p "$root/fio"
-      fio --name=ckpt --directory="$root/fio" --rw=write --bs=1M --ioengine="$eng" --iodepth="$qd" --numjobs="$jobs" \
+      fio --name=ckpt --directory="$root/fio" --rw=write --bs=8M --ioengine="$eng" --iodepth="$qd" --numjobs="$jobs" \
         --size="$per" --end_fsync=1 --direct="$direct" --group_reporting --output-format=json \
         >"$work/fio-$eng-$direct-$r.json" 2>"$work/fio-$eng-$direct-$r.err" ||
         skip "ckpt: fio $eng direct=$direct failed (round $r): $(tail -1 "$work/fio-$eng-$direct-$r.err")"
@@ -205,7 +206,7 @@ peer_ckpt() {
     done | median
   }
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b>0)?a/b:0}'; }
-  local fb fd fu fub d peer dflag note="fio $(fio --version) bs=1M numjobs=$jobs end_fsync=1"
+  local fb fd fu fub d peer dflag note="fio $(fio --version) bs=8M numjobs=$jobs end_fsync=1"
   fb=$(fio_bw psync 0) fd=$(fio_bw psync 1) fu=$(fio_bw io_uring 1) fub=$(fio_bw io_uring 0)
   for io in buffered direct; do
     peer=$fb dflag=0
