@@ -209,6 +209,7 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     double t0 = wall_seconds();
     std::optional<SaveOutcome> prev;
     if (!schedule(0, &prev)) return false;
+    ck.release_staging_hold();  // early-mutate: no optimizer step follows the synchronous save
     ck.wait_staged();
     std::optional<SaveOutcome> o = ck.poll(true);
     out->sync_save_s = ctx.max_over_ranks(wall_seconds() - t0);
