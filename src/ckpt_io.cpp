@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "ckpt_state.h"
+#include "watchdog.h"
 
 namespace dtbench {
 
@@ -351,7 +352,7 @@ void RankWriter::start(const std::string& dir, const WriterConfig& cfg, std::fun
   result_ = RankWriteResult{};
   file_staged_.assign(files_.size(), copy_out ? 0 : INT64_MAX);
   stage_failed_ = false;
-  thread_ = std::thread([this, cfg, copy_out = std::move(copy_out), wait_copies = std::move(wait_copies)] {
+  thread_ = watchdog::start_helper_thread([this, cfg, copy_out = std::move(copy_out), wait_copies = std::move(wait_copies)] {
     if (copy_out && cfg.hold_staging) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return released_; });

@@ -252,6 +252,17 @@ void on_term_signal(int sig) {
 
 }  // namespace
 
+std::thread start_helper_thread(std::function<void()> body) {
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  std::thread t(std::move(body));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return t;
+}
+
 void install_term_handler(int world_rank) {
   g_sig_rank = world_rank;
   struct sigaction sa;

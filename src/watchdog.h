@@ -5,7 +5,9 @@
 // where it is; members of the hung communicator that are not in the same call are the ranks that did
 // not arrive. It prints one line naming the collective and those ranks and aborts the job (exit 3).
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace dtbench {
@@ -20,6 +22,10 @@ void stop();
 // 128 + signal (143 for SIGTERM). Report rows are flushed as they are written, so every complete row
 // stays on disk; a row being written at that moment is dropped whole, never left half-written.
 void install_term_handler(int world_rank);
+// Starts a helper thread (checkpoint I/O) with SIGTERM and SIGINT blocked, so that the handler runs
+// on a thread that can take it at once: a helper sleeping in fsync or an O_DIRECT write would delay
+// it until mpirun's SIGKILL, losing the rank's line. Threads the helper starts inherit the mask.
+std::thread start_helper_thread(std::function<void()> body);
 
 // Marks this rank as inside a collective for the scope's lifetime.
 class Scope {
