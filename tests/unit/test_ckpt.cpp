@@ -156,11 +156,16 @@ TEST(CkptIO, DurableFileAndCommitProtocol) {
   remove_tree(root);
 }
 
-TEST(CkptIO, RankWriterWritesReadsAndVerifies) {
-  std::string root = temp_dir();
+// One rank's pieces of a small model with Adam state (hidden 8, world 1).
+static std::vector<ShardedPiece> small_adam_rank_state() {
   CkptLayout l;
   l.adam = true, l.hidden = 8;
-  std::vector<ShardedPiece> pieces = build_rank_state(l, 1, 0);
+  return build_rank_state(l, 1, 0);
+}
+
+TEST(CkptIO, RankWriterWritesReadsAndVerifies) {
+  std::string root = temp_dir();
+  std::vector<ShardedPiece> pieces = small_adam_rank_state();
   StagingBuffer staging;
   int64_t total = 0;
   for (int save = 0; save < 2; ++save) {
@@ -262,9 +267,7 @@ TEST(CkptIO, FailingWriterReportsAndNeverOverwrites) {
 // so a change made before that lands in the file, which the closed-form check then sees.
 TEST(CkptIO, BackgroundStagingSnapshotsBeforeTheStateChanges) {
   std::string root = temp_dir();
-  CkptLayout l;
-  l.adam = true, l.hidden = 8;
-  std::vector<ShardedPiece> pieces = build_rank_state(l, 1, 0);
+  std::vector<ShardedPiece> pieces = small_adam_rank_state();
   std::vector<std::vector<char>> live(pieces.size());
   auto set_state = [&](int64_t step) {
     for (size_t i = 0; i < pieces.size(); ++i) {
@@ -323,9 +326,7 @@ TEST(CkptIO, BackgroundStagingSnapshotsBeforeTheStateChanges) {
 // the writers that wait for its bytes stop instead of hanging, and wait_staged() returns.
 TEST(CkptIO, FailingStagingCopyFailsTheSaveWithoutHanging) {
   std::string root = temp_dir();
-  CkptLayout l;
-  l.adam = true, l.hidden = 8;
-  std::vector<ShardedPiece> pieces = build_rank_state(l, 1, 0);
+  std::vector<ShardedPiece> pieces = small_adam_rank_state();
   StagingBuffer staging;
   RankWriter w(staging);
   w.plan(0, pieces, 2);
