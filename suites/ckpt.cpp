@@ -166,6 +166,15 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     return false;
   state.allocate(ctx, pieces);
   ck.reserve_staging(pieces, to_write, g.writers);  // once, before any save is timed
+  // The save thread reads `state` until its snapshot is complete; on every way out of this function
+  // (an exception included) it must be done before `state` goes away.
+  struct SnapshotGuard {
+    AsyncCheckpointer& ck;
+    ~SnapshotGuard() {
+      ck.release_staging_hold();
+      ck.wait_staged();
+    }
+  } snapshot_guard{ck};
   out->bytes = int64_t(ctx.sum_over_ranks(double([&] {
     int64_t b = 0;
     for (size_t i : to_write) b += pieces[i].bytes();
