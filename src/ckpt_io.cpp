@@ -255,10 +255,14 @@ int64_t RankWriter::plan(int rank, const std::vector<ShardedPiece>& pieces, int 
   return total;
 }
 
+char* RankWriter::staged_piece(size_t i) {
+  return staging_.data() + files_[piece_file_[i]].staging_offset + size_t(piece_offset_in_file_[i]);
+}
+
 void RankWriter::copy_pieces(const std::function<void(size_t, void*)>& copy_out) {
   for (const File& f : files_)
     for (size_t i : f.pieces)
-      if (pieces_[i].bytes() > 0) copy_out(i, staging_.data() + f.staging_offset + size_t(piece_offset_in_file_[i]));
+      if (pieces_[i].bytes() > 0) copy_out(i, staged_piece(i));
 }
 
 int64_t RankWriter::stage(int rank, const std::vector<ShardedPiece>& pieces, int writers,
@@ -382,7 +386,7 @@ void RankWriter::start(const std::string& dir, const WriterConfig& cfg, std::fun
           int64_t done = 0, unpublished = 0;
           for (size_t i : files_[k].pieces) {
             const int64_t b = pieces_[i].bytes();
-            if (b > 0) copy_out(i, staging_.data() + files_[k].staging_offset + size_t(piece_offset_in_file_[i]));
+            if (b > 0) copy_out(i, staged_piece(i));
             done += b, unpublished += b;
             // Queued device copies are waited for in batches before their bytes are published.
             if (unpublished >= (int64_t(16) << 20) || i == files_[k].pieces.back()) {
@@ -407,7 +411,7 @@ void RankWriter::start(const std::string& dir, const WriterConfig& cfg, std::fun
       for (size_t i = 0; i < pieces_.size(); ++i) {
         const File* f = files_.empty() ? nullptr : &files_[piece_file_[i]];
         std::string name = f ? f->name : shard_file_name(rank_, 0);
-        const char* p = f ? staging_.data() + f->staging_offset + size_t(piece_offset_in_file_[i]) : nullptr;
+        const char* p = f ? staged_piece(i) : nullptr;
         uint64_t sum = xxh64_checksum(p, size_t(pieces_[i].bytes()));
         entries.push_back(make_index_entry(pieces_[i], name, f ? piece_offset_in_file_[i] : 0, sum));
       }

@@ -88,7 +88,7 @@ struct WriterConfig {
   bool direct_fallback = false;  // O_DIRECT refused by the filesystem (EINVAL): write buffered
   bool kill_mid_write = false;  // test: SIGKILL this process halfway through its first file
   bool fail_writer = false;     // test: the last writer thread fails halfway
-  bool stage_in_background = false;  // the staging copy runs on the save thread (see RankWriter::start)
+  bool stage_in_background = false;  // AsyncCheckpointer::schedule returns before the staging copy ends
   bool hold_staging = false;    // test: background staging waits for release_staging()
 };
 
@@ -138,6 +138,7 @@ class RankWriter {
     std::vector<size_t> pieces;  // indices into pieces_, in file order
   };
   void write_file(const File& f, const WriterConfig& cfg, std::string* error);
+  char* staged_piece(size_t i);  // where piece i lives in the staging buffer (pieces with bytes)
   void copy_pieces(const std::function<void(size_t, void*)>& copy_out);
   void mark_staged();
   void publish_file_staged(size_t k, int64_t bytes);
