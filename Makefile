@@ -26,7 +26,7 @@ OBJ := $(BUILD)/$(VARIANT)
 
 CXX := mpicxx
 GIT_REV := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-CXXFLAGS := -std=c++17 -Isrc -DOMPI_SKIP_MPICXX=1 -Wall -Wextra -MMD -MP -pthread -DDTBENCH_GIT_REV='"$(GIT_REV)"'
+CXXFLAGS := -std=c++17 -Isrc -DOMPI_SKIP_MPICXX=1 -Wall -Wextra -MMD -MP -pthread -fopenmp-simd -DDTBENCH_GIT_REV='"$(GIT_REV)"'
 CXXFLAGS += $(if $(DEBUG),-O0 -g,-O2 -g)
 LDLIBS := -lxxhash -ldl -pthread
 ifneq ($(SANITIZE),)

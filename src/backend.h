@@ -92,6 +92,20 @@ void fill_with(Buffer& buf, size_t first, size_t n, ValueFn value) {
   buf.copy_from_host(tmp.data(), first, n);
 }
 
+// Fills all of `buf` with write_values(dst), which stores buf.count() elements of buf's dtype at dst:
+// in place for host buffers, through a host copy for device buffers (for fills that produce whole
+// rows at a time, faster than an element function).
+template <class WriteValues>
+void fill_bytes_with(Buffer& buf, WriteValues write_values) {
+  if (buf.space() == MemSpace::host) {
+    write_values(buf.data());
+    return;
+  }
+  std::vector<unsigned char> tmp(buf.bytes());
+  write_values(static_cast<void*>(tmp.data()));
+  buf.copy_from_host(tmp.data(), 0, buf.count());
+}
+
 // The host loop behind HostBackend::fill_pattern on raw memory: element k of `p` (k in [0, n)) gets
 // the pattern value at index spec.index_base + k, stored as dt. The values repeat with the pattern's
 // period (m or 251) while index * stride does not wrap, so one period is built and replicated with

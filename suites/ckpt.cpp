@@ -78,12 +78,8 @@ struct LiveState {
   }
   // The simulated optimizer step: every element takes its value at `step`.
   void fill(int64_t step) {
-    std::vector<char> tmp;
-    for (size_t i = 0; i < pieces.size(); ++i) {
-      tmp.resize(size_t(pieces[i].bytes()));
-      fill_piece(pieces[i], step, tmp.data());
-      bufs[i].copy_from_host(tmp.data(), 0, size_t(pieces[i].numel()));
-    }
+    for (size_t i = 0; i < pieces.size(); ++i)
+      fill_bytes_with(bufs[i], [&](void* dst) { fill_piece(pieces[i], step, dst); });
   }
   int64_t bytes() const {
     int64_t b = 0;

@@ -631,6 +631,28 @@ TEST(CkptValue, FillMatchesPointValues) {
   EXPECT_THROW(fill_ckpt_values(DType::f32, h, global, {3, 0, 0}, {2, 1, 1}, nullptr), RuntimeError);
 }
 
+// The fill generates rows in 32-bit arithmetic (vectorized); the closed form is defined in 64 bits:
+// fp32 element i is ((i * ((h >> 32) | 1) + h) mod 2^25) - 2^24. Long rows (vector body and tail)
+// and indices across 2^32 must agree with that definition bit for bit.
+TEST(CkptValue, FillMatchesThe64BitDefinitionAcross2To32) {
+  const uint64_t h = key_hash("decoder.layers.3.self_attention.linear_qkv.weight");
+  const int64_t first = (int64_t(1) << 32) - 1001, n = 2003;  // a row that crosses 2^32
+  std::vector<float> row(static_cast<size_t>(n));
+  fill_ckpt_values(DType::f32, h, {int64_t(1) << 33}, {first}, {n}, row.data());
+  for (int64_t j = 0; j < n; ++j) {
+    const uint64_t code = (uint64_t(first + j) * ((h >> 32) | 1) + h) & ((uint64_t(1) << 25) - 1);
+    const float expected = float(int64_t(code) - (int64_t(1) << 24));
+    ASSERT_EQ(row[size_t(j)], expected) << "index " << first + j;
+    ASSERT_EQ(ckpt_value(h, first + j), expected) << "index " << first + j;
+  }
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    std::vector<uint16_t> half(static_cast<size_t>(n));
+    fill_ckpt_values(dtype, h, {int64_t(1) << 33}, {first}, {n}, half.data());
+    for (int64_t j = 0; j < n; ++j)
+      ASSERT_EQ(load_elem(dtype, half.data(), size_t(j)), ckpt_value(dtype, h, first + j)) << "index " << first + j;
+  }
+}
+
 // --- index file ----------------------------------------------------------------------------------
 
 // Every main replica of pieces_by_rank written to in-memory files, binned over `writers` per rank,
