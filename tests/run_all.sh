@@ -9,13 +9,18 @@ passed=0 failed=0
 log=$(mktemp)
 
 echo "== unit tests ($OBJ/unit_tests)"
-"$OBJ/unit_tests" --gtest_brief=1 2>&1 | tee "$log" | grep -E "^\[  (FAILED|PASSED) |FAILED TEST|Failure" | head -50
-u_pass=$(grep -oP '^\[  PASSED  \] \K[0-9]+' "$log" | tail -1)
-u_fail=$(grep -oP '^\[  FAILED  \] \K[0-9]+(?= test)' "$log" | tail -1)
-if [ -z "$u_pass$u_fail" ]; then
-  echo "FAIL unit_tests: did not run"; failed=$((failed + 1))
+"$OBJ/unit_tests" --gtest_brief=1 >"$log" 2>&1
+u_rc=$?
+grep -E "^\[  (FAILED|PASSED) |FAILED TEST|Failure" "$log" | head -50
+# --gtest_brief prints one "[  FAILED  ] Suite.Test (N ms)" line per failed test and no failure
+# count, so the failures are counted from those lines; the exit status catches a crash.
+u_pass=$(grep -oP '^\[  PASSED  \] \K[0-9]+(?= test)' "$log" | tail -1)
+u_fail=$(grep -cP '^\[  FAILED  \] \S+\.\S+ \(' "$log")
+if [ -z "$u_pass" ] && [ "$u_fail" -eq 0 ]; then
+  echo "FAIL unit_tests: did not run (exit $u_rc)"; failed=$((failed + 1))
 else
-  passed=$((passed + ${u_pass:-0})); failed=$((failed + ${u_fail:-0}))
+  [ "$u_rc" -ne 0 ] && [ "$u_fail" -eq 0 ] && { echo "FAIL unit_tests: exit $u_rc"; u_fail=1; }
+  passed=$((passed + ${u_pass:-0})); failed=$((failed + u_fail))
 fi
 
 for t in tests/integration/*.sh; do
