@@ -122,9 +122,12 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
                                  const std::vector<size_t>& to_write,
                                  const std::function<void(size_t, void*)>& copy_out, const WriterConfig& cfg,
                                  std::optional<SaveOutcome>* previous) {
-  // At most one save in flight: the next one waits for the previous to finalize.
+  // At most one save in flight: the next one waits for the previous to finalize. That wait is
+  // reported apart from the blocking time: it comes from saving more often than a save takes.
+  const double queue_start = wall_seconds();
   if (in_flight_) *previous = poll(true);
   const double t0 = wall_seconds();
+  queued_s_ = t0 - queue_start;
   const std::string dir = root + "/" + step_dir_name(step);
   std::string problem;
   if (rank_ == 0) {
@@ -250,8 +253,8 @@ SaveOutcome AsyncCheckpointer::finalize() {
   }
 
   // Metrics, reduced over the checkpoint communicator.
-  double mx_in[4] = {blocking_s_, stage_s, res.end_s, double(staging_.capacity())}, mx[4];
-  MPI_Allreduce(mx_in, mx, 4, MPI_DOUBLE, MPI_MAX, comm_);
+  double mx_in[5] = {blocking_s_, stage_s, res.end_s, double(staging_.capacity()), queued_s_}, mx[5];
+  MPI_Allreduce(mx_in, mx, 5, MPI_DOUBLE, MPI_MAX, comm_);
   double own_rate = res.end_s > res.start_s && res.bytes > 0 ? double(res.bytes) / (res.end_s - res.start_s) / 1e9 : 1e300;
   double mn_in[3] = {res.start_s, schedule_start_, own_rate}, mn[3];
   MPI_Allreduce(mn_in, mn, 3, MPI_DOUBLE, MPI_MIN, comm_);
@@ -260,6 +263,7 @@ SaveOutcome AsyncCheckpointer::finalize() {
   out.blocking_s = mx[0];
   out.stage_s = mx[1];
   out.staging_bytes_per_rank = mx[3];
+  out.queued_s = mx[4];
   out.bytes = int64_t(sm[0]);
   out.stage_gbps = mx[1] > 0 ? sm[1] / mx[1] / 1e9 : 0;
   out.write_gbps = mx[2] > mn[0] ? sm[0] / (mx[2] - mn[0]) / 1e9 : 0;

@@ -33,6 +33,7 @@ struct SaveOutcome {
   std::vector<int> failed_ranks;  // same on every rank
   // Metrics (same on every rank).
   double blocking_s = 0;          // max over ranks: time the training thread waited (schedule() + wait_staged())
+  double queued_s = 0;            // max over ranks: time schedule() first waited for the previous save
   double stage_s = 0;             // max over ranks: the staging copy
   double stage_gbps = 0;          // aggregate bytes staged / stage_s
   int64_t bytes = 0;              // all ranks
@@ -107,7 +108,7 @@ class AsyncCheckpointer {
   int call_idx_ = 0;
   std::string root_;
   int64_t step_ = -1;
-  double schedule_start_ = 0, blocking_s_ = 0;
+  double schedule_start_ = 0, blocking_s_ = 0, queued_s_ = 0;
   int64_t staged_bytes_ = 0;
 };
 

@@ -42,8 +42,10 @@ done <<'EOF'
 EOF
 # Metrics of item 6 are in the perf CSV.
 p=$(perf_csv $TMP_ROOT/np4)
-expect "ckpt perf CSV has the save/load metrics" "blocking, staging, write agg/slowest, durable, inflation, load, verify" \
-  eval 'for m in blocking_time staging_bw write_bw_aggregate write_bw_slowest_rank time_to_durable_commit \
+expect "ckpt perf CSV has the save/load metrics" \
+  "blocking, wait for the previous save, staging, write agg/slowest, durable, sync save, inflation, load, verify" \
+  eval 'for m in blocking_time wait_for_previous_save staging_bw write_bw_aggregate write_bw_slowest_rank \
+                 time_to_durable_commit sync_save_time sync_write_bw_aggregate staging_bytes_per_rank \
                  step_time_inflation load_bw verify_bw blocking_over_sync_save; do grep -q ",$m," $p || exit 1; done'
 
 # 2. Resharding: save under -np 4 (TP2, FSDP, 2 writers, split1d with empty ranks), load elsewhere.
