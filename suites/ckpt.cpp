@@ -37,7 +37,7 @@ struct CkptOptions {
   int steps_per_save = 4, repeat = 3, grad_elems = 65536;
   double compute_ms = 2;
   std::string ckpt_dir;
-  bool save_only = false, load_only = false, overwrite = false, keep = false, fully_parallel = false;
+  bool save_only = false, load_only = false, overwrite = false, keep = false, fully_parallel = true;
   bool no_sync_save = false;
   int64_t load_step = -1;
   // parsed
@@ -549,7 +549,9 @@ void add_options(CLI::App& app, CommonOptions&) {
   app.add_option("--load-step", g.load_step, "load step_<N> instead of latest");
   app.add_flag("--overwrite", g.overwrite, "replace existing step directories");
   app.add_flag("--keep-ckpt", g.keep, "keep the temporary checkpoint directory");
-  app.add_flag("--fully-parallel", g.fully_parallel, "spread replicated shards over their holders (Megatron §E4)");
+  app.add_flag("--fully-parallel,!--no-fully-parallel", g.fully_parallel,
+               "on by default: spread the writing of replicated shards over their holders (Megatron's fully "
+               "parallel save, its default too, §E4); --no-fully-parallel: the first holder writes them");
   app.add_flag("--no-sync-save", g.no_sync_save, "skip the synchronous reference save at step 0");
 }
 

@@ -36,10 +36,25 @@ done <<'EOF'
 4 --tp 2 --writers 2
 4 --tp 2 --pp 2 --optimizer none -d bf16
 4 --pp 2 --fsdp --writers 3 --io buffered
-4 --tp 2 --fully-parallel
+4 --tp 2 --no-fully-parallel
 3 --fsdp -d fp16 --load-fsdp off
 4 --tp 2 --load-tp 1 --load-pp 2 --load-fsdp on
 EOF
+# Fully parallel save (the default, as in Megatron): replicated params are written by all their DP
+# holders, so the files are about even; without it the first holder (rank 0) writes them all.
+sizes() { stat -c %s "$1"/__*_0 | sort -n | tr '\n' ' '; }  # smallest first
+for fp in default --no-fully-parallel; do
+  run_mpi 4 $TMP_ROOT/fp$fp.log "$CK" "${Q1[@]}" --out $TMP_ROOT/fp$fp --ckpt-dir $TMP_ROOT/fp$fp.ck --save-only \
+    ${fp#default}
+done
+expect "ckpt fully parallel save (default) spreads replicated params over DP ranks" \
+  "largest file <= 1.2x smallest; with --no-fully-parallel rank 0's is > 1.5x the others" \
+  eval 'read -r -a a <<<"$(sizes $TMP_ROOT/fpdefault.ck/step_2)" &&
+        read -r -a b <<<"$(sizes $TMP_ROOT/fp--no-fully-parallel.ck/step_2)" &&
+        [ ${#a[@]} = 4 ] && [ $((a[3] * 10)) -le $((a[0] * 12)) ] &&
+        [ "$(stat -c %s $TMP_ROOT/fp--no-fully-parallel.ck/step_2/__0_0)" = "${b[3]}" ] &&
+        [ $((b[3] * 10)) -gt $((b[2] * 15)) ]'
+
 # Metrics of item 6 are in the perf CSV.
 p=$(perf_csv $TMP_ROOT/np4)
 expect "ckpt perf CSV has the save/load metrics" \
