@@ -16,7 +16,7 @@ namespace dtbench {
 
 // (index * odd + key_hash) mod 2^bits, odd taken from the hash's high half: a bijection on any 2^bits
 // consecutive indices, keyed per tensor. bits <= 31, so 32-bit arithmetic gives the same low bits as
-// 64-bit, which lets a row be generated with one multiply-add per element.
+// 64-bit, and consecutive codes differ by `odd`, so a row is generated with one add per element.
 DT_HD uint32_t ckpt_code_odd(uint64_t key_hash) { return uint32_t(key_hash >> 32) | 1u; }
 DT_HD uint32_t ckpt_code(uint64_t key_hash, uint64_t index, int bits) {
   return (uint32_t(index) * ckpt_code_odd(key_hash) + uint32_t(key_hash)) & ((uint32_t(1) << bits) - 1u);

@@ -77,33 +77,28 @@ void fill_values(DType dt, void* p, size_t first, size_t n, ValueFn& value) {
 }
 }  // namespace detail
 
-// Fills [first, first+n) of `buf` with value(i) for i in [first, first+n), rounded to the buffer's
-// dtype; generated on the host and copied for device buffers (for suite-specific closed forms).
-template <class ValueFn>
-void fill_with(Buffer& buf, size_t first, size_t n, ValueFn value) {
+// Fills elements [first, first+n) of `buf` with write_values(dst), which stores n elements of buf's
+// dtype at dst: in place for host buffers, through a host copy for device buffers. The one place
+// that decides how host-generated values reach a buffer; fills that produce whole rows at a time
+// (faster than an element function) call it directly.
+template <class WriteValues>
+void fill_range_with(Buffer& buf, size_t first, size_t n, WriteValues write_values) {
   if (n == 0) return;
-  DType dt = buf.dtype();
   if (buf.space() == MemSpace::host) {
-    detail::fill_values(dt, buf.at(first), first, n, value);
+    write_values(buf.at(first));
     return;
   }
-  std::vector<unsigned char> tmp(n * dtype_size(dt));
-  detail::fill_values(dt, tmp.data(), first, n, value);
+  std::vector<unsigned char> tmp(n * dtype_size(buf.dtype()));
+  write_values(static_cast<void*>(tmp.data()));
   buf.copy_from_host(tmp.data(), first, n);
 }
 
-// Fills all of `buf` with write_values(dst), which stores buf.count() elements of buf's dtype at dst:
-// in place for host buffers, through a host copy for device buffers (for fills that produce whole
-// rows at a time, faster than an element function).
-template <class WriteValues>
-void fill_bytes_with(Buffer& buf, WriteValues write_values) {
-  if (buf.space() == MemSpace::host) {
-    write_values(buf.data());
-    return;
-  }
-  std::vector<unsigned char> tmp(buf.bytes());
-  write_values(static_cast<void*>(tmp.data()));
-  buf.copy_from_host(tmp.data(), 0, buf.count());
+// Fills [first, first+n) of `buf` with value(i) for i in [first, first+n), rounded to the buffer's
+// dtype (for suite-specific closed forms).
+template <class ValueFn>
+void fill_with(Buffer& buf, size_t first, size_t n, ValueFn value) {
+  const DType dt = buf.dtype();
+  fill_range_with(buf, first, n, [&](void* dst) { detail::fill_values(dt, dst, first, n, value); });
 }
 
 // The host loop behind HostBackend::fill_pattern on raw memory: element k of `p` (k in [0, n)) gets

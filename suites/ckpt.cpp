@@ -79,7 +79,7 @@ struct LiveState {
   // The simulated optimizer step: every element takes its value at `step`.
   void fill(int64_t step) {
     for (size_t i = 0; i < pieces.size(); ++i)
-      fill_bytes_with(bufs[i], [&](void* dst) { fill_piece(pieces[i], step, dst); });
+      fill_range_with(bufs[i], 0, bufs[i].count(), [&](void* dst) { fill_piece(pieces[i], step, dst); });
   }
   int64_t bytes() const {
     int64_t b = 0;
