@@ -441,6 +441,12 @@ void check_entry(const IndexEntry& e, int world_size) {
       throw CheckpointingError("piece at " + shape_str(e.global_offset) + " of shape " +
                                shape_str(e.local_shape) + of_key + " leaves global shape " +
                                shape_str(e.global_shape));
+  // Element indices are int64 (the closed-form values and the resharding boxes use them).
+  int64_t global_elements = 1;
+  for (int64_t extent : e.global_shape)
+    if (__builtin_mul_overflow(global_elements, extent, &global_elements))
+      throw CheckpointingError("global shape " + shape_str(e.global_shape) + of_key +
+                               " has more elements than int64 can count");
   int64_t rank = 0;
   if (!parse_file_name(e.file, &rank) || rank >= world_size)
     throw CheckpointingError("file name '" + e.file + "'" + of_key + " is not __<rank>_<k> with rank < " +

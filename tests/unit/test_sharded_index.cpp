@@ -908,6 +908,9 @@ TEST(CheckpointIndex, RejectsMalformedLinesNamingFileAndLine) {
        "leaves global shape"},
       {with_line(5, "a.weight fp32 [2,4] [0] [1,4] __0_0 0 16 0000000000000001"), "idx:5:",
        "different numbers of axes"},
+      // Found by the ckpt_index fuzz target: the whole tensor must be countable in int64.
+      {with_line(6, "a.weight fp32 [2777,777777000000777774] [1,0] [1,4] __1_0 12 16 0000000000000002"),
+       "idx:6:", "global shape (2777, 777777000000777774) of key 'a.weight' has more elements than int64"},
       {with_line(5, "a weight fp32 [2,4] [0,0] [1,4] __0_0 0 16 0000000000000001"), "idx:5:",
        "expected 9"},
       {with_line(4, "pieces 4"), "idx:8:", "truncated: expected 4 piece lines, found 3"},
