@@ -1,7 +1,8 @@
 // Google Benchmark micro-benchmarks of the host hot paths, each reporting bytes processed so the
 // GB/s column compares directly with BM_Memcpy on a buffer of the same size:
 //   * pattern fill (HostBackend::fill_pattern's loop, fill_with) and the per-element closed form
-//   * verify: the path of Context::check (chunked fp32 view of the typed buffer + verify_values)
+//   * verify: the path of Context::check (chunked fp32 view of the typed buffer + verify_values);
+//     BM_VerifyIdentity is dtbench-coll's check (identity pattern, bit-exact)
 //   * verify cost per element vs the group size n (reduce_sum closed form, O(1) in n)
 //   * bucket pack/unpack of per-param grads into DDP bucket buffers (BucketPlan offsets)
 //   * checksums (xxHash XXH3-64, XXH64)
@@ -22,6 +23,7 @@
 #include "dtype.h"
 #include "layout/bucket_plan.h"
 #include "model.h"
+#include "pattern_fill.h"
 #include "perf_csv.h"
 #include "report.h"
 #include "suite.h"
@@ -56,7 +58,7 @@ void BM_Memcpy(benchmark::State& st) {
 }
 BENCHMARK(BM_Memcpy)->Arg(int64_t(kElems) * 4)->Arg(int64_t(kElems) * 2);
 
-// HostBackend::fill_pattern (reduce pattern, rank 3 of 8).
+// HostBackend::fill_pattern (identity pattern: rank 3's sum shares of 8, or its moved values).
 template <DType dt>
 void BM_FillPattern(benchmark::State& st) {
   Buffer buf(MemSpace::host, dt, kElems);
@@ -64,7 +66,7 @@ void BM_FillPattern(benchmark::State& st) {
   s.kind = st.range(0) ? PatternSpec::gather : PatternSpec::reduce;
   s.seed = 7;
   s.rank = 3;
-  s.modulus = runtime_modulus(dt, kRanks);
+  s.group_size = kRanks;
   for (auto _ : st) {
     fill_pattern_host(dt, buf.data(), kElems, s);
     benchmark::DoNotOptimize(buf.data());
@@ -120,6 +122,30 @@ void BM_Verify(benchmark::State& st) {
       benchmark::Counter(double(kElems), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   st.SetLabel(periodic ? "table" : "per-element");
 }
+// dtbench-coll's check of an all-reduce result (the identity pattern: expected totals generated per
+// chunk by the vectorised hash loop, compared bit for bit) and of an all-gather result (moved values).
+template <DType dt>
+void BM_VerifyIdentity(benchmark::State& st) {
+  const bool moved = st.range(0) != 0;
+  Buffer buf(MemSpace::host, dt, kElems);
+  auto totals = block_expected(dt, [](size_t i, size_t len, void* out) { fill_sum_totals(dt, out, len, 7, i); });
+  auto values = block_expected(dt, [](size_t i, size_t len, void* out) { fill_moved_values(dt, out, len, 7, 3, i); });
+  if (moved) values.fill(0, kElems, buf.data());
+  else totals.fill(0, kElems, buf.data());
+  for (auto _ : st) {
+    LocalVerify v = moved ? verify_like_check(buf, kElems, values) : verify_like_check(buf, kElems, totals);
+    if (v.n_wrong) st.SkipWithError("verify found wrong elements in a correct buffer");
+    benchmark::DoNotOptimize(v.n_wrong);
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.bytes()));
+  st.counters["ns_per_elem"] =
+      benchmark::Counter(double(kElems), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  st.SetLabel(moved ? "moved values" : "sum totals");
+}
+BENCHMARK(BM_VerifyIdentity<DType::f32>)->Arg(0)->Arg(1);
+BENCHMARK(BM_VerifyIdentity<DType::bf16>)->Arg(0)->Arg(1);
+BENCHMARK(BM_VerifyIdentity<DType::f16>)->Arg(0)->Arg(1);
+
 BENCHMARK(BM_Verify<DType::f32>)->Args({kRanks, 0})->Args({kRanks, 1});
 BENCHMARK(BM_Verify<DType::bf16>)->Args({kRanks, 0})->Args({kRanks, 1});
 // Group sizes 1..1024: the cost per element must not grow with n (closed form, O(1) in n).

@@ -18,9 +18,9 @@ __device__ __forceinline__ float load(int dt, const void* p, size_t i) {
 }
 
 __global__ void fill_kernel(void* data, int dt, size_t n, int kind, uint64_t seed, int rank, uint64_t base,
-                            int64_t modulus) {
+                            int group_size) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    float v = kind == 0 ? reduce_value(seed, rank, base + i, modulus) : gather_value(seed, rank, base + i);
+    float v = kind == 0 ? sum_share_at(seed, dt, rank, group_size, base + i) : moved_value_at(seed, dt, rank, base + i);
     store(dt, data, i, v);
   }
 }
@@ -45,11 +45,11 @@ unsigned grid_for(size_t n) {
 
 }  // namespace
 
-void fill_pattern(void* data, int dt, size_t n, int kind, uint64_t seed, int rank, uint64_t base, int64_t modulus,
+void fill_pattern(void* data, int dt, size_t n, int kind, uint64_t seed, int rank, uint64_t base, int group_size,
                   void* stream) {
   if (n == 0) return;
   fill_kernel<<<grid_for(n), 256, 0, static_cast<cudaStream_t>(stream)>>>(data, dt, n, kind, seed, rank, base,
-                                                                          modulus);
+                                                                          group_size);
 }
 
 void convert(const void* src, int sdt, void* dst, int ddt, size_t n, float scale, void* stream) {

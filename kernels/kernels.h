@@ -7,9 +7,10 @@
 namespace dtbench {
 namespace kernels {
 
-// kind 0: reduce_value(seed, rank, index_base + i, modulus); kind 1: gather_value(seed, rank, index_base + i).
+// kind 0: sum_share_at(seed, dtype, rank, group_size, index_base + i);
+// kind 1: moved_value_at(seed, dtype, rank, index_base + i) (kernels/pattern.h).
 void fill_pattern(void* data, int dtype_code, size_t n, int kind, uint64_t seed, int rank, uint64_t index_base,
-                  int64_t modulus, void* stream);
+                  int group_size, void* stream);
 // Converts n elements between types, multiplying by `scale` in fp32 (round to nearest even).
 void convert(const void* src, int src_dtype, void* dst, int dst_dtype, size_t n, float scale, void* stream);
 // Keeps one SM busy for `seconds` (simulated compute), reading the global nanosecond timer.

@@ -1,19 +1,102 @@
 #pragma once
-// Deterministic closed-form data for collectives, shared by host loops and CUDA kernels.
+// Deterministic closed-form data, shared by host loops and CUDA kernels. Every value is a pure
+// function of (seed, rank, index).
 //
-// Two families, both pure functions of (seed, rank, index):
-//  * reduce_value: small non-negative integers v(r,i) = (i*P + seed + r) mod m. Every partial sum of
-//    a group's values is an integer no larger than the group total, and m is chosen so that the total
-//    stays exactly representable in the element type; so any reduction order is bit-exact and the
-//    expected sum has an O(1) closed form for any group size (reduce_sum). A missing or duplicated
-//    contribution changes the sum for most indices.
-//  * gather_value: integers in [-125, 125] that differ between ranks for the same index (up to 251
-//    ranks), so a block that lands in the wrong place names the rank it came from.
+// The identity pattern (dtbench-coll): every element carries its position and its source.
+//  * pattern_hash(key, index): a counter-based 32-bit hash (murmur3's fmix32 finaliser of the low
+//    index word xor a key made from the seed, the stream and the high index word). For a fixed key it
+//    is a bijection of the low 32 index bits: within 2^32 elements no two indices share a hash and
+//    nothing repeats with a period. Streams (the sum totals, each source rank) have their own keys,
+//    and two keys differ (so two streams never share a hash at one index) but for a 2^-32 chance.
+//  * Sums: sum_total(h, bits) is the expected reduction T, an integer in [0, 2^bits] (2^24 fp32, 2048
+//    fp16, 256 bf16: every integer up to 2^bits is exact), 0 for 1 in 64 indices (every rank then
+//    sends +0, so a sign-flipped zero shows). Rank r of a group of n contributes
+//    sum_share = floor((T + k) / n), k = (r + s) mod n with s a per-index rotation. By Hermite's
+//    identity the shares add up to exactly T for any n; every partial sum is an integer <= T (exact
+//    in any order); and T does not depend on n, so the result carries position information at every
+//    world size (no constant at any n, no period).
+//  * Data movement: moved_value is a finite value whose bits come from the hash of (seed, source
+//    rank, index): 28 bits of identity in fp32, 15 in fp16, 12 in bf16, and +0 or -0 for 1 in 64
+//    elements. Checks compare bit patterns, so -0 for +0 is wrong.
+//
+// The older periodic families (reduce_value, gather_value below) feed the ddp and fsdp closed forms.
 #include <cstdint>
 
 #include "element_math.h"
 
 namespace dtbench {
+
+// murmur3's 32-bit finaliser: a bijection on 32 bits with full avalanche.
+DT_HD uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
+  x ^= x >> 16;
+  return x;
+}
+
+// Key of one stream (0: sum totals; 1 + r: rank r's data) over the 2^32-index block holding `index`.
+DT_HD uint32_t pattern_key(uint64_t seed, uint32_t stream, uint64_t index) {
+  uint32_t k = mix32(uint32_t(seed) ^ 0x9e3779b9u);
+  k = mix32(k ^ uint32_t(seed >> 32) ^ (stream * 0x85ebca6bu));
+  return mix32(k + uint32_t(index >> 32) * 0xc2b2ae35u + stream);
+}
+
+DT_HD uint32_t pattern_hash(uint32_t key, uint64_t index) { return mix32(uint32_t(index) ^ key); }
+
+// log2 of the largest integer up to which every integer is exactly representable (significand bits).
+DT_HD uint32_t exact_sum_bits(int dtype_code) {  // 0 = fp32, 1 = bf16, 2 = fp16
+  return dtype_code == 0 ? 24u : dtype_code == 1 ? 8u : 11u;
+}
+
+// The expected sum at an index with hash h: 0 for 1 in 64 hashes, else an integer in [1, 2^bits]
+// from the top `bits` bits of h (disjoint from the low six that pick the zero).
+DT_HD int32_t sum_total(uint32_t h, uint32_t bits) {
+  const uint32_t nonzero = 0u - uint32_t((h & 63u) != 0);  // branch-free: host loops vectorise
+  return int32_t((1u + (h >> (32u - bits))) & nonzero);
+}
+
+// Rank r's share (r in [0, n)) of `total`: floor((total + (r + s) mod n) / n), where s in [0, n)
+// rotates which ranks get the larger shares from index to index. inv_n = 1.0 / n. The quotient is
+// taken in double on (a + 0.5): exact for a < 2^52, since a/n is at least 1/n away from the next
+// integer. The rotation uses 32-bit arithmetic up to 2^16 ranks (`small`), so host loops vectorise.
+template <bool small>
+DT_HD int32_t sum_share_of(uint32_t h, int32_t total, uint32_t r, uint32_t n, double inv_n) {
+  const uint32_t g = h * 0x9e3779b1u;
+  const uint32_t s = small ? ((g >> 16) * n) >> 16 : uint32_t((uint64_t(g) * n) >> 32);
+  uint32_t k = r + s;
+  k -= n & (0u - uint32_t(k >= n));
+  return int32_t((double(total) + double(int32_t(k)) + 0.5) * inv_n);
+}
+DT_HD int32_t sum_share(uint32_t h, int32_t total, uint32_t r, uint32_t n, double inv_n) {
+  return n <= 65536u ? sum_share_of<true>(h, total, r, n, inv_n) : sum_share_of<false>(h, total, r, n, inv_n);
+}
+
+// A finite value of type dtype_code whose bits come from h (returned as the fp32 it converts to
+// exactly): bits 0-5 pick a signed zero (1 in 64, its sign from bit 6); otherwise bit 31 is the
+// sign, bits 27-30 the exponent (16 binades around 1) and bits 4-26 the mantissa, of which the type
+// keeps the top ones: 28 bits of h in fp32, 15 in fp16 (bits 17-31), 12 in bf16 (bits 20-31).
+DT_HD float moved_value(uint32_t h, int dtype_code) {
+  const uint32_t exp = 119u + ((h >> 27) & 15u);  // 2^-8 .. 2^7: normal in fp16, bf16 and fp32
+  const uint32_t mant = (h >> 4) & 0x7fffffu;
+  const uint32_t keep = dtype_code == 0 ? 0x7fffffu : dtype_code == 1 ? 0x7f0000u : 0x7fe000u;
+  const uint32_t value = (h & 0x80000000u) | (exp << 23) | (mant & keep);
+  const uint32_t zero = (h & 64u) << 25;  // -0 or +0
+  return bits_f32((h & 63u) == 0 ? zero : value);
+}
+
+// Element-wise forms (the host block loops and the kernels compute the same per element).
+DT_HD float sum_share_at(uint64_t seed, int dtype_code, int rank, int n, uint64_t index) {
+  const uint32_t h = pattern_hash(pattern_key(seed, 0, index), index);
+  return float(sum_share(h, sum_total(h, exact_sum_bits(dtype_code)), uint32_t(rank), uint32_t(n), 1.0 / n));
+}
+DT_HD float sum_total_at(uint64_t seed, int dtype_code, uint64_t index) {
+  return float(sum_total(pattern_hash(pattern_key(seed, 0, index), index), exact_sum_bits(dtype_code)));
+}
+DT_HD float moved_value_at(uint64_t seed, int dtype_code, int rank, uint64_t index) {
+  return moved_value(pattern_hash(pattern_key(seed, 1u + uint32_t(rank), index), index), dtype_code);
+}
 
 constexpr uint64_t kReduceStride = 2654435761u;  // Knuth's multiplicative hash constant
 constexpr uint64_t kGatherStride = 40503u;

@@ -16,13 +16,14 @@ namespace dtbench {
 
 struct RunInfo;
 
-// One of the closed-form families of kernels/pattern.h, for a range of a buffer.
+// The identity pattern of kernels/pattern.h for a range of a buffer: a rank's shares of exact sums
+// (reduce) or its moved values (gather: data-movement collectives).
 struct PatternSpec {
   enum Kind { reduce, gather } kind = reduce;
   uint64_t seed = 0;
-  int rank = 0;             // the contributing rank the values belong to
+  int rank = 0;             // the contributing rank the values belong to (its rank in the group)
   uint64_t index_base = 0;  // pattern index of the first element filled
-  int64_t modulus = 2;      // reduce pattern only (reduce_modulus)
+  int group_size = 1;       // reduce only: the number of ranks whose shares are summed
 };
 
 class Backend {
@@ -102,9 +103,7 @@ void fill_with(Buffer& buf, size_t first, size_t n, ValueFn value) {
 }
 
 // The host loop behind HostBackend::fill_pattern on raw memory: element k of `p` (k in [0, n)) gets
-// the pattern value at index spec.index_base + k, stored as dt. The values repeat with the pattern's
-// period (m or 251) while index * stride does not wrap, so one period is built and replicated with
-// memcpy; identical to the per-element closed form (which is used where the period argument fails).
+// the pattern value at index spec.index_base + k, stored as dt (src/pattern_fill.h).
 void fill_pattern_host(DType dt, void* p, size_t n, const PatternSpec& spec);
 
 // "host": MPI on host memory. Never fails.

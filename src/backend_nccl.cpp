@@ -34,8 +34,6 @@ ncclDataType_t nccl_type(DType dt) {
   return ncclFloat32;
 }
 
-int dtype_code(DType dt) { return dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2; }
-
 class NcclComm;
 
 class NcclRequest : public Request {
@@ -218,7 +216,7 @@ class NcclBackend : public Backend {
 
   void fill_pattern(Buffer& buf, size_t first, size_t n, const PatternSpec& s) override {
     kernels::fill_pattern(buf.at(first), dtype_code(buf.dtype()), n, s.kind == PatternSpec::reduce ? 0 : 1, s.seed,
-                          s.rank, s.index_base, s.modulus, stream_);
+                          s.rank, s.index_base, s.group_size, stream_);
     cuda_check(cudaStreamSynchronize(stream_), "fill");
   }
   void busy_compute(double seconds) override { kernels::busy_wait(seconds, stream_); }

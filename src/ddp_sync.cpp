@@ -12,8 +12,6 @@ namespace dtbench {
 
 namespace {
 
-int dtype_code(DType dt) { return dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2; }
-
 RedOp to_redop(GradReduceOp op) { return op == GradReduceOp::avg ? RedOp::avg : RedOp::sum; }
 
 }  // namespace

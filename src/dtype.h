@@ -12,6 +12,9 @@ enum class DType { f32, bf16, f16 };
 
 inline size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
 
+// The dtype code of kernels/ (0 fp32, 1 bf16, 2 fp16).
+inline int dtype_code(DType t) { return t == DType::f32 ? 0 : t == DType::bf16 ? 1 : 2; }
+
 inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::f32: return "fp32";

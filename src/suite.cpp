@@ -111,11 +111,22 @@ bool Context::report_check(const CheckInfo& info, const LocalVerify& local) {
   if (is_root()) {
     reports_->check(row);
     if (!row.pass) {
+      // Ranks with their nodes ("1 (node7);3 (node8)"): the operator's next step is a node.
+      auto with_nodes = [&](const std::string& ranks) {
+        std::ostringstream out;
+        std::stringstream in(ranks);
+        std::string r;
+        for (bool first = true; std::getline(in, r, ';'); first = false) {
+          const size_t k = size_t(std::stoi(r));
+          out << (first ? "" : ";") << r << " (" << (k < run.hostnames.size() ? run.hostnames[k] : "?") << ")";
+        }
+        return out.str();
+      };
       std::fprintf(stderr, "FAIL %s [%s] %llu wrong of %llu; failing ranks %s; first: rank %d index %lld expected %s "
                    "observed %s%s%s\n",
-                   row.check.c_str(), row.case_name.c_str(), row.n_wrong, row.n_checked, row.failing_ranks.c_str(),
-                   row.first_rank, row.first_index, row.expected.c_str(), row.observed.c_str(),
-                   row.culprit.empty() ? "" : "; culprit ", row.culprit.c_str());
+                   row.check.c_str(), row.case_name.c_str(), row.n_wrong, row.n_checked,
+                   with_nodes(row.failing_ranks).c_str(), row.first_rank, row.first_index, row.expected.c_str(),
+                   row.observed.c_str(), row.culprit.empty() ? "" : "; culprit ", with_nodes(row.culprit).c_str());
       std::fflush(stderr);
     }
   }
@@ -184,6 +195,9 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
   bool root = run.rank == 0;
   std::string exe = "dtbench-" + suite.name;
   MPI_Comm_dup(MPI_COMM_WORLD, &g_control);
+  // The name marks harness traffic, which the fabric-fault interposer (tests/faults/pmpi_fault.c) leaves
+  // alone: it corrupts what the suites measure, never the verdicts about it.
+  MPI_Comm_set_name(g_control, "dtbench-control");
   watchdog::install_term_handler(run.rank);
   g_control_members.resize(size_t(run.size));
   for (int r = 0; r < run.size; ++r) g_control_members[size_t(r)] = r;

@@ -83,6 +83,31 @@ class Context {
         combine_verify(total, verify_chunk(obs, len, index_base + c0));
       }
     };
+    if constexpr (is_block_expected<ExpectedFn>::value) {
+      // Raw elements, compared bit for bit: host buffers in place, device ones through a raw copy.
+      const size_t es = dtype_size(dt);
+      const size_t step = buf.space() == MemSpace::device ? kVerifyChunkDevice : kVerifyChunk;
+      unsigned char* want = byte_scratch(0, step * es);
+      for (size_t c0 = 0; c0 < n; c0 += step) {
+        const size_t len = n - c0 < step ? n - c0 : step;
+        const bool flip_here = flip_at >= 0 && size_t(flip_at) >= c0 && size_t(flip_at) < c0 + len;
+        const void* obs = buf.space() == MemSpace::host ? buf.at(first + c0) : nullptr;
+        if (!obs || flip_here) {
+          unsigned char* raw = byte_scratch(1, step * es);
+          buf.copy_to_host(raw, first + c0, len);
+          if (flip_here) {
+            float x = load_elem(dt, raw, size_t(flip_at) - c0);
+            flip_value(dt, x);
+            store_elem(dt, raw, size_t(flip_at) - c0, x);
+          }
+          obs = raw;
+        }
+        expected.fill(index_base + c0, len, want);
+        combine_verify(total, detail::verify_bits(dt, obs, want, len, index_base + c0, culprit_of));
+      }
+      (void)tol_ulps;  // bit-exact by definition (see BlockExpected)
+      return total;
+    }
     if constexpr (is_periodic_expected<ExpectedFn>::value) {
       // One table of whole periods for all chunks; chunks are whole tables long.
       const size_t B = detail::table_len(expected.period);
@@ -130,6 +155,8 @@ class Context {
   static constexpr size_t kVerifyChunk = 16384, kVerifyChunkDevice = size_t(1) << 20;
   // A reused per-thread scratch of at least n floats (grows once, never shrinks).
   static float* verify_scratch(size_t n);
+  // Reused per-thread byte scratches (slot 0: a chunk's expected elements, slot 1: its raw copy).
+  static unsigned char* byte_scratch(int slot, size_t bytes);
   // Elements [first, first+n) of buf as fp32 into out (dtype dispatch hoisted out of the loop).
   static void load_f32(const Buffer& buf, size_t first, size_t n, float* out);
 

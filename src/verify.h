@@ -222,6 +222,57 @@ LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t inde
   return detail::verify_with_table(dt, observed, n, index_base, t, expected.fn, tol_ulps, culprit_of);
 }
 
+// Expected values produced a range at a time, in the buffer's own element type (the identity
+// pattern's host loops, src/pattern_fill.h): fill(index, n, out) stores expected(index + k) as dt
+// elements at out for k < n. A check against it generates the expectation of a chunk and compares
+// the raw elements bit for bit (tol_ulps must be 0): a -0 where +0 belongs, or any other change of
+// bits, is wrong, and no conversion runs on the common (all equal) path.
+template <class Fill>
+struct BlockExpected {
+  DType dt;
+  Fill fill;
+  double operator()(size_t i) const {
+    unsigned char e[4];
+    fill(i, 1, e);
+    return load_elem(dt, e, 0);
+  }
+};
+template <class T>
+struct is_block_expected : std::false_type {};
+template <class Fill>
+struct is_block_expected<BlockExpected<Fill>> : std::true_type {};
+template <class Fill>
+BlockExpected<Fill> block_expected(DType dt, Fill fill) {
+  return BlockExpected<Fill>{dt, fill};
+}
+
+namespace detail {
+template <class T>
+inline bool any_bits_differ(const T* a, const T* b, size_t n) {
+  T bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (size_t j = 0; j < n; ++j) bad |= T(a[j] ^ b[j]);
+  return bad != 0;
+}
+// Verdict on n raw dt elements at obs against those at want; index_base is the check's index of obs[0].
+template <class CulpritFn>
+LocalVerify verify_bits(DType dt, const void* obs, const void* want, size_t n, size_t index_base,
+                        CulpritFn& culprit_of) {
+  LocalVerify v;
+  v.n_checked = n;
+  const size_t es = dtype_size(dt);
+  const bool differ = es == 4 ? any_bits_differ(static_cast<const uint32_t*>(obs), static_cast<const uint32_t*>(want), n)
+                              : any_bits_differ(static_cast<const uint16_t*>(obs), static_cast<const uint16_t*>(want), n);
+  if (!differ) return v;
+  const unsigned char* o = static_cast<const unsigned char*>(obs);
+  const unsigned char* w = static_cast<const unsigned char*>(want);
+  for (size_t j = 0; j < n; ++j)
+    if (std::memcmp(o + j * es, w + j * es, es) != 0)
+      record_wrong(v, index_base + j, load_elem(dt, w, j), load_elem(dt, o, j), culprit_of);
+  return v;
+}
+}  // namespace detail
+
 template <class ExpectedFn>
 LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t index_base, ExpectedFn expected,
                           double tol_ulps = 0) {

@@ -22,6 +22,13 @@ float* Context::verify_scratch(size_t n) {
   return scratch.data();
 }
 
+unsigned char* Context::byte_scratch(int slot, size_t bytes) {
+  thread_local std::vector<unsigned char> scratch[2];
+  std::vector<unsigned char>& s = scratch[slot];
+  if (s.size() < bytes) s.resize(bytes);
+  return s.data();
+}
+
 void Context::load_f32(const Buffer& buf, size_t first, size_t n, float* out) {
   if (n == 0) return;
   const DType dt = buf.dtype();

@@ -7,6 +7,7 @@
 
 #include "../kernels/pattern.h"
 #include "../src/error.h"
+#include "../src/pattern_fill.h"
 #include "../src/suite.h"
 
 using namespace dtbench;
@@ -52,12 +53,13 @@ size_t count_for(CollKind kind, uint64_t bytes, DType dt, int n) {
   return elems;
 }
 
-void fill_inputs(Context& ctx, const CollDescriptor& d, Buffer& send, Buffer& recv, bool in_place, uint64_t seed,
-                 int64_t modulus) {
+// Inputs from the identity pattern (kernels/pattern.h): reductions get each rank's share of an exact
+// per-index total, data movement gets values whose bits name (seed, source rank, index).
+void fill_inputs(Context& ctx, const CollDescriptor& d, Buffer& send, Buffer& recv, bool in_place, uint64_t seed) {
   Buffer& in = in_place ? recv : send;
   size_t at = in_place ? d.in_place_send_offset() : 0;
   PatternSpec p;
-  p.seed = seed, p.rank = d.rank, p.modulus = modulus;
+  p.seed = seed, p.rank = d.rank, p.group_size = d.n;
   switch (d.kind) {
     case CollKind::all_reduce:
     case CollKind::reduce_scatter: p.kind = PatternSpec::reduce; break;
@@ -76,12 +78,24 @@ void fill_inputs(Context& ctx, const CollDescriptor& d, Buffer& send, Buffer& re
   }
 }
 
-// Runs one validation round and reports it. Returns the number of wrong elements (all ranks).
+// Expected moved values of an output laid out as blocks of `count` per source rank: element i holds
+// source (i / count)'s value at pattern index first_of_block + i % count.
+auto moved_blocks(DType dt, uint64_t seed, size_t count, size_t first_of_block) {
+  return block_expected(dt, [=](size_t i, size_t len, void* out) {
+    char* o = static_cast<char*>(out);
+    while (len > 0) {
+      const size_t src = i / count, in_block = i % count, take = std::min(len, count - in_block);
+      fill_moved_values(dt, o, take, seed, int(src), first_of_block + in_block);
+      i += take, o += take * dtype_size(dt), len -= take;
+    }
+  });
+}
+
+// Runs one validation round and reports it. Returns true when every rank's output is right.
 bool validate(Context& ctx, Comm& comm, const CollDescriptor& d, Buffer& send, Buffer& recv, bool in_place,
               uint64_t seed, const std::string& case_name) {
   DType dt = ctx.opts.dtype;
-  int64_t m = reduce_modulus(dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2, d.n);
-  fill_inputs(ctx, d, send, recv, in_place, seed, m);
+  fill_inputs(ctx, d, send, recv, in_place, seed);
   CollArgs a;
   a.kind = d.kind, a.count = d.count, a.dtype = dt, a.op = g_opt.op, a.root = g_opt.root;
   a.accumulate_fp32 = g_opt.accumulate_fp32;
@@ -92,38 +106,36 @@ bool validate(Context& ctx, Comm& comm, const CollDescriptor& d, Buffer& send, B
 
   CheckInfo info{std::string(coll_name(d.kind)) + (in_place ? ".in_place" : ".out_of_place"), case_name,
                  dtype_name(dt), ""};
-  int n = d.n, rank = d.rank;
-  size_t count = d.count;
-  bool avg = g_opt.op == RedOp::avg;
-  // Averages and 16-bit averages are not exact in any order: allow ULPs as nccl-tests does.
-  double tol = avg ? std::max(2.0, double(n)) : 0.0;
-  // Depends on i only through reduce_base: periodic in i (table verify, see verify.h).
-  auto reduced = periodic_expected(reduce_period(seed, count * size_t(n), m), [=](size_t i) {
-    double s = double(reduce_sum(seed, n, i, m));
-    return double(round_to(dt, float(avg ? s / n : s)));
-  });
+  const int n = d.n, rank = d.rank;
+  const size_t count = d.count;
+  const bool avg = g_opt.op == RedOp::avg;
+  // The reduced value at pattern index i. Sums are exact in any order, so compared bit for bit;
+  // averages are not exact in any order: allow max(2, n) ULPs as nccl-tests does.
+  auto sums = block_expected(dt, [=](size_t i, size_t len, void* out) { fill_sum_totals(dt, out, len, seed, i); });
+  const int code = dtype_code(dt);
+  auto averages = [=](size_t i) { return double(round_to(dt, float(double(sum_total_at(seed, code, i)) / n))); };
+  auto check_reduced = [&](size_t out_at, size_t index_base) {
+    return avg ? ctx.check(info, recv, out_at, count, index_base, averages, std::max(2.0, double(n)))
+               : ctx.check(info, recv, out_at, count, index_base, sums);
+  };
+  auto source_block = [=](size_t i) { return int(i / count); };
   switch (d.kind) {
     case CollKind::all_reduce:
-      return ctx.check(info, recv, 0, count, 0, reduced, tol);
-    case CollKind::reduce_scatter: {
-      size_t out_at = in_place ? size_t(rank) * count : 0;
-      return ctx.check(info, recv, out_at, count, size_t(rank) * count, reduced, tol);
-    }
+      return check_reduced(0, 0);
+    case CollKind::reduce_scatter:
+      return check_reduced(in_place ? size_t(rank) * count : 0, size_t(rank) * count);
     case CollKind::all_gather:
-      return ctx.check(info, recv, 0, count * size_t(n), 0,
-                       [=](size_t i) { return double(gather_value(seed, int(i / count), i % count)); }, 0,
-                       [=](size_t i) { return int(i / count); });
+      return ctx.check(info, recv, 0, count * size_t(n), 0, moved_blocks(dt, seed, count, 0), 0, source_block);
     case CollKind::all_to_all:
-      return ctx.check(info, recv, 0, count * size_t(n), 0,
-                       [=](size_t i) {
-                         return double(gather_value(seed, int(i / count), size_t(rank) * count + i % count));
-                       },
-                       0, [=](size_t i) { return int(i / count); });
-    case CollKind::broadcast:
-      return ctx.check(info, recv, 0, count, 0,
-                       periodic_expected(gather_period(seed, g_opt.root, count),
-                                         [=](size_t i) { return double(gather_value(seed, g_opt.root, i)); }),
-                       0, [](size_t) { return g_opt.root; });
+      return ctx.check(info, recv, 0, count * size_t(n), 0, moved_blocks(dt, seed, count, size_t(rank) * count), 0,
+                       source_block);
+    case CollKind::broadcast: {
+      const int root = g_opt.root;
+      return ctx.check(info, recv, 0, count, 0, block_expected(dt, [=](size_t i, size_t len, void* out) {
+                         fill_moved_values(dt, out, len, seed, root, i);
+                       }),
+                       0, [=](size_t) { return root; });
+    }
     default:
       throw InputError("unsupported collective");
   }
@@ -156,8 +168,7 @@ void run_sweep(Context& ctx) {
         if (in_place && !d.has_in_place()) continue;
         std::string case_name = std::to_string(coll_quoted_bytes(kind, d.count, dt, n)) + "B";
 
-        int64_t m = reduce_modulus(dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2, n);
-        fill_inputs(ctx, d, send, recv, in_place, ctx.opts.seed, m);
+        fill_inputs(ctx, d, send, recv, in_place, ctx.opts.seed);
         CollArgs a;
         a.kind = kind, a.count = d.count, a.dtype = dt, a.op = g_opt.op, a.root = g_opt.root;
         a.accumulate_fp32 = g_opt.accumulate_fp32;

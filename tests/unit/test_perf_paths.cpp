@@ -1,5 +1,5 @@
 // The optimised host hot paths give exactly what the plain closed forms give: fill_pattern_host
-// (period replication) vs per-element reduce_value/gather_value, the inline ulp_of vs libm, the
+// (vectorised block loops) vs per-element sum_share_at/moved_value_at, the inline ulp_of vs libm, the
 // periodic-table verify vs the per-element verify, and Context::verify_buffer (chunks, in-place fp32,
 // flip fault on the chunk holding the element) vs a whole-range copy + apply_flip_fault.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 
 #include "../kernels/pattern.h"
 #include "backend.h"
+#include "pattern_fill.h"
 #include "suite.h"
 #include "verify.h"
 
@@ -40,17 +41,16 @@ TEST(PerfPaths, FillPatternHostMatchesClosedForm) {
   struct Case {
     PatternSpec::Kind kind;
     uint64_t seed, base;
-    int rank;
-    int64_t m;
+    int rank, group;
     size_t n;
   };
-  const uint64_t near_wrap = (~0ull) / kReduceStride - 5000;  // the range crosses the 2^64 wrap
+  const uint64_t near_block = (1ull << 32) - 5000;  // the range crosses a 2^32-index key boundary
   std::vector<Case> cases = {
-      {PatternSpec::reduce, 7, 0, 3, 64, 100000},      {PatternSpec::reduce, 7, 123, 5, 33, 50000},
-      {PatternSpec::reduce, 1, 999, 0, 2, 9000},       {PatternSpec::reduce, 3, near_wrap, 1, 33, 20000},
-      {PatternSpec::reduce, ~0ull - 2, 10, 1, 52, 30000}, {PatternSpec::gather, 7, 0, 3, 0, 100000},
-      {PatternSpec::gather, 11, 4567, 250, 0, 30001},  {PatternSpec::gather, 5, (~0ull) / kGatherStride - 9000, 2, 0, 20000},
-      {PatternSpec::reduce, 7, 5, 3, 64, 10},          {PatternSpec::gather, 7, 5, 3, 0, 1}};
+      {PatternSpec::reduce, 7, 0, 3, 8, 100000},       {PatternSpec::reduce, 7, 123, 5, 6, 50000},
+      {PatternSpec::reduce, 1, 999, 0, 1, 9000},       {PatternSpec::reduce, 3, near_block, 1, 2048, 20000},
+      {PatternSpec::reduce, ~0ull - 2, 10, 1, 3, 30000}, {PatternSpec::gather, 7, 0, 3, 0, 100000},
+      {PatternSpec::gather, 11, 4567, 250, 0, 30001},  {PatternSpec::gather, 5, near_block, 2, 0, 20000},
+      {PatternSpec::reduce, 7, 5, 3, 4, 10},           {PatternSpec::gather, 7, 5, 3, 0, 1}};
   for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
     for (const Case& c : cases) {
       PatternSpec s;
@@ -58,12 +58,12 @@ TEST(PerfPaths, FillPatternHostMatchesClosedForm) {
       s.seed = c.seed;
       s.rank = c.rank;
       s.index_base = c.base;
-      s.modulus = c.m;
+      s.group_size = c.group;
       std::vector<unsigned char> got(c.n * dtype_size(dt) + 4, 0xab), want(got);
       fill_pattern_host(dt, got.data(), c.n, s);
       for (size_t k = 0; k < c.n; ++k) {
-        float v = c.kind == PatternSpec::reduce ? reduce_value(c.seed, c.rank, c.base + k, c.m)
-                                                : gather_value(c.seed, c.rank, c.base + k);
+        float v = c.kind == PatternSpec::reduce ? sum_share_at(c.seed, dtype_code(dt), c.rank, c.group, c.base + k)
+                                                : moved_value_at(c.seed, dtype_code(dt), c.rank, c.base + k);
         store_elem(dt, want.data(), k, v);
       }
       ASSERT_EQ(got, want) << dtype_name(dt) << " kind " << int(c.kind) << " base " << c.base << " n " << c.n;
@@ -175,5 +175,34 @@ TEST(PerfPaths, FlipTargetClampsLikeApplyFlipFault) {
   EXPECT_EQ(flip_target(f, 1, "all_reduce", 0), -1);
 }
 
+}  // namespace
+}  // namespace dtbench
+
+namespace dtbench {
+namespace {
+// The bit-exact block path of Context::verify_buffer: a correct buffer passes in every type, and one
+// element turned from +0 into -0 (equal as values) is found, with its index and the block's source.
+TEST(PerfPaths, BlockVerifyComparesBitsAndFindsASignFlippedZero) {
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    const size_t n = 50000;
+    Buffer buf(MemSpace::host, dt, n);
+    auto expected = block_expected(dt, [=](size_t i, size_t len, void* out) { fill_moved_values(dt, out, len, 6, 2, i); });
+    expected.fill(0, n, buf.data());
+    auto culprit = [](size_t) { return 2; };
+    EXPECT_EQ(Context::verify_buffer(buf, 0, n, 0, expected, 0.0, culprit).n_wrong, 0u);
+    size_t zero = n;
+    for (size_t i = 30000; i < n && zero == n; ++i)
+      if (f32_bits(load_elem(dt, buf.data(), i)) == 0u) zero = i;
+    ASSERT_LT(zero, n) << "no +0 in the pattern";
+    store_elem(dt, buf.data(), zero, -0.0f);
+    const LocalVerify v = Context::verify_buffer(buf, 0, n, 0, expected, 0.0, culprit);
+    EXPECT_EQ(v.n_wrong, 1u) << dtype_name(dt);
+    EXPECT_EQ(v.first_index, int64_t(zero));
+    EXPECT_EQ(v.culprit, 2);
+    // The flip fault reaches the block path too.
+    store_elem(dt, buf.data(), zero, 0.0f);
+    EXPECT_EQ(Context::verify_buffer(buf, 0, n, 0, expected, 0.0, culprit, 17).first_index, 17);
+  }
+}
 }  // namespace
 }  // namespace dtbench
