@@ -98,15 +98,19 @@ $(OBJ)/raw_mpi_loop: $(OBJ)/bench/raw_mpi_loop.o
 
 unit: $(UNIT_BIN)
 
+# The fabric-fault interposer (LD_PRELOAD under the suites in tests/integration/fabric.sh).
+include tests/faults/pmpi_fault.mk
+
 # Installs the Debian packages dtbench needs when any is missing (apt-get; prints the command if not root).
 deps:
 	@bash scripts/deps.sh
 
 # Unit tests, MPI integration tests on the host backend, and the host-only (CUDA=0) build.
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit $(PMPI_FAULT_SO)
 	@$(MAKE) --no-print-directory host-only
-	@OBJ=$(OBJ) BIN=$(BIN) HOST_ONLY_BIN=$(BUILD)/host-only/bin USE_CUDA=$(USE_CUDA) bash tests/run_all.sh
+	@OBJ=$(OBJ) BIN=$(BIN) HOST_ONLY_BIN=$(BUILD)/host-only/bin USE_CUDA=$(USE_CUDA) PMPI_FAULT_SO=$(PMPI_FAULT_SO) \
+	  bash tests/run_all.sh
 
 # A host-only build next to the default one, so make test exercises both.
 host-only:

@@ -26,8 +26,14 @@ Runtime::Runtime(int* argc, char*** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &info_.size);
 
+  // Start-up facts travel on a harness communicator (named so the fabric-fault interposer of
+  // tests/faults leaves it alone: it corrupts what suites measure, not who runs where).
+  MPI_Comm control;
+  MPI_Comm_dup(MPI_COMM_WORLD, &control);
+  MPI_Comm_set_name(control, "dtbench-control-runtime");
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, info_.rank, MPI_INFO_NULL, &node);
+  MPI_Comm_set_name(node, "dtbench-control-node");
   MPI_Comm_rank(node, &info_.local_rank);
   MPI_Comm_size(node, &info_.local_size);
   // Node index: number nodes by their lowest world rank (the local leader's rank).
@@ -35,7 +41,7 @@ Runtime::Runtime(int* argc, char*** argv) {
   MPI_Bcast(&leader, 1, MPI_INT, 0, node);
   MPI_Comm_free(&node);
   std::vector<int> leaders(info_.size);
-  MPI_Allgather(&leader, 1, MPI_INT, leaders.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  MPI_Allgather(&leader, 1, MPI_INT, leaders.data(), 1, MPI_INT, control);
   std::vector<int> distinct = leaders;
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
@@ -46,8 +52,9 @@ Runtime::Runtime(int* argc, char*** argv) {
   gethostname(host, sizeof(host) - 1);
   info_.hostname = host;
   std::vector<char> all(size_t(info_.size) * 256);
-  MPI_Allgather(host, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, MPI_COMM_WORLD);
+  MPI_Allgather(host, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, control);
   for (int r = 0; r < info_.size; ++r) info_.hostnames.emplace_back(&all[size_t(r) * 256]);
+  MPI_Comm_free(&control);
 }
 
 Runtime::~Runtime() {

@@ -6,6 +6,7 @@
   csvcheck.py prefix PART FULL         PART's rows (run_id column ignored) are the first rows of FULL
   csvcheck.py checks FILE              unique check names with the n_checked of their first row
   csvcheck.py failrow FILE CHECK RANK  a FAIL row of CHECK names RANK in failing_ranks or culprit
+  csvcheck.py failprefix FILE PREFIX RANK  a FAIL row of a check named PREFIX* names RANK in failing_ranks
   csvcheck.py timesum FILE             sum of time_med_us over perf rows that have one
   csvcheck.py meta FILE KEY            the value of metadata line '# KEY=...'
 Exit status 0 when the condition holds (or the value was printed), 1 otherwise.
@@ -67,6 +68,11 @@ def main(argv):
             if r[ci] == argv[3] and r[si] == "FAIL" and (argv[4] in r[fi].split(";") or argv[4] in r[cu].split(";")):
                 return 0
         return 1
+    if cmd == "failprefix":
+        _, header, rows = load(argv[2])
+        ci, si, fi = header.index("check"), header.index("status"), header.index("failing_ranks")
+        return 0 if any(r[ci].startswith(argv[3]) and r[si] == "FAIL" and argv[4] in r[fi].split(";")
+                        for r in rows) else 1
     if cmd == "timesum":
         _, header, rows = load(argv[2])
         ti = header.index("time_med_us")

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Faults beneath dtbench: the PMPI interposer (tests/faults/pmpi_fault.c, LD_PRELOAD) makes MPI
+# deliver wrong data on rank 1 the way a bad link or library would, and dtbench-coll must FAIL every
+# collective the corruption reaches, naming rank 1 and its node, with exit 1. One run per (mode,
+# dtype), world sizes 2..8 spread over the matrix, every collective, in and out of place.
+# Env: PMPI_FAULT_SO (built by make test), FABRIC_MODES, FABRIC_TYPES.
+source "$(dirname "$0")/../lib.sh"
+CSV=(python3 "$(dirname "$0")/../faults/csvcheck.py")
+SO=${PMPI_FAULT_SO:-build/libdtbench_pmpi_fault.so}
+[ -f "$SO" ] || { fail "fabric interposer" "$SO not built (make test builds it)"; exit 0; }
+SO=$(cd "$(dirname "$SO")" && pwd)/$(basename "$SO")
+# An ASan build must accept a preloaded library ahead of its runtime.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+read -r -a MODES <<<"${FABRIC_MODES:-rotate offset wrong-shard swap-blocks dup-block stale bitflip negzero truncate}"
+read -r -a TYPES <<<"${FABRIC_TYPES:-fp32 bf16 fp16}"
+host=$(hostname)
+
+# The dtbench-coll collectives a mode reaches (the interposer's table in pmpi_fault.c).
+reached() {
+  case $1 in
+    wrong-shard) echo reduce_scatter ;;
+    swap-blocks | dup-block) echo all_reduce all_gather all_to_all broadcast ;;
+    *) echo all_reduce reduce_scatter all_gather all_to_all broadcast ;;
+  esac
+}
+
+i=0
+for mode in "${MODES[@]}"; do
+  for dt in "${TYPES[@]}"; do
+    np=$((2 + i % 7)) i=$((i + 1))
+    name="fabric $mode coll np=$np $dt"
+    out=$TMP_ROOT/$mode-$dt
+    run_mpi "$np" "$TMP_ROOT/$mode-$dt.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="$mode,rank=1" \
+      "$BIN/dtbench-coll" --backend host -b 4K -e 16K -f 4 -n 2 -w 1 -d "$dt" -q --out "$out"
+    f=$(checks_csv "$out") why=""
+    [ "$RC" = 1 ] || why="exit $RC, expected 1"
+    grep -q "^pmpi_fault: rank 1 corrupted" "$LOG" || why="$why; the interposer never fired"
+    [ -n "$f" ] || why="$why; no checks CSV"
+    for op in $(reached "$mode"); do
+      [ -n "$f" ] && "${CSV[@]}" failprefix "$f" "$op." 1 || why="$why; no FAIL row of $op naming rank 1"
+    done
+    grep -q "^FAIL .*failing ranks \([0-9]* ([^)]*);\)*1 ($host)" "$LOG" || why="$why; no FAIL line naming rank 1 on $host"
+    if [ -z "$why" ]; then pass "$name: exit 1, rank 1 ($host) named for $(reached "$mode" | wc -w) collectives"
+    else fail "$name" "${why#; } (log: $(grep -m 3 -E '^(FAIL|pmpi|dtbench)' "$LOG" | tr '\n' '|' | head -c 400))"; fi
+  done
+done
+
+# Harness traffic stays exact: a clean run under the interposer with a mode that reaches nothing
+# dtbench-coll sends (point-to-point) passes.
+run_mpi 4 "$TMP_ROOT/clean.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="bitflip,op=send" \
+  "$BIN/dtbench-coll" --backend host -b 4K -e 16K -f 4 -n 2 -w 1 -q --out "$TMP_ROOT/clean"
+expect "fabric interposer loaded, no data reached: PASS" "exit 0" test "$RC" = 0
