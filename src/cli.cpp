@@ -39,6 +39,11 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
 }
 
 void finish_common_options(CommonOptions& o) {
+  // CLI11's NonNegativeNumber lets NaN through (NaN < 0 is false), which would switch the watchdog off.
+  if (!std::isfinite(o.timeout_s))
+    throw InputError("--timeout: expected a finite number of seconds (0 = off), got " + std::to_string(o.timeout_s));
+  if (!o.checks_csv.empty() && o.checks_csv == o.perf_csv)
+    throw InputError("--checks-csv and --perf-csv name the same file " + o.checks_csv);
   if (!parse_dtype(o.dtype_name, &o.dtype))
     throw InputError("--dtype: unknown type \"" + o.dtype_name + "\" (fp32, bf16, fp16)");
   if (!o.test_skip_collective.empty()) {

@@ -72,6 +72,8 @@ bad=(
   "-o max|--op"
   "--ops all_reduce,gather|--ops"
   "--inject-fault flip,rank=x|--inject-fault"
+  "--timeout nan|--timeout"
+  "--checks-csv $TMP_ROOT/same.csv --perf-csv $TMP_ROOT/same.csv|--checks-csv"
 )
 for case in "${bad[@]}"; do
   args=${case%%|*} flag=${case##*|}

@@ -176,6 +176,9 @@ bad=(
   "4|--dist-opt-instances 0|--dist-opt-instances"
   "4|--dist-opt-instances 2 --optimizer allreduce|--dist-opt-instances"
   "2|--inject-fault flip,rank=x|--inject-fault"
+  "4|--tp 0|--tp"
+  "4|--pp 0|--pp"
+  "4|--cp -1|--cp"
 )
 for case in "${bad[@]}"; do
   IFS='|' read -r np args flag <<<"$case"
