@@ -28,6 +28,9 @@ GradPattern GradPattern::make(uint64_t seed, int group_size, int microbatches, D
   p.grad_dtype = grad_dtype;
   // The unscaled group sum k*D*D*(m-1) (AVG in the collective) must stay an exact integer.
   p.modulus = reduce_modulus(dtype_code(grad_dtype), int64_t(microbatches) * group_size * group_size);
+  // When m divides D every b gives the same group sum, and a misplaced block would pass: a smaller
+  // m keeps the sum dependent on b (m = 2 with D even is the one case left: too few exact values).
+  while (p.modulus > 2 && group_size % p.modulus == 0) --p.modulus;
   p.pre_scale = float(scaling.pre_scale);
   p.avg = scaling.op == GradReduceOp::avg;
   p.build_tables();
@@ -41,9 +44,11 @@ void GradPattern::build_tables() {
   for (int64_t b = 0; b < modulus; ++b) reduced_table_.push_back(reduced_slow(b));
 }
 
-uint64_t GradPattern::period(uint64_t last_index) const { return reduce_period(seed, last_index, modulus); }
+int64_t GradPattern::base(uint64_t e) const {
+  return int64_t((uint64_t(pattern_hash(pattern_key(seed, 0, e), e)) * uint64_t(modulus)) >> 32);
+}
 
-int64_t GradPattern::value(int q, uint64_t e) const { return int64_t(reduce_value(seed, q, e, modulus)); }
+int64_t GradPattern::value(int q, uint64_t e) const { return (base(e) + q) % modulus; }
 
 float GradPattern::local(int q, uint64_t e) const {
   const float g = round_to(grad_dtype, float(group_size) * float(value(q, e)));
@@ -65,7 +70,7 @@ int64_t residue_count(int64_t b, int64_t group_size, int64_t m, int64_t c) {
   return group_size / m + (offset < group_size % m ? 1 : 0);
 }
 
-double GradPattern::reduced(uint64_t e) const { return reduced_of_base(reduce_base(seed, e, modulus)); }
+double GradPattern::reduced(uint64_t e) const { return reduced_of_base(base(e)); }
 
 double GradPattern::reduced_of_base(int64_t b) const {
   return size_t(modulus) == reduced_table_.size() ? reduced_table_[size_t(b)] : reduced_slow(b);

@@ -21,7 +21,9 @@ namespace dtbench {
 // Closed forms (pure, O(1) in the group size).
 //
 // Group position q of a D-rank data-parallel group contributes, per microbatch, to element e of a
-// grad buffer the value D * v_q(e), v_q(e) = reduce_value(seed, q, e, m): a small integer. After k
+// grad buffer the value D * v_q(e), v_q(e) = (b(e) + q) mod m: a small integer, with b(e) in [0, m)
+// from a hash of (seed, e) (kernels/pattern.h), so nothing repeats with a period in e, and m chosen
+// not to divide D, so the group sum still depends on b at every group size. After k
 // microbatches of local accumulation the grad holds k*D*v; the 1/D pre-scale (fp32 scalar, result
 // rounded to the grad dtype as torch's `grad_data *= f` does) then gives k*v, so the fp32 or bf16
 // sum over the group is exact for most D. The expectation applies that rounding explicitly and, for
@@ -31,7 +33,7 @@ struct GradPattern {
   int group_size = 1;    // D: ranks whose contributions are summed
   int microbatches = 1;  // k
   DType grad_dtype = DType::f32;
-  int64_t modulus = 2;   // m of reduce_value
+  int64_t modulus = 2;   // m
   float pre_scale = 1;   // the fp32 scalar each rank multiplies its grad with before the collective
   bool avg = false;      // the collective averages (divides the sum by D)
 
@@ -52,17 +54,16 @@ struct GradPattern {
   // (missing pre-scale), or -1 when no single position explains the difference.
   int position_without_prescale(uint64_t e, double observed) const;
 
-  // reduced(e) and prescaled(q, e) depend on e only through b = reduce_base(seed, e, m): tables of
-  // the m values, built by make() (a pattern whose fields are changed afterwards must call
-  // build_tables() again; without tables the closed forms are evaluated directly).
+  // reduced(e) and prescaled(q, e) depend on e only through b(e): tables of the m values, built by
+  // make() (a pattern whose fields are changed afterwards must call build_tables() again; without
+  // tables the closed forms are evaluated directly).
   void build_tables();
-  double reduced_of_base(int64_t b) const;  // reduced(e) for reduce_base(seed, e, m) == b
-  // The period in e of reduced / prescaled over [0, last_index] (0: not periodic).
-  uint64_t period(uint64_t last_index) const;
+  int64_t base(uint64_t e) const;            // b(e)
+  double reduced_of_base(int64_t b) const;  // reduced(e) for b(e) == b
 
  private:
   double reduced_slow(int64_t b) const;
-  std::vector<double> reduced_table_;   // by reduce_base
+  std::vector<double> reduced_table_;   // by b
   std::vector<float> prescaled_table_;  // by value v in [0, m)
 };
 

@@ -60,8 +60,9 @@ void record_wrong(LocalVerify& v, size_t index, double want, double got, Culprit
 }
 }  // namespace detail
 
-// Compares observed[i] with expected(index_base + i) for i in [0, n). `tol_ulps` = 0 means bit-exact
-// (as nccl-tests for sums); > 0 allows that many ULPs of the expected value (averages, bf16 rounding).
+// Compares observed[i] with expected(index_base + i) for i in [0, n). `tol_ulps` = 0 means exact, sign
+// of zero included (a fabric that delivers -0 for +0 is wrong even though -0 == +0); > 0 allows that
+// many ULPs of the expected value (averages, bf16 rounding).
 // `culprit_of(index)` names the rank responsible for an index (-1 when unknown).
 template <class ExpectedFn, class CulpritFn>
 LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t index_base, ExpectedFn expected,
@@ -72,7 +73,7 @@ LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t inde
     for (size_t i = 0; i < n; ++i) {
       const double want = expected(index_base + i);
       const double got = observed[i];
-      if (__builtin_expect(got == want, 1)) continue;
+      if (__builtin_expect(got == want && std::signbit(got) == std::signbit(want), 1)) continue;
       detail::record_wrong(v, index_base + i, want, got, culprit_of);
     }
   } else {
@@ -142,21 +143,23 @@ inline bool segment_differs(const float* obs, size_t len, const ExpectedTable& t
   unsigned bad = 0;
   size_t j = 0;
   if (tol_ulps == 0 && t.float_exact) {
-    const float* w = t.wantf.data();
-    for (; j + 16 <= len; j += 16) {
-      unsigned b = 0;
-      for (size_t k = 0; k < 16; ++k) b |= unsigned(!(obs[j + k] == w[j + k]));
-      bad |= b;
-    }
-    for (; j < len; ++j) bad |= unsigned(!(obs[j] == w[j]));
+    // Bit patterns: equal values with the same sign of zero (NaN never equals a float-exact table).
+    typedef uint32_t __attribute__((may_alias)) u32;
+    const u32* o = reinterpret_cast<const u32*>(obs);
+    const u32* w = reinterpret_cast<const u32*>(t.wantf.data());
+    uint32_t diff = 0;
+#pragma omp simd reduction(| : diff)
+    for (size_t k = 0; k < len; ++k) diff |= o[k] ^ w[k];
+    bad = diff != 0;
   } else if (tol_ulps == 0) {
     const double* w = t.want.data();
     for (; j + 16 <= len; j += 16) {
       unsigned b = 0;
-      for (size_t k = 0; k < 16; ++k) b |= unsigned(!(double(obs[j + k]) == w[j + k]));
+      for (size_t k = 0; k < 16; ++k)
+        b |= unsigned(!(double(obs[j + k]) == w[j + k])) | unsigned(std::signbit(obs[j + k]) != std::signbit(w[j + k]));
       bad |= b;
     }
-    for (; j < len; ++j) bad |= unsigned(!(double(obs[j]) == w[j]));
+    for (; j < len; ++j) bad |= unsigned(!(double(obs[j]) == w[j])) | unsigned(std::signbit(obs[j]) != std::signbit(w[j]));
   } else {
     const double* w = t.want.data();
     const double* l = t.lim.data();
@@ -204,7 +207,8 @@ LocalVerify verify_with_table(DType dt, const float* observed, size_t n, size_t 
     if (!segment_differs(observed + s, len, t, tol_ulps)) continue;
     for (size_t j = 0; j < len; ++j) {
       const double want = t.want[j], got = observed[s + j];
-      const bool ok = tol_ulps == 0 ? got == want : std::fabs(got - want) <= tol_ulps * ulp_of(dt, want);
+      const bool ok = tol_ulps == 0 ? got == want && std::signbit(got) == std::signbit(want)
+                                    : std::fabs(got - want) <= tol_ulps * ulp_of(dt, want);
       if (!ok) record_wrong(v, index_base + s + j, want, got, culprit_of);
     }
   }

@@ -510,6 +510,38 @@ struct TokenExchange {
   size_t recv_rows = 0;
 };
 
+// The counts size the all-to-all-v, so both sides must agree on them before it runs: every rank echoes
+// what it received back to the senders, which compare the echo with what they sent (a count corrupted
+// in transit would otherwise size a receive wrongly: MPI_ERR_TRUNCATE instead of a FAIL row). A count
+// must also be a whole number of rows no larger than what one rank routes. Collective; the verdict is
+// the same on every rank, so all skip the exchange together when it fails.
+bool counts_agree(Context& ctx, Comm& ep, const DispatchPlan& plan, const Buffer& counts_in,
+                  const std::vector<float>& got, int max_rows) {
+  const int EP = ep.size();
+  Buffer echo = ctx.backend.alloc(DType::f32, size_t(EP));
+  ep.all_to_all(counts_in.data(), echo.data(), 1, DType::f32);
+  const std::vector<float> back = echo.to_host_f32(0, size_t(EP));
+  auto verdict = [&](const std::vector<float>& echoed) {
+    LocalVerify v;
+    v.n_checked = uint64_t(2 * EP);
+    auto wrong = [&](int p, double want, double seen) {
+      if (v.n_wrong++ == 0) v.first_index = p, v.expected = want, v.observed = seen, v.culprit = ep.members()[size_t(p)];
+    };
+    for (int p = 0; p < EP; ++p) {
+      if (echoed[size_t(p)] != float(plan.send_counts[size_t(p)])) wrong(p, plan.send_counts[size_t(p)], echoed[size_t(p)]);
+      const float c = got[size_t(p)];
+      if (!(c >= 0 && c <= float(max_rows) && c == std::floor(c))) wrong(p, -1, c);
+    }
+    return v;
+  };
+  // A "flip" fault corrupts only the copy being verified; whether the exchange can run depends on the
+  // real counts, agreed over the world.
+  std::vector<float> seen = back;
+  apply_flip_fault(ctx.fault, ctx.run.rank, "dispatch.counts", DType::f32, seen);
+  ctx.report_check({"dispatch.counts", "", "fp32", "rows per EP peer agree between sender and receiver"}, verdict(seen));
+  return ctx.max_over_ranks(verdict(back).n_wrong ? 1.0 : 0.0) == 0.0;
+}
+
 void run_dispatch(Context& ctx, const ParallelLayout& layout, Groups& groups, const MoeRouting& routing) {
   const int rank = ctx.run.rank;
   const DType dt = ctx.opts.dtype;
@@ -525,6 +557,10 @@ void run_dispatch(Context& ctx, const ParallelLayout& layout, Groups& groups, co
   fill_with(counts_out, 0, size_t(EP), [&](size_t p) { return float(plan.send_counts[p]); });
   ep.all_to_all(counts_out.data(), counts_in.data(), 1, DType::f32);
   const std::vector<float> got = counts_in.to_host_f32(0, size_t(EP));
+  if (!counts_agree(ctx, ep, plan, counts_in, got, T * K)) {
+    ctx.progress("dispatch: token counts disagree between senders and receivers; dispatch and combine skipped");
+    return;
+  }
   TokenExchange x;
   for (int p = 0; p < EP; ++p) {
     x.send_counts.push_back(plan.send_counts[p] * size_t(H));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Faults beneath dtbench: the PMPI interposer (tests/faults/pmpi_fault.c, LD_PRELOAD) makes MPI
-# deliver wrong data on rank 1 the way a bad link or library would, and dtbench-coll must FAIL every
-# collective the corruption reaches, naming rank 1 and its node, with exit 1. One run per (mode,
-# dtype), world sizes 2..8 spread over the matrix, every collective, in and out of place.
+# deliver wrong data on rank 1 the way a bad link or library would. dtbench-coll must FAIL every
+# collective the corruption reaches, naming rank 1 and its node, with exit 1 (one run per (mode,
+# dtype): every collective, in and out of place); dtbench-ddp, -fsdp and -ep must FAIL naming rank 1
+# (one run per mode). World sizes 2..8 are spread over the matrix.
 # Env: PMPI_FAULT_SO (built by make test), FABRIC_MODES, FABRIC_TYPES.
 source "$(dirname "$0")/../lib.sh"
 CSV=(python3 "$(dirname "$0")/../faults/csvcheck.py")
@@ -41,6 +42,27 @@ for mode in "${MODES[@]}"; do
     done
     grep -q "^FAIL .*failing ranks \([0-9]* ([^)]*);\)*1 ($host)" "$LOG" || why="$why; no FAIL line naming rank 1 on $host"
     if [ -z "$why" ]; then pass "$name: exit 1, rank 1 ($host) named for $(reached "$mode" | wc -w) collectives"
+    else fail "$name" "${why#; } (log: $(grep -m 3 -E '^(FAIL|pmpi|dtbench)' "$LOG" | tr '\n' '|' | head -c 400))"; fi
+  done
+done
+
+# The training-shaped suites: every mode, one dtype each (alternating), world sizes 2..8. Each must
+# exit 1 with a FAIL line naming rank 1 (the rank whose MPI delivered wrong data) and its node, as a
+# failing rank or as the culprit. ddp runs with the distributed optimizer, so its reduce-scatter and
+# param all-gather are reached too.
+names_rank1="^FAIL .*(failing ranks|culprit) ([0-9]+ \([^)]*\);)*1 \($host\)"
+for suite in "ddp --distributed-optimizer" fsdp ep; do
+  read -r -a S <<<"$suite"
+  for mode in "${MODES[@]}"; do
+    dt=${TYPES[$((i % ${#TYPES[@]}))]} np=$((2 + i % 7)) i=$((i + 1))
+    name="fabric $mode ${S[0]} np=$np $dt"
+    run_mpi "$np" "$TMP_ROOT/${S[0]}-$mode.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="$mode,rank=1" \
+      "$BIN/dtbench-${S[0]}" "${S[@]:1}" --backend host -d "$dt" -n 2 -w 1 -q --out "$TMP_ROOT/${S[0]}-$mode"
+    why=""
+    [ "$RC" = 1 ] || why="exit $RC, expected 1"
+    grep -q "^pmpi_fault: rank 1 corrupted" "$LOG" || why="$why; the interposer never fired"
+    grep -qE "$names_rank1" "$LOG" || why="$why; no FAIL line naming rank 1 on $host"
+    if [ -z "$why" ]; then pass "$name: exit 1, rank 1 ($host) named"
     else fail "$name" "${why#; } (log: $(grep -m 3 -E '^(FAIL|pmpi|dtbench)' "$LOG" | tr '\n' '|' | head -c 400))"; fi
   done
 done

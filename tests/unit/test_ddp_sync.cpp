@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,24 @@ TEST(GradPattern, ReducedIsTheSumOfPrescaledGrads) {
             }
           }
         }
+}
+
+TEST(GradPattern, NoPeriodAndNoConstantAtAnyGroupSize) {
+  // The reduced value must carry the position: no period of 64 (chunk boundaries hit it), and no
+  // constant when the group size is a multiple of the modulus (64, 128, 256 ranks).
+  for (DType dt : {DType::f32, DType::bf16})
+    for (int d : {1, 2, 3, 8, 63, 64, 128, 256, 1024}) {
+      const GradPattern p = GradPattern::make(5, d, 1, dt, GradScaling{1.0 / d, GradReduceOp::sum});
+      std::set<double> seen;
+      int same_at_64 = 0;
+      for (uint64_t e = 0; e < 4096; ++e) {
+        seen.insert(p.reduced(e));
+        same_at_64 += p.reduced(e) == p.reduced(e + 64);
+      }
+      if (p.modulus == 2 && d % 2 == 0) continue;  // bf16 at large D: too few exact values (documented)
+      EXPECT_GT(seen.size(), 1u) << dtype_name(dt) << " d=" << d << " m=" << p.modulus;
+      EXPECT_LT(same_at_64, 4096 * 3 / 4) << dtype_name(dt) << " d=" << d << " m=" << p.modulus;
+    }
 }
 
 TEST(GradPattern, ExactForPowersOfTwoAndSmallGroups) {
