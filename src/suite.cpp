@@ -223,6 +223,9 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
     app.parse(argc, argv);
     finish_common_options(opts);
     if (!opts.inject_fault.empty()) fault = parse_fault_spec(opts.inject_fault);
+    if (fault.rank < -1 || fault.rank >= run.size)
+      throw InputError("--inject-fault: rank " + std::to_string(fault.rank) + " is outside 0.." +
+                       std::to_string(run.size - 1) + " (" + std::to_string(run.size) + " ranks)");
     if (suite.validate) suite.validate(run, opts);
   } catch (const CLI::CallForHelp&) {
     if (root) std::cout << app.help();
@@ -295,6 +298,14 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
 
   // 5. Verdict. The final barrier is watched: a rank that fell behind is named here.
   ctx.world.barrier();
+  // A flip that reached no data proved nothing: bad input (exit 2), not a PASS.
+  if (fault.kind == "flip" && ctx.max_over_ranks(flip_applied() ? 1.0 : 0.0) == 0.0) {
+    ctx.reports_.reset();
+    backend.reset();
+    return fail(kExitBadInput, "--inject-fault " + opts.inject_fault + ": no check on rank " +
+                                   (fault.rank < 0 ? std::string("any") : std::to_string(fault.rank)) +
+                                   " matched, nothing was corrupted (op= names part of a check name)");
+  }
   int failed = root ? ctx.reports_->failed_checks() : 0;
   MPI_Bcast(&failed, 1, MPI_INT, 0, g_control);
   if (root) {

@@ -1,5 +1,6 @@
 #include "verify.h"
 
+#include <atomic>
 #include <sstream>
 
 #include "error.h"
@@ -55,9 +56,17 @@ FaultSpec parse_fault_spec(const std::string& s) {
   return f;
 }
 
+namespace {
+std::atomic<bool> g_flip_applied{false};
+}  // namespace
+
+void note_flip_applied() { g_flip_applied = true; }
+bool flip_applied() { return g_flip_applied.load(); }
+
 int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n) {
   if (!f.applies("flip", world_rank) || total_n == 0) return -1;
   if (!f.op.empty() && check.find(f.op) == std::string::npos) return -1;
+  note_flip_applied();
   return size_t(f.index) < total_n ? f.index : int64_t(total_n - 1);
 }
 

@@ -308,5 +308,10 @@ void apply_flip_fault(const FaultSpec& f, int world_rank, const std::string& che
 int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n);
 // Flips the bit apply_flip_fault flips, in one observed value of type dt.
 void flip_value(DType dt, float& value);
+// Whether a "flip" fault reached any data on this rank (flip_target found its element, or a suite
+// that flips by itself called note_flip_applied): a flip that matches no check is bad input, never
+// a silent PASS.
+void note_flip_applied();
+bool flip_applied();
 
 }  // namespace dtbench

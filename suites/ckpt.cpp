@@ -452,6 +452,7 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
       int64_t e = std::min<int64_t>(std::max<int64_t>(ctx.fault.index, 0), p.numel() - 1);
       host[size_t(e) * dtype_size(p.dtype)] ^= 1;  // a misplaced/corrupted element after the read
       flipped = true;
+      note_flip_applied();
     }
     int64_t n_wrong = 0, first = first_wrong_element(p, index.step(), host.data(), &n_wrong);
     v.n_checked += uint64_t(p.numel());

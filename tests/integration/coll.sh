@@ -73,6 +73,7 @@ bad=(
   "--ops all_reduce,gather|--ops"
   "--inject-fault flip,rank=x|--inject-fault"
   "--timeout nan|--timeout"
+  "--inject-fault flip,rank=9|--inject-fault"
   "--checks-csv $TMP_ROOT/same.csv --perf-csv $TMP_ROOT/same.csv|--checks-csv"
 )
 for case in "${bad[@]}"; do
@@ -83,6 +84,10 @@ for case in "${bad[@]}"; do
   expect "coll bad input '$args'" "exit 2, one error line naming $flag, nothing written" \
     eval '[ $RC = 2 ] && [ "$(grep -c "error:" $LOG)" = 1 ] && grep "error:" $LOG | grep -q -- "$flag" && [ ! -e $out ]'
 done
+# A flip aimed at no check proves nothing: exit 2 naming --inject-fault, never a PASS.
+run_mpi 2 $TMP_ROOT/nomatch.log "$COLL" "${QUICK[@]}" --inject-fault flip,op=no_such_check --out $TMP_ROOT/nomatch
+expect "coll flip matching no check is refused" "exit 2 naming --inject-fault" \
+  eval '[ $RC = 2 ] && grep -q "error: --inject-fault flip,op=no_such_check: no check" $LOG'
 run_mpi 2 $TMP_ROOT/bad.log "$COLL" --out /proc/dtbench-nope
 expect "coll unwritable --out" "exit 2 naming --out" eval '[ $RC = 2 ] && grep -q "error: --out /proc/dtbench-nope" $LOG'
 
