@@ -231,8 +231,22 @@ void sync_grads(Context& ctx, GradBuffers& g, Groups& groups, const GradScaling&
                 bool collectives_only = false) {
   const SyncGroups d = sync_groups(groups, *g.plan, false);
   sync_buffer(ctx, *g.plan, g.dense, g.dense_buf, *d.reduce, d.inter, dense, collectives_only);
-  const SyncGroups e = ctx.fault.kind == "wrong-group" ? d : sync_groups(groups, *g.plan, true);
-  sync_buffer(ctx, *g.plan, g.expert, g.expert_buf, *e.reduce, e.inter, expert, collectives_only);
+  if (ctx.fault.kind != "wrong-group") {
+    const SyncGroups e = sync_groups(groups, *g.plan, true);
+    sync_buffer(ctx, *g.plan, g.expert, g.expert_buf, *e.reduce, e.inter, expert, collectives_only);
+    return;
+  }
+  // The fault: expert grads reduced over the dense group. Expert buffers differ in size across that
+  // group when experts split unevenly over EP (and some ranks may hold none), so the fault reduces
+  // the prefix every rank has: the collectives still match and stay inside every buffer.
+  if (g.expert >= 0 && !collectives_only)
+    for (const GradBucket& b : g.plan->buffer(g.expert).buckets)
+      scale_elements(g.expert_buf, size_t(b.offset), size_t(b.numel), float(expert.pre_scale));
+  const double mine = g.expert >= 0 ? double(g.expert_buf.count()) : 0.0;
+  const size_t common = size_t(-ctx.max_over_ranks(-mine));
+  if (common > 0 && d.reduce->size() > 1)
+    d.reduce->all_reduce(g.expert_buf.data(), g.expert_buf.data(), common, g.expert_buf.dtype(),
+                         expert.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum);
 }
 
 // The group whose rank index decides DistOpt shard ownership: the intra group with partial DistOpt.
@@ -1018,7 +1032,7 @@ void add_options(CLI::App& app, CommonOptions& opts) {
       ->capture_default_str();
 }
 
-void validate_options(const RunInfo& run, CommonOptions&) {
+void validate_options(const RunInfo& run, CommonOptions& opts) {
   if (g_opt.instances < 1)
     throw InputError("--dist-opt-instances: must be >= 1 (got " + std::to_string(g_opt.instances) + ")");
   {
@@ -1031,6 +1045,16 @@ void validate_options(const RunInfo& run, CommonOptions&) {
                        std::to_string(base.dp_cp()) + " and the expert DP size " + std::to_string(base.edp()));
   }
   const ParallelLayout layout(sizes_for(run.size));
+  // A fault the layout cannot reveal is refused, never a silent PASS.
+  if (!opts.inject_fault.empty() && parse_fault_spec(opts.inject_fault).kind == "wrong-group") {
+    bool differ = false;
+    for (int r = 0; r < run.size && !differ; ++r)
+      differ = layout.group(GroupKind::dp_cp, r) != layout.group(GroupKind::expert_dp, r);
+    if (!differ)
+      throw InputError("--inject-fault wrong-group: in this layout the expert DP group is the dense DP group on every "
+                       "rank, so reducing expert grads over the dense group changes nothing (choose EP/ETP so that "
+                       "expert DP != dense DP, e.g. -np 4 with the default --ep 2)");
+  }
   g_opt.distribution = parse_routing_distribution(g_opt.routing, "--routing");
   if (g_opt.tokens < 0) throw InputError("--tokens-per-rank: must be >= 0 (got " + std::to_string(g_opt.tokens) + ")");
   check_moe_shape(g_opt.shape, layout);
@@ -1071,7 +1095,7 @@ int main(int argc, char** argv) {
   suite.examples =
       "Examples:\n"
       "  mpirun -np 4 dtbench-ep                                   # EP 2, all scalings, allreduce + distopt\n"
-      "  mpirun -np 8 dtbench-ep --tp 2 --etp 1 --ep 2 --pp 2      # expert DP != dense DP\n"
+      "  mpirun -np 8 dtbench-ep --tp 2 --etp 1 --ep 4             # expert DP (2) != dense DP (4)\n"
       "  mpirun -np 8 dtbench-ep --ep 4 --experts 6 --routing zipf:1.2 --top-k 2\n"
       "  mpirun -np 8 dtbench-ep --pp 4 --vpp 2 --scaling per_token_loss   # the '124' embedder case\n"
       "  mpirun -np 8 dtbench-ep --dist-opt-instances 2 --optimizer distopt   # partial DistOpt: intra RS + inter AR\n"

@@ -65,6 +65,19 @@ expect "ep fault wrong-group is caught" "exit 1; group_identity.expert and exper
         fail_checks $f | grep -qx grad_sync.expert && ! fail_checks $f | grep -q "\.dense$" &&
         culprit_is $f group_identity.expert 1 && culprit_is $f group_identity.expert 0'
 
+# The same fault with the default 5 experts (3/2 over EP 2): the expert buffers differ in size across
+# the dense group; the fault must stay memory-safe and matched (was MPI_ERR_TRUNCATE / heap overflow).
+out=$TMP_ROOT/wrong-group-uneven
+run_mpi 4 $TMP_ROOT/wrong-group-uneven.log "$EP" "${QUICK[@]}" --out "$out" --inject-fault wrong-group
+expect "ep fault wrong-group with uneven experts is caught" "exit 1; group_identity.expert FAIL" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && fail_checks $f | grep -qx group_identity.expert'
+# A layout where expert DP is the dense DP group cannot reveal it: refused (exit 2), never a PASS.
+out=$TMP_ROOT/wrong-group-same
+run_mpi 8 $TMP_ROOT/wrong-group-same.log "$EP" "${QUICK[@]}" --tp 2 --etp 1 --ep 2 --pp 2 --out "$out" \
+  --inject-fault wrong-group
+expect "ep fault wrong-group refused where expert DP == dense DP" "exit 2 naming --inject-fault, nothing written" \
+  eval '[ $RC = 2 ] && grep -q "error: --inject-fault wrong-group: in this layout" $LOG && [ ! -e $out ]'
+
 # Fault: rank 2 skips its pre-scale: every rank of its groups fails; with the closed-form pattern
 # the culprit column says 2 (the all-ones B3 fill cannot tell ranks apart).
 out=$TMP_ROOT/missing-scale
