@@ -1,3 +1,4 @@
+#include <cstdio>
 #include "report.h"
 
 #include <fcntl.h>
@@ -125,7 +126,14 @@ Reports::Reports(const std::string& suite, const std::string& run_id, int world_
   full.insert(full.begin(), {"run_id", run_id});
   full.insert(full.begin() + 1, {"suite", suite});
   checks_ = std::make_unique<CsvWriter>(checks, full, kCheckColumns);
-  perf_ = std::make_unique<CsvWriter>(perf, full, kPerfColumns);
+  try {
+    perf_ = std::make_unique<CsvWriter>(perf, full, kPerfColumns);
+  } catch (...) {
+    // Nothing written means nothing: the checks file just created goes too (it held only a header).
+    checks_.reset();
+    std::remove(checks.c_str());
+    throw;
+  }
 }
 
 std::vector<std::string> Reports::prefix() const {

@@ -84,6 +84,12 @@ for case in "${bad[@]}"; do
   expect "coll bad input '$args'" "exit 2, one error line naming $flag, nothing written" \
     eval '[ $RC = 2 ] && [ "$(grep -c "error:" $LOG)" = 1 ] && grep "error:" $LOG | grep -q -- "$flag" && [ ! -e $out ]'
 done
+# A perf CSV that cannot be created leaves no checks CSV behind either.
+run_mpi 2 $TMP_ROOT/noperf.log "$COLL" "${QUICK[@]}" --checks-csv $TMP_ROOT/lone-checks.csv \
+  --perf-csv $TMP_ROOT/no/such/dir/perf.csv
+expect "coll unwritable --perf-csv writes nothing" "exit 2 naming the perf path, no checks CSV" \
+  eval '[ $RC = 2 ] && grep -q "error: .*no/such/dir" $LOG && [ ! -e $TMP_ROOT/lone-checks.csv ]'
+
 # A flip aimed at no check proves nothing: exit 2 naming --inject-fault, never a PASS.
 run_mpi 2 $TMP_ROOT/nomatch.log "$COLL" "${QUICK[@]}" --inject-fault flip,op=no_such_check --out $TMP_ROOT/nomatch
 expect "coll flip matching no check is refused" "exit 2 naming --inject-fault" \
