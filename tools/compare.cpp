@@ -3,6 +3,8 @@
 // metric; each candidate run is compared with the first (baseline) run. A row is a regression only
 // when it is slower by more than --threshold AND the two runs' own spreads do not overlap (see
 // regression()), so run-to-run noise is not flagged. Exit 0: no regression, 1: regression, 2: bad input.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -220,15 +222,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> runs;
   double thr = 0.05;
   std::string suite = "*", csv_path;
-  bool all_rows = false;
+  bool all_rows = false, force = false;
   app.add_option("runs", runs, "two or more runs: baseline first, then candidates")->required()->expected(2, -1);
   app.add_option("-t,--threshold", thr, "relative slowdown that counts as a regression (default 0.05 = 5%)");
   app.add_option("-s,--suite", suite, "only suites matching this pattern (default *)");
   app.add_option("--csv", csv_path, "also write the matched rows with ratios and verdicts to this CSV");
   app.add_flag("-a,--all", all_rows, "print every matched row (default: all rows up to 400 per suite)");
+  app.add_flag("--force", force, "overwrite an existing --csv file");
   if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     if (!(thr >= 0 && thr < 10)) throw InputError("--threshold: must be in [0, 10), got " + std::to_string(thr));
+    // Never lose an earlier comparison by accident (the suites never overwrite results either).
+    if (!csv_path.empty() && !force && ::access(csv_path.c_str(), F_OK) == 0)
+      throw InputError("--csv " + csv_path + ": file exists (--force overwrites it)");
     std::vector<RunData> data;
     for (auto& r : runs) {
       data.push_back(load_run(r));

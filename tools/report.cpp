@@ -9,6 +9,8 @@
 //   other metrics  every row no plot used, in a table.
 // Every plot is an <svg class="plot" id="..."> whose data-drawing elements carry data-series.
 // Exit 0, or 2 on bad input.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -371,11 +373,16 @@ int main(int argc, char** argv) {
       "  dtbench-report -o nccl-ab.html --title 'NCCL 2.21 vs 2.23' results/ab/A results/ab/B\n"};
   std::vector<std::string> runs;
   std::string out = "dtbench-report.html", title = "dtbench report";
+  bool force = false;
   app.add_option("runs", runs, "results directories or CSV files (one line per run in each plot)")->required();
   app.add_option("-o,--output", out, "HTML file to write (default dtbench-report.html)");
   app.add_option("--title", title, "page title");
+  app.add_flag("--force", force, "overwrite an existing --output file");
   if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
+    // Never lose an earlier report by accident (the suites never overwrite results either).
+    if (!force && ::access(out.c_str(), F_OK) == 0)
+      throw InputError("--output " + out + ": file exists (--force overwrites it)");
     std::vector<RunData> data;
     for (auto& r : runs) data.push_back(load_run(r));
     // Labels must tell runs apart: add a number when two runs have the same name.

@@ -38,6 +38,14 @@ expect "compare: a planted 100x all_gather slowdown is flagged, nothing else" "e
   eval '[ $RC = 1 ] && grep -q "^dtbench-compare: REGRESSION" $LOG &&
         [ "$(grep -c " REGRESSION$" $LOG)" -ge 1 ] && ! grep " REGRESSION$" $LOG | grep -qv "^all_gather" &&
         grep -q ",all_gather,.*,REGRESSION$" $T/cmp.csv'
+# An existing --csv is never overwritten unless --force.
+cp $T/cmp.csv $T/cmp.keep
+LOG=$T/cmp-exists.log
+"$CMP" --csv $T/cmp.csv $T/A $T/A >$LOG 2>&1; RC=$?
+expect "compare: an existing --csv is refused" "exit 2 naming --csv, file unchanged" \
+  eval '[ $RC = 2 ] && grep -q "\-\-csv .*file exists" $LOG && cmp -s $T/cmp.csv $T/cmp.keep'
+"$CMP" --force --csv $T/cmp.csv $T/A $T/A >$LOG 2>&1; RC=$?
+expect "compare: --force overwrites --csv" "exit 0, new contents" eval '[ $RC = 0 ] && ! cmp -s $T/cmp.csv $T/cmp.keep'
 LOG=$T/cmp-fast.log
 "$CMP" $T/Bslow $T/A >$LOG 2>&1; RC=$?
 expect "compare: the reverse direction is an improvement, not a regression" "exit 0, faster rows" \
@@ -118,6 +126,11 @@ expect "report: self-contained HTML with 5 busbw plots, 3 runs each, the failed 
   eval '[ $RC = 0 ] && [ "$(grep -c "<svg class=\"plot\" id=\"busbw-coll-[a-z_]*-fp32\" data-kind=\"busbw\"" $T/report1.html)" = 5 ] &&
         ! grep -Eq "<script|src=\"http|href=\"http" $T/report1.html && grep -q "all_gather.out_of_place" $T/report1.html &&
         [ "$(grep -c "class=\"series\"" $T/report1.html)" -ge 15 ]'
+
+cp $T/report1.html $T/report1.keep
+"$REP" -o $T/report1.html $T/A >$LOG 2>&1; RC=$?
+expect "report: an existing --output is refused" "exit 2 naming --output, file unchanged" \
+  eval '[ $RC = 2 ] && grep -q "\-\-output .*file exists" $LOG && cmp -s $T/report1.html $T/report1.keep'
 
 # Report, part 2: real runs of every suite. S holds one run of each suite at 4 ranks, S2 a second
 # DDP bucket sweep; A and B are the coll runs above. Every section must draw its plot.
