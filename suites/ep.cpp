@@ -1046,7 +1046,15 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
   }
   const ParallelLayout layout(sizes_for(run.size));
   // A fault the layout cannot reveal is refused, never a silent PASS.
-  if (!opts.inject_fault.empty() && parse_fault_spec(opts.inject_fault).kind == "wrong-group") {
+  const std::string fault_kind = opts.inject_fault.empty() ? "" : parse_fault_spec(opts.inject_fault).kind;
+  if ((fault_kind == "bf16-accum" || fault_kind == "fp32-in-bf16-rs") && layout.edp() <= 2)
+    throw InputError("--inject-fault " + fault_kind + ": with " + std::to_string(layout.edp()) +
+                     " expert-DP ranks a bf16 sum is one rounding, the same as fp32 accumulation, so it cannot show "
+                     "(needs expert DP >= 3)");
+  if (fault_kind == "skip-inter-ar" && g_opt.instances < 2)
+    throw InputError("--inject-fault skip-inter-ar: there is no inter-instance all-reduce without "
+                     "--dist-opt-instances >= 2");
+  if (fault_kind == "wrong-group") {
     bool differ = false;
     for (int r = 0; r < run.size && !differ; ++r)
       differ = layout.group(GroupKind::dp_cp, r) != layout.group(GroupKind::expert_dp, r);

@@ -498,6 +498,23 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
                      std::to_string(run.size));
   if (!(g_opt.compute_us >= 0)) throw InputError("--compute-us: must be >= 0");
   if (g_opt.accum_elems < 1) throw InputError("--accum-elems: must be >= 1");
+  // Faults that this configuration cannot reveal, or that would make ranks issue different
+  // collectives (a hang, not a FAIL), are refused: never a silent PASS.
+  if (!opts.inject_fault.empty()) {
+    const FaultSpec f = parse_fault_spec(opts.inject_fault);
+    const bool scales = std::any_of(g_opt.reduce_list.begin(), g_opt.reduce_list.end(),
+                                    [](GradReduce r) { return r != GradReduce::avg; });
+    const bool unsharded = std::any_of(g_opt.strategy_list.begin(), g_opt.strategy_list.end(),
+                                       [](FsdpStrategy st) { return !grads_sharded(st); });
+    if (f.kind == "missing-scale" && !scales)
+      throw InputError("--inject-fault missing-scale: --grad-reduce avg has no scale to skip (add prescale or premul)");
+    if (f.kind == "eager-reduce" && f.rank >= 0)
+      throw InputError("--inject-fault eager-reduce,rank=" + std::to_string(f.rank) +
+                       ": one rank reducing early issues collectives the others do not (a hang); use it on every rank");
+    if (f.kind == "eager-reduce" && (g_opt.microbatches < 2 || !unsharded))
+      throw InputError("--inject-fault eager-reduce: needs --microbatches >= 2 and a strategy that keeps full grads "
+                       "(no_shard or optim); sharded grads are reduced every microbatch anyway");
+  }
   if (fsdp_grad_modulus(opts.dtype, run.size, g_opt.microbatches) == 0)
     throw InputError("-d " + std::string(dtype_name(opts.dtype)) + ": exact grad sums need microbatches x world^2 x 2 <= " +
                      std::to_string(exact_integer_limit(opts.dtype == DType::bf16 ? 1 : 2)) +

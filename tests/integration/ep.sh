@@ -192,6 +192,9 @@ bad=(
   "4|--tp 0|--tp"
   "4|--pp 0|--pp"
   "4|--cp -1|--cp"
+  "4|--inject-fault bf16-accum,rank=1|--inject-fault"
+  "4|--inject-fault fp32-in-bf16-rs|--inject-fault"
+  "4|--inject-fault skip-inter-ar|--inject-fault"
 )
 for case in "${bad[@]}"; do
   IFS='|' read -r np args flag <<<"$case"

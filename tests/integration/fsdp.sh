@@ -107,6 +107,10 @@ expect "fsdp perf rows" "fsdp_unshard/coll AG and RS rows, ratios, overlap, peak
 # Bad input: one line naming the flag, exit 2, nothing written.
 bad=(
   "--strategy zero3|--strategy"
+  "--inject-fault eager-reduce,rank=3|--inject-fault"
+  "--strategy optim_grads_params --inject-fault eager-reduce|--inject-fault"
+  "--microbatches 1 --strategy optim --inject-fault eager-reduce|--inject-fault"
+  "--grad-reduce avg --inject-fault missing-scale,rank=1|--inject-fault"
   "--grad-reduce mean|--grad-reduce"
   "--grad-comm fp64|--grad-comm"
   "--grad-comm fp32-accum|--grad-comm"
