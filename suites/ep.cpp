@@ -338,16 +338,25 @@ void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& gr
   }
   if (distopt) return;
   // The expert group is a different group wherever the layout says so (TP != ETP*EP, ...).
-  if (g.expert >= 0 && g.dense >= 0) {
+  // Only a rank that holds both buffers can compare them: the others check nothing (n_checked 0), and
+  // with no such rank the check is not applicable (no row) rather than a PASS.
+  const bool both = g.expert >= 0 && g.dense >= 0;
+  if (ctx.sum_over_ranks(both ? 1.0 : 0.0) == 0) {
+    ctx.progress("group_identity.expert_differs: no rank holds both a dense and an expert buffer; not applicable");
+    return;
+  }
+  LocalVerify v;
+  if (both) {
     const float d = g.dense_buf.to_host_f32(0, 1)[0], e = g.expert_buf.to_host_f32(0, 1)[0];
     const bool differ_expected = dense_members != expert_members;
-    ctx.check_condition({"group_identity.expert_differs", "2^rank", "fp32", "expert sum != dense sum iff groups differ"},
-                        (d != e) == differ_expected, "dense " + format_double(d) + " expert " + format_double(e),
-                        differ_expected ? "different sums" : "equal sums");
-  } else {
-    ctx.check_condition({"group_identity.expert_differs", "2^rank", "fp32", "expert sum != dense sum iff groups differ"},
-                        true);
+    v.n_checked = 1;
+    if ((d != e) != differ_expected) {
+      v.n_wrong = 1, v.first_index = 0, v.culprit = rank, v.expected = d, v.observed = e;
+      std::fprintf(stderr, "rank %d: group_identity.expert_differs: dense %s expert %s (expected %s)\n", rank,
+                   format_double(d).c_str(), format_double(e).c_str(), differ_expected ? "different sums" : "equal sums");
+    }
   }
+  ctx.report_check({"group_identity.expert_differs", "2^rank", "fp32", "expert sum != dense sum iff groups differ"}, v);
 }
 
 // --- 4. grad sync ---------------------------------------------------------------------------------
