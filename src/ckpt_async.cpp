@@ -238,7 +238,18 @@ SaveOutcome AsyncCheckpointer::finalize() {
         first_error = std::string("rank 0: commit of ") + root_ + "/" + step_dir_name(step_) + " failed: " + e.what();
       }
     }
-    if (!failed.empty()) verdict = "failed " + failed + "\n" + first_error;
+    if (!failed.empty()) {
+      verdict = "failed " + failed + "\n" + first_error;
+      // Every writer has finished (poll waited for all), and the directory is this save's own (an
+      // earlier step of the same name was removed before writing, and only with --overwrite): remove
+      // what the failed save wrote, so the next save starts clean and no partial step is left behind.
+      const std::string dir = root_ + "/" + step_dir_name(step_);
+      try {
+        if (path_exists(dir) && !path_exists(dir + "/" + kCommitName)) remove_tree(dir);
+      } catch (const std::exception& e) {
+        verdict += " (the partial " + dir + " could not be removed: " + e.what() + ")";
+      }
+    }
   }
   verdict = broadcast_string(comm_, verdict, 0);
   MPI_Bcast(&commit_time, 1, MPI_DOUBLE, 0, comm_);

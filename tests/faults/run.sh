@@ -213,9 +213,12 @@ for suite in "${SUITES[@]}"; do
       for ((r = 0; r < NP; r++)); do grep -q "rank $r: checkpoint .*NOT committed.*No space left on device" "$LOG" || every=no; done
       after=$(cat "$W/ckfull/latest" 2>/dev/null)
       ok=1
-      [ -n "$before" ] && [ "$RC" = 1 ] && [ $every = yes ] && [ "$after" = "$before" ] && [ -e "$W/ckfull/$before/COMMIT" ] && ok=0
-      verdict full-disk-ckpt "$suite" $ok "exit 1, ENOSPC on every rank, latest still $before and committed" \
-        "rc=$RC, every rank reported=$every, latest $before -> $after"
+      # What the failed saves wrote is gone: every step directory left holds a COMMIT.
+      partial=$(for d in "$W"/ckfull/step_*; do [ -d "$d" ] && [ ! -e "$d/COMMIT" ] && basename "$d"; done | tr '\n' ' ')
+      [ -n "$before" ] && [ "$RC" = 1 ] && [ $every = yes ] && [ "$after" = "$before" ] && [ -e "$W/ckfull/$before/COMMIT" ] &&
+        [ -z "$partial" ] && ok=0
+      verdict full-disk-ckpt "$suite" $ok "exit 1, ENOSPC on every rank, latest still $before and committed, no partial step left" \
+        "rc=$RC, every rank reported=$every, latest $before -> $after, partial: ${partial:-none}"
       umount "$W/ckfull" && MOUNTS=("${MOUNTS[@]/$W\/ckfull/}")
     fi
   fi
