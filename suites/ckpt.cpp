@@ -583,6 +583,21 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
     throw InputError("--inject-fault early-mutate: needs --staging async (with sync staging the state cannot change early)");
   if (g.steps_per_save < 1) throw InputError("--steps-per-save: must be >= 1");
   if (g.repeat < 1) throw InputError("--repeat: must be >= 1");
+  // Faults aimed at a save by its ordinal (0 = the first save of the run) must hit one, and one they
+  // can change: never a silent PASS.
+  if (!opts.inject_fault.empty()) {
+    const FaultSpec f = parse_fault_spec(opts.inject_fault);
+    const int saves = g.load_only ? 0 : g.repeat + (g.no_sync_save ? 0 : 1);
+    if ((f.kind == "kill" || f.kind == "writer-fail" || f.kind == "early-mutate") && f.index >= saves)
+      throw InputError("--inject-fault " + f.kind + ",index=" + std::to_string(f.index) + ": this run makes " +
+                       std::to_string(saves) + " saves (index 0.." + std::to_string(saves - 1) + ")");
+    if (f.kind == "early-mutate" && !g.no_sync_save && f.index == 0)
+      throw InputError("--inject-fault early-mutate,index=0: that is the synchronous save, after which no optimizer "
+                       "step follows (use index 1.." + std::to_string(saves - 1) + ")");
+    // The save the fault corrupts is the one loaded and verified (by default the latest is).
+    if (f.kind == "early-mutate" && g.load_step < 0 && f.index < saves - 1)
+      g.load_step = int64_t(g.no_sync_save ? f.index + 1 : f.index) * g.steps_per_save;
+  }
   if (!(g.compute_ms >= 0)) throw InputError("--compute-ms: must be >= 0");
   if (g.grad_elems < 1) throw InputError("--grad-elems: must be >= 1");
   if (!parse_strict_handling(g.strict, &g.strict_mode)) throw InputError("--strict: unknown mode \"" + g.strict + "\"");

@@ -145,6 +145,19 @@ run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --inject-fault early-mutate,rank=1
 expect "ckpt optimizer step before the staging copy finished: load.values FAIL, culprit 1" \
   "exit 1; only load.values fails, naming 1" \
   eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c load.values 1 && only_fails $c load.values'
+# The same fault on a save that is not the last (index 1 of 3 with --repeat 2): the loader verifies
+# the save the fault targets (step 2), not only the latest.
+out=$TMP_ROOT/early-mid
+run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --inject-fault early-mutate,rank=1,index=1
+expect "ckpt early-mutate on an earlier save: that step is loaded, load.values FAIL naming 1" \
+  "exit 1; load.values fails naming 1; step 2 loaded" \
+  eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c load.values 1 && grep -q ",load.values,[^,]*/step_2,.*,FAIL," $c'
+# Faults aimed at no save, or at the synchronous save (no optimizer step follows it): refused.
+for spec in early-mutate,rank=1,index=3 kill,rank=1,index=7 writer-fail,index=3 early-mutate,rank=1,index=0; do
+  run_mpi 2 $TMP_ROOT/badsave.log "$CK" "${Q[@]}" --out $TMP_ROOT/badsave --inject-fault $spec
+  expect "ckpt refuses --inject-fault $spec" "exit 2 naming --inject-fault, nothing written" \
+    eval '[ $RC = 2 ] && grep -q "error: --inject-fault" $LOG && [ ! -e $TMP_ROOT/badsave ]'
+done
 out=$TMP_ROOT/syncstage
 run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --staging sync
 expect "ckpt --staging sync: all checks pass, layout column says staging=sync" "exit 0, only PASS" \
