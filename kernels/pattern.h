@@ -77,14 +77,18 @@ DT_HD int32_t sum_share(uint32_t h, int32_t total, uint32_t r, uint32_t n, doubl
 // exactly): bits 0-5 pick a signed zero (1 in 64, its sign from bit 6); otherwise bit 31 is the
 // sign, bits 27-30 the exponent (16 binades around 1) and bits 4-26 the mantissa, of which the type
 // keeps the top ones: 28 bits of h in fp32, 15 in fp16 (bits 17-31), 12 in bf16 (bits 20-31).
-DT_HD float moved_value(uint32_t h, int dtype_code) {
-  const uint32_t exp = 119u + ((h >> 27) & 15u);  // 2^-8 .. 2^7: normal in fp16, bf16 and fp32
-  const uint32_t mant = (h >> 4) & 0x7fffffu;
-  const uint32_t keep = dtype_code == 0 ? 0x7fffffu : dtype_code == 1 ? 0x7f0000u : 0x7fe000u;
-  const uint32_t value = (h & 0x80000000u) | (exp << 23) | (mant & keep);
-  const uint32_t zero = (h & 64u) << 25;  // -0 or +0
-  return bits_f32((h & 63u) == 0 ? zero : value);
+// The mantissa bits dtype_code keeps (fp32 all 23, fp16 the top 10, bf16 the top 7).
+DT_HD uint32_t moved_mantissa_mask(int dtype_code) {
+  return dtype_code == 0 ? 0x7fffffu : dtype_code == 1 ? 0x7f0000u : 0x7fe000u;
 }
+DT_HD uint32_t moved_bits(uint32_t h, uint32_t keep) {
+  const uint32_t exp = 119u + ((h >> 27) & 15u);  // 2^-8 .. 2^7: normal in fp16, bf16 and fp32
+  const uint32_t value = (h & 0x80000000u) | (exp << 23) | ((h >> 4) & keep);
+  const uint32_t zero = (h & 64u) << 25;                 // -0 or +0
+  const uint32_t is_zero = 0u - uint32_t((h & 63u) == 0);  // branch-free: host loops vectorise
+  return (zero & is_zero) | (value & ~is_zero);
+}
+DT_HD float moved_value(uint32_t h, int dtype_code) { return bits_f32(moved_bits(h, moved_mantissa_mask(dtype_code))); }
 
 // Element-wise forms (the host block loops and the kernels compute the same per element).
 DT_HD float sum_share_at(uint64_t seed, int dtype_code, int rank, int n, uint64_t index) {

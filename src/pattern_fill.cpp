@@ -75,13 +75,13 @@ void fill_sum_shares(DType dt, void* out, size_t n, uint64_t seed, int rank, int
 
 __attribute__((target_clones("avx2", "default")))
 void fill_moved_values(DType dt, void* out, size_t n, uint64_t seed, int rank, uint64_t first_index) {
-  const int code = dtype_code(dt);
+  const uint32_t keep = moved_mantissa_mask(dtype_code(dt));
   alignas(64) uint32_t v[kRun];
   for (size_t k0 = 0; k0 < n;) {
     uint32_t key, lo;
     const size_t len = next_run(seed, 1u + uint32_t(rank), first_index, k0, n, &key, &lo);
 #pragma omp simd
-    for (uint32_t j = 0; j < uint32_t(len); ++j) v[j] = f32_bits(moved_value(mix32((lo + j) ^ key), code));
+    for (uint32_t j = 0; j < uint32_t(len); ++j) v[j] = moved_bits(mix32((lo + j) ^ key), keep);
     store_bits(dt, out, k0, v, len);
     k0 += len;
   }
