@@ -52,6 +52,7 @@ void finish_common_options(CommonOptions& o) {
       if (colon == std::string::npos) throw std::invalid_argument("");
       test_hooks().skip_world_rank = std::stoi(o.test_skip_collective.substr(0, colon));
       test_hooks().skip_call = std::stoull(o.test_skip_collective.substr(colon + 1));
+      test_hooks().skip_hold_s = o.timeout_s > 0 ? 2 * o.timeout_s + 5 : 0;
     } catch (const std::logic_error&) {
       throw InputError("--test-skip-collective: expected RANK:CALL, got \"" + o.test_skip_collective + "\"");
     }

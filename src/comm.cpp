@@ -73,6 +73,10 @@ bool Comm::should_skip(CollKind kind) {
   if (seq_ != hooks.skip_call) return false;
   std::fprintf(stderr, "dtbench: test hook: world rank %d skips %s (call #%llu)\n", hooks.skip_world_rank,
                coll_name(kind), static_cast<unsigned long long>(seq_));
+  std::fflush(stderr);
+  // Entering its next collective at once would race the others' watchdogs with its own (whose report
+  // would name the others as missing); a rank that stays away is the hang the watchdog must name.
+  if (hooks.skip_hold_s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(hooks.skip_hold_s));
   return true;
 }
 
