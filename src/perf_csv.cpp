@@ -371,6 +371,11 @@ std::vector<Threshold> read_thresholds(const std::string& path) {
       else if (!s[12].empty() && s[12] != "-")
         fail_at(path, t.line, "column 'checks': '" + s[12] + "' must be 'pass' or empty");
       if (t.ranks < 0) fail_at(path, t.line, "column 'ranks' is negative");
+      // A blank limit is "no limit"; a written negative one is a typo, never a silent "no limit".
+      if (!s[7].empty() && !(t.min_busbw >= 0))
+        fail_at(path, t.line, "column 'min_busbw_GBps': '" + s[7] + "' must be >= 0 (leave it empty for no limit)");
+      if (!s[8].empty() && !(t.max_time_us > 0))
+        fail_at(path, t.line, "column 'max_time_us': '" + s[8] + "' must be > 0 (leave it empty for no limit)");
       if ((t.has_min_value || t.has_max_value) && t.metric.empty())
         fail_at(path, t.line, "min_value/max_value need a 'metric'");
       if (!t.metric.empty() && !t.has_min_value && !t.has_max_value)

@@ -300,6 +300,10 @@ ShardDistribution determine_main_replica_distribution(
   std::set<ShardId> has_main;
   for (size_t r = 0; r < pieces_by_rank.size(); ++r) {
     for (const ShardedPiece& piece : pieces_by_rank[r]) {
+      // An empty piece (a rank given 0 rows by an uneven split) has the same (key, offset) id as
+      // the next rank's real piece but holds nothing: as a holder it could be chosen to write that
+      // shard and leave a hole, so it takes no part in the distribution (and is never written).
+      if (piece.numel() == 0) continue;
       const ShardId id = shard_id(piece);
       holders[id].push_back(int(r));
       bytes.emplace(id, piece.bytes());

@@ -84,6 +84,21 @@ done <<'EOF'
 4 --tp 1 --pp 2 --load-split1d 1,1,2,6
 1 --load-split1d 10
 EOF
+# Empty pieces first, in the middle or last: an empty piece shares its (key, offset) id with the next
+# rank's piece and must never be chosen to write it (a hole at global index 0 otherwise).
+while read -r np args; do
+  out=$TMP_ROOT/empty-$np-${args// /}
+  # shellcheck disable=SC2086
+  run_mpi $np $out.log "$CK" "${Q[@]}" --out "$out" $args </dev/null
+  expect "ckpt empty pieces np=$np: $args" "exit 0, save.validate and every load check PASS" \
+    eval '[ $RC = 0 ] && all_pass $out && [ "$(col $(checks_csv $out) 9 load.values)" -gt 0 ]'
+done <<'EOF'
+3 --split1d 0,4,7
+4 --split1d 0,5,5,0
+3 --tp 3 --hidden 48 --split1d 4,0,7
+3 --split1d 4,0,7 --optimizer none
+5 --split1d 0,0,3,0,4 --load-split1d 7,0,0,0,0
+EOF
 R2=$TMP_ROOT/reshard2
 run_mpi 2 $TMP_ROOT/rs2-save.log "$CK" "${Q[@]}" --out $TMP_ROOT/rs2-save --ckpt-dir $R2 --save-only --split1d 3,3
 run_mpi 4 $TMP_ROOT/rs2-load.log "$CK" -q --out $TMP_ROOT/rs2-load --ckpt-dir $R2 --load-only --tp 2 --load-split1d 0,6,0,0

@@ -110,6 +110,10 @@ LOG=$T/badth.log
 "$ACC" -t $T/badth.csv $T/A/r1 >$LOG 2>&1; RC=$?
 expect "accept: a bad number in thresholds -> file:line, exit 2" "exit 2, 'badth.csv:4: column min_busbw_GBps'" \
   eval '[ $RC = 2 ] && grep -q "$T/badth.csv:4: column .min_busbw_GBps.: .fast. is not a number" $LOG'
+printf 'suite,op,min_busbw_GBps\ncoll,all_reduce,-5\n' >$T/negth.csv
+"$ACC" -t $T/negth.csv $T/A/r1 >$LOG 2>&1; RC=$?
+expect "accept: a negative min_busbw_GBps -> file:line, exit 2 (not 'no limit')" "exit 2, 'negth.csv:2: ... must be >= 0'" \
+  eval '[ $RC = 2 ] && grep -q "$T/negth.csv:2: column .min_busbw_GBps.: .-5. must be >= 0" $LOG'
 printf 'suite,op,min_busbw,checks\ncoll,*,1,pass\n' >$T/badcol.csv
 "$ACC" -t $T/badcol.csv $T/A/r1 >$LOG 2>&1; RC=$?
 expect "accept: an unknown thresholds column -> file:line, exit 2" "exit 2, names min_busbw and the file" \

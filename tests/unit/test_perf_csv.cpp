@@ -146,6 +146,13 @@ TEST(Thresholds, ErrorsNameFileAndLine) {
   EXPECT_NE(err("t6.csv", "suite,bogus\ncoll,1\n").find(":1: Extra column \"bogus\""), std::string::npos);
   EXPECT_EQ(err("t7.csv", "suite,metric,checks\ncoll,step_time,\n"),
             ":2: metric 'step_time' has neither min_value nor max_value");
+  // A negative limit is a typo, not "no limit" (which is a blank field).
+  EXPECT_EQ(err("t8.csv", "suite,min_busbw_GBps\ncoll,-5\n"),
+            ":2: column 'min_busbw_GBps': '-5' must be >= 0 (leave it empty for no limit)");
+  EXPECT_EQ(err("t9.csv", "suite,max_time_us,checks\ncoll,0,pass\n"),
+            ":2: column 'max_time_us': '0' must be > 0 (leave it empty for no limit)");
+  EXPECT_EQ(err("t10.csv", "suite,max_time_us\ncoll,-1\n"),
+            ":2: column 'max_time_us': '-1' must be > 0 (leave it empty for no limit)");
 }
 
 TEST(Glob, Patterns) {

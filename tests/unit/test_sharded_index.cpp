@@ -1096,5 +1096,26 @@ TEST(WriterFiles, OneWriterKeepsOrderAndEmptyBinsMakeNoFile) {
   EXPECT_THROW(plan_writer_files(0, {{1}}, 0), InputError);
 }
 
+
+// An uneven split gives some ranks an empty piece whose (key, offset) id is the next rank's real
+// piece. Each split below failed save validation with "hole at global index (0)" while empty pieces
+// took part in the distribution: the empty holder (lower rank) was chosen to write the shard.
+TEST(FullyParallel, EmptyPiecesNeverWriteAShard) {
+  const std::vector<std::vector<int64_t>> splits = {
+      {0, 4, 7}, {0, 5, 5, 0}, {4, 0, 7}, {0, 0, 3}, {3, 0, 0}, {0, 1, 0, 1, 0}};
+  for (const auto& sizes : splits) {
+    Pieces pieces = split_1d("w", DType::f32, sizes);
+    for (auto& rank_pieces : pieces)  // every piece starts as a main replica, as a suite marks it
+      for (ShardedPiece& p : rank_pieces) p.replica_id = {0};
+    const ShardDistribution d = determine_main_replica_distribution(pieces);
+    for (size_t r = 0; r < pieces.size(); ++r) apply_distribution(pieces[r], int(r), d);
+    EXPECT_EQ(validation_error(pieces), "") << ::testing::PrintToString(sizes);
+    for (size_t r = 0; r < pieces.size(); ++r)
+      for (const ShardedPiece& p : pieces[r])
+        EXPECT_EQ(p.is_main_replica(), sizes[r] > 0)
+            << "rank " << r << " of " << ::testing::PrintToString(sizes);
+  }
+}
+
 }  // namespace
 }  // namespace dtbench
