@@ -218,11 +218,19 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
   app.get_formatter()->column_width(34);
   add_common_options(app, opts);
   if (suite.add_options) suite.add_options(app, opts);
+  std::string fault_kinds = "flip";
+  for (const std::string& k : suite.faults) fault_kinds += ", " + k;
+  app.get_option("--inject-fault")
+      ->description("test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the data a "
+                    "check verifies on rank R (op=: a part of the check's name); kinds: " + fault_kinds);
   FaultSpec fault;
   try {
     app.parse(argc, argv);
     finish_common_options(opts);
     if (!opts.inject_fault.empty()) fault = parse_fault_spec(opts.inject_fault);
+    if (fault.active() && fault.kind != "flip" &&
+        std::find(suite.faults.begin(), suite.faults.end(), fault.kind) == suite.faults.end())
+      throw InputError("--inject-fault: unknown kind \"" + fault.kind + "\" for " + exe + " (" + fault_kinds + ")");
     if (fault.rank < -1 || fault.rank >= run.size)
       throw InputError("--inject-fault: rank " + std::to_string(fault.rank) + " is outside 0.." +
                        std::to_string(run.size - 1) + " (" + std::to_string(run.size) + " ranks)");

@@ -170,6 +170,9 @@ struct Suite {
   std::string name;      // "coll" -> executable dtbench-coll, files results/coll-...
   std::string summary;   // one line for --help
   std::string examples;  // --help footer
+  // The suite's own --inject-fault kinds (flip is every suite's); any other kind is refused (exit 2)
+  // rather than run as a fault that nothing applies.
+  std::vector<std::string> faults;
   std::function<void(CLI::App&, CommonOptions&)> add_options;
   std::function<void(const RunInfo&, CommonOptions&)> validate;  // throw InputError; nothing written yet
   std::function<void(Context&)> body;

@@ -53,6 +53,11 @@ FaultSpec parse_fault_spec(const std::string& s) {
   }
   if (f.kind.empty()) throw InputError("--inject-fault: missing fault kind (e.g. flip,rank=2)");
   if (f.index < 0) throw InputError("--inject-fault: index must be >= 0");
+  // Only flip picks its check by name; a suite's own faults act where the suite documents, so an
+  // op= on them would be ignored and the run would PASS untouched.
+  if (!f.op.empty() && f.kind != "flip")
+    throw InputError("--inject-fault: op= selects the check of a flip; fault \"" + f.kind +
+                     "\" takes no op= (see --help for where it acts)");
   return f;
 }
 

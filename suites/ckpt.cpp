@@ -635,6 +635,7 @@ int main(int argc, char** argv) {
       "  mpirun -np 3 dtbench-ckpt --ckpt-dir /scratch/ck --load-only --strict raise_all   # reshard 4 -> 3\n"
       "  mpirun -np 4 dtbench-ckpt --hidden 512 --layers 4 --repeat 5 --io direct          # benchmark\n";
   suite.add_options = add_options;
+  suite.faults = {"early-mutate", "kill", "overlap", "writer-fail"};
   suite.validate = validate_options;
   suite.body = body;
   return suite_main(argc, argv, suite);

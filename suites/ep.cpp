@@ -1123,6 +1123,7 @@ int main(int argc, char** argv) {
       "RS on the expert grads: bf16-accum,rank=R, rs-wrong-offset,rank=R, fp32-in-bf16-rs, accept-bad-scratch\n"
       "(the last two on all ranks). Timings cover collectives only (pre-scale excluded).";
   suite.add_options = add_options;
+  suite.faults = {"wrong-group", "wrong-expert", "missing-scale", "bf16-accum", "fp32-in-bf16-rs", "rs-wrong-offset", "skip-inter-ar", "accept-bad-scratch"};
   suite.validate = validate_options;
   suite.body = run;
   return suite_main(argc, argv, suite);

@@ -536,6 +536,7 @@ int main(int argc, char** argv) {
       "Faults (--inject-fault KIND[,rank=R]): flip, wrong-offset, missing-scale, eager-reduce, stale-slot,\n"
       "late-prefetch, no-free, bf16-accum, fp32-in-bf16-rs, accept-bad-scratch.";
   suite.add_options = add_options;
+  suite.faults = {"wrong-offset", "missing-scale", "bf16-accum", "fp32-in-bf16-rs", "eager-reduce", "late-prefetch", "stale-slot", "no-free", "accept-bad-scratch"};
   suite.validate = validate_options;
   suite.body = run;
   return suite_main(argc, argv, suite);

@@ -56,6 +56,9 @@ TEST(FaultSpec, ParsesAndRejects) {
   EXPECT_THROW(parse_fault_spec("flip,rank=x"), InputError);
   EXPECT_THROW(parse_fault_spec("flip,colour=red"), InputError);
   EXPECT_THROW(parse_fault_spec("rank=1"), InputError);
+  // op= only picks the check of a flip: on a suite fault it would be ignored (a silent PASS).
+  EXPECT_THROW(parse_fault_spec("wrong-group,op=all_reduce"), InputError);
+  EXPECT_NO_THROW(parse_fault_spec("wrong-group,rank=1"));
   EXPECT_THROW(parse_fault_spec("flip,index=-1"), InputError);
 }
 
