@@ -12,49 +12,6 @@
 namespace dtbench {
 namespace {
 
-// Every rank's string, on every rank.
-std::vector<std::string> all_gather_strings(MPI_Comm comm, const std::string& mine) {
-  int size;
-  MPI_Comm_size(comm, &size);
-  int len = int(mine.size());
-  std::vector<int> lens(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
-  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
-  int total = 0;
-  for (int r = 0; r < size; ++r) displs[size_t(r)] = total, total += lens[size_t(r)];
-  std::string all(size_t(total), '\0');
-  MPI_Allgatherv(mine.data(), len, MPI_CHAR, &all[0], lens.data(), displs.data(), MPI_CHAR, comm);
-  std::vector<std::string> out;
-  for (int r = 0; r < size; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
-  return out;
-}
-
-// Every rank's string on rank 0 (empty vector elsewhere).
-std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& mine) {
-  int size, rank;
-  MPI_Comm_size(comm, &size);
-  MPI_Comm_rank(comm, &rank);
-  int len = int(mine.size());
-  std::vector<int> lens(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
-  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, comm);
-  int total = 0;
-  for (int r = 0; r < size; ++r) displs[size_t(r)] = total, total += lens[size_t(r)];
-  std::string all(size_t(rank == 0 ? total : 0), '\0');
-  MPI_Gatherv(mine.data(), len, MPI_CHAR, rank == 0 ? &all[0] : nullptr, lens.data(), displs.data(), MPI_CHAR, 0,
-              comm);
-  std::vector<std::string> out;
-  if (rank == 0)
-    for (int r = 0; r < size; ++r) out.push_back(all.substr(size_t(displs[size_t(r)]), size_t(lens[size_t(r)])));
-  return out;
-}
-
-std::string broadcast_string(MPI_Comm comm, std::string s, int root) {
-  int len = int(s.size());
-  MPI_Bcast(&len, 1, MPI_INT, root, comm);
-  s.resize(size_t(len));
-  if (len) MPI_Bcast(&s[0], len, MPI_CHAR, root, comm);
-  return s;
-}
-
 std::string hex64(uint64_t v) {
   char b[17];
   std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
@@ -80,25 +37,32 @@ std::string entries_text(const std::vector<IndexEntry>& es) {
 
 AsyncCheckpointer::AsyncCheckpointer(const WriterConfig&, bool overwrite, bool fully_parallel)
     : overwrite_(overwrite), fully_parallel_(fully_parallel), writer_(staging_) {
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);  // checkpoint coordination never shares ordering with training
+  // Checkpoint coordination never shares ordering with training traffic.
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+  MPI_Comm_dup(MPI_COMM_WORLD, &control_);
+  MPI_Comm_set_name(control_, "dtbench-control-ckpt");
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
+  exchange_.emplace(comm_, control_);
 }
 
 AsyncCheckpointer::~AsyncCheckpointer() {
   writer_.wait();
+  exchange_.reset();
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+  if (control_ != MPI_COMM_NULL) MPI_Comm_free(&control_);
 }
 
-std::string AsyncCheckpointer::agree_message(const std::string& mine) {
-  for (const std::string& s : all_gather_strings(comm_, mine))
+std::string AsyncCheckpointer::agree_message(const std::string& mine, const std::string& what) {
+  for (const std::string& s : exchange_->all_gather(what, mine))
     if (!s.empty()) return s;
   return "";
 }
 
 SaveValidation AsyncCheckpointer::prepare(const std::vector<ShardedPiece>& pieces, std::vector<size_t>* to_write) {
   std::vector<std::vector<ShardedPiece>> by_rank;
-  for (const std::string& s : all_gather_strings(comm_, serialize_pieces(pieces))) by_rank.push_back(parse_pieces(s));
+  for (const std::string& s : exchange_->all_gather("all_gather of the piece lists", serialize_pieces(pieces)))
+    by_rank.push_back(parse_pieces(s));
   if (fully_parallel_) {
     ShardDistribution dist = determine_main_replica_distribution(by_rank);
     for (size_t r = 0; r < by_rank.size(); ++r) apply_distribution(by_rank[r], int(r), dist);
@@ -144,7 +108,7 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
       problem = e.what();
     }
   }
-  problem = broadcast_string(comm_, problem, 0);
+  problem = exchange_->broadcast("broadcast of the step directory check", problem, 0);
   if (!problem.empty()) throw CheckpointingError(problem);
 
   std::vector<ShardedPiece> mine;
@@ -179,11 +143,11 @@ double AsyncCheckpointer::wait_staged() {
 
 std::optional<SaveOutcome> AsyncCheckpointer::poll(bool blocking) {
   int any = in_flight_ ? 1 : 0, any_all = 0;
-  MPI_Allreduce(&any, &any_all, 1, MPI_INT, MPI_MAX, comm_);
+  MPI_Allreduce(&any, &any_all, 1, MPI_INT, MPI_MAX, control_);
   if (!any_all) return std::nullopt;
   if (blocking) writer_.wait();
   int done = writer_.done() ? 1 : 0, all_done = 0;
-  MPI_Allreduce(&done, &all_done, 1, MPI_INT, MPI_MIN, comm_);
+  MPI_Allreduce(&done, &all_done, 1, MPI_INT, MPI_MIN, control_);
   if (!all_done) return std::nullopt;
   writer_.wait();
   return finalize();
@@ -196,7 +160,7 @@ SaveOutcome AsyncCheckpointer::finalize() {
   out.step = step_;
   // FIFO: every rank must be finalizing the same call.
   int max_idx = 0;
-  MPI_Allreduce(&call_idx_, &max_idx, 1, MPI_INT, MPI_MAX, comm_);
+  MPI_Allreduce(&call_idx_, &max_idx, 1, MPI_INT, MPI_MAX, control_);
   out.call_idx = call_idx_;
   std::string my_error = res.error;
   if (max_idx != call_idx_ && my_error.empty())
@@ -206,7 +170,21 @@ SaveOutcome AsyncCheckpointer::finalize() {
   // Write results to rank 0: "<error-or-empty>\n<entry lines>".
   std::string mine = (my_error.empty() ? std::string("ok") : "error " + my_error) + "\n" +
                      (my_error.empty() ? entries_text(res.entries) : "");
-  std::vector<std::string> all = gather_strings(comm_, mine);
+  std::vector<std::string> all;
+  try {
+    all = exchange_->gather("gather of the index entries", mine, 0);
+  } catch (const CorruptExchange&) {
+    // Nothing is committed from corrupted metadata; what this save wrote goes (every writer is done).
+    in_flight_ = false;
+    const std::string dir = root_ + "/" + step_dir_name(step_);
+    if (rank_ == 0 && path_exists(dir) && !path_exists(dir + "/" + kCommitName)) {
+      try {
+        remove_tree(dir);
+      } catch (const std::exception&) {  // the corruption is the error to report
+      }
+    }
+    throw;
+  }
   std::string verdict;  // rank 0: "" committed, else "failed <ranks>\n<message>"
   double commit_time = 0;
   if (rank_ == 0) {
@@ -251,8 +229,13 @@ SaveOutcome AsyncCheckpointer::finalize() {
       }
     }
   }
-  verdict = broadcast_string(comm_, verdict, 0);
-  MPI_Bcast(&commit_time, 1, MPI_DOUBLE, 0, comm_);
+  MPI_Bcast(&commit_time, 1, MPI_DOUBLE, 0, control_);
+  try {
+    verdict = exchange_->broadcast("broadcast of the commit verdict", verdict, 0);
+  } catch (const CorruptExchange&) {
+    in_flight_ = false;
+    throw;
+  }
   out.committed = verdict.empty();
   if (!out.committed) {
     size_t nl = verdict.find('\n');
@@ -265,12 +248,12 @@ SaveOutcome AsyncCheckpointer::finalize() {
 
   // Metrics, reduced over the checkpoint communicator.
   double mx_in[5] = {blocking_s_, stage_s, res.end_s, double(staging_.capacity()), queued_s_}, mx[5];
-  MPI_Allreduce(mx_in, mx, 5, MPI_DOUBLE, MPI_MAX, comm_);
+  MPI_Allreduce(mx_in, mx, 5, MPI_DOUBLE, MPI_MAX, control_);
   double own_rate = res.end_s > res.start_s && res.bytes > 0 ? double(res.bytes) / (res.end_s - res.start_s) / 1e9 : 1e300;
   double mn_in[3] = {res.start_s, schedule_start_, own_rate}, mn[3];
-  MPI_Allreduce(mn_in, mn, 3, MPI_DOUBLE, MPI_MIN, comm_);
+  MPI_Allreduce(mn_in, mn, 3, MPI_DOUBLE, MPI_MIN, control_);
   double sm_in[2] = {double(res.bytes), double(staged_bytes_)}, sm[2];
-  MPI_Allreduce(sm_in, sm, 2, MPI_DOUBLE, MPI_SUM, comm_);
+  MPI_Allreduce(sm_in, sm, 2, MPI_DOUBLE, MPI_SUM, control_);
   out.blocking_s = mx[0];
   out.stage_s = mx[1];
   out.staging_bytes_per_rank = mx[3];

@@ -1,7 +1,11 @@
 #pragma once
 // AsyncCheckpointer: the MPI side of dtbench-ckpt's save (shared/research/checkpoint.md §5,
-// megatron.md §E2-E4). All of its traffic goes over its own duplicate of MPI_COMM_WORLD, only from
-// the calling (training) thread at step boundaries; background threads only do file I/O.
+// megatron.md §E2-E4). Its traffic goes only from the calling (training) thread at step boundaries;
+// background threads only do file I/O. Two duplicates of MPI_COMM_WORLD carry it: the metadata that
+// becomes the checkpoint (piece lists, index entries, paths, verdicts) as checked frames on the data
+// communicator (CheckedExchange: a corrupting fabric raises CorruptExchange on every rank, never a
+// crash, hang or wrong index), and the flags, frame lengths and metrics that steer the protocol on
+// a control communicator named "dtbench-control-ckpt", like the harness's own verdict traffic.
 //
 //   schedule(step)  collective: finalize the save in flight first (at most one), rank 0 prepares
 //                   <root>/step_<N>, mark the snapshot point, start the save thread, which stages
@@ -20,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "checked_exchange.h"
 #include "ckpt_io.h"
 
 namespace dtbench {
@@ -57,7 +62,6 @@ class AsyncCheckpointer {
   AsyncCheckpointer(const AsyncCheckpointer&) = delete;
   AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
 
-  MPI_Comm comm() const { return comm_; }
   int rank() const { return rank_; }
 
   // Collective, once per layout: gathers every rank's pieces, checks them (validate_sharding), and
@@ -85,7 +89,7 @@ class AsyncCheckpointer {
   // Test hook (WriterConfig::hold_staging): lets the held background staging start.
   void release_staging_hold() { writer_.release_staging(); }
   bool in_flight() const { return in_flight_; }
-  void barrier() { MPI_Barrier(comm_); }
+  void barrier() { MPI_Barrier(control_); }
 
   // Staging memory, the snapshot point (on the training thread) and the wait for queued
   // device-to-host copies (Backend::alloc_host_staging / begin_staging / wait_staging); without it,
@@ -93,12 +97,14 @@ class AsyncCheckpointer {
   void use_staging(std::function<void*(size_t)> alloc, std::function<void(void*)> release,
                    std::function<void()> begin_copies, std::function<void()> wait_copies);
 
-  // The first non-empty message of the lowest rank, on every rank (collective on the ckpt comm).
-  std::string agree_message(const std::string& mine);
+  // The first non-empty message of the lowest rank, on every rank (collective; a checked
+  // all-gather, `what` names it in a CorruptExchange).
+  std::string agree_message(const std::string& mine, const std::string& what = "all_gather of a message");
 
  private:
   SaveOutcome finalize();
-  MPI_Comm comm_ = MPI_COMM_NULL;
+  MPI_Comm comm_ = MPI_COMM_NULL, control_ = MPI_COMM_NULL;
+  std::optional<CheckedExchange> exchange_;
   int rank_ = 0, size_ = 1;
   bool overwrite_, fully_parallel_;
   StagingBuffer staging_;

@@ -61,7 +61,7 @@ void Context::progress(const std::string& line) const {
   std::fflush(stderr);
 }
 
-bool Context::report_check(const CheckInfo& info, const LocalVerify& local) {
+bool Context::report_check(const CheckInfo& info, const LocalVerify& local, const std::string& condition) {
   // Only rank 0 (which writes the row) needs every rank's summary: a gather, then the verdict is
   // broadcast. Other ranks hold O(1) per check instead of O(world).
   std::vector<LocalVerify> all(is_root() ? size_t(run.size) : 0);
@@ -122,11 +122,14 @@ bool Context::report_check(const CheckInfo& info, const LocalVerify& local) {
         }
         return out.str();
       };
-      std::fprintf(stderr, "FAIL %s [%s] %llu wrong of %llu; failing ranks %s; first: rank %d index %lld expected %s "
-                   "observed %s%s%s\n",
-                   row.check.c_str(), row.case_name.c_str(), row.n_wrong, row.n_checked,
-                   with_nodes(row.failing_ranks).c_str(), row.first_rank, row.first_index, row.expected.c_str(),
-                   row.observed.c_str(), row.culprit.empty() ? "" : "; culprit ", with_nodes(row.culprit).c_str());
+      const std::string first =
+          condition.empty()
+              ? "rank " + std::to_string(row.first_rank) + " index " + std::to_string(row.first_index) + " expected " +
+                    row.expected + " observed " + row.observed
+              : "rank " + std::to_string(row.first_rank) + " (expected: " + condition + ")";
+      std::fprintf(stderr, "FAIL %s [%s] %llu wrong of %llu; failing ranks %s; first: %s%s%s\n", row.check.c_str(),
+                   row.case_name.c_str(), row.n_wrong, row.n_checked, with_nodes(row.failing_ranks).c_str(),
+                   first.c_str(), row.culprit.empty() ? "" : "; culprit ", with_nodes(row.culprit).c_str());
       std::fflush(stderr);
     }
   }
@@ -147,7 +150,7 @@ bool Context::check_condition(const CheckInfo& info, bool ok_here, const std::st
   if (!ok_here && !observed_here.empty()) std::fprintf(stderr, "rank %d: %s: %s (expected %s)\n", run.rank,
                                                        info.check.c_str(), observed_here.c_str(),
                                                        expected_text.c_str());
-  return report_check(with_text, v);
+  return report_check(with_text, v, expected_text.empty() ? "the condition holds" : expected_text);
 }
 
 void Context::perf(const PerfRow& row) {

@@ -132,7 +132,8 @@ class Context {
     return check(info, buf, first, n, index_base, expected, tol_ulps, [](size_t) { return -1; });
   }
   // A check whose local verdict the suite computed itself (collective over the world).
-  bool report_check(const CheckInfo& info, const LocalVerify& local);
+  // `condition` (check_condition's expectation in words) replaces the element values in a FAIL line.
+  bool report_check(const CheckInfo& info, const LocalVerify& local, const std::string& condition = "");
   // A yes/no check of something other than element values (an order, a count, a cover).
   bool check_condition(const CheckInfo& info, bool ok_here, const std::string& observed_here = "",
                        const std::string& expected_text = "");

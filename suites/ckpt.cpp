@@ -19,6 +19,7 @@
 #include "../src/ckpt_async.h"
 #include "../src/ckpt_state.h"
 #include "../src/error.h"
+#include "../src/pattern_fill.h"
 #include "../src/suite.h"
 
 using namespace dtbench;
@@ -227,16 +228,26 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
   // The training loop: compute + DDP all-reduce + optimizer step, an async save every K steps. The
   // state holds its value at the next save step; the optimizer step right after a save moves it on
   // (one update per save period stands in for K, which keeps the fill cost out of most steps).
-  Buffer grad = ctx.backend.alloc(DType::f32, size_t(g.grad_elems));
+  // The DDP all-reduce the saves run beside carries the identity pattern with a fresh seed every
+  // step (a stale or misplaced result is wrong) and is verified outside the timed step.
+  const size_t grad_n = size_t(g.grad_elems);
+  Buffer grad_in = ctx.backend.alloc(DType::f32, grad_n), grad = ctx.backend.alloc(DType::f32, grad_n);
   grad.fill_zero();
+  LocalVerify grads;
+  const std::string grad_check = "train.grad_all_reduce";
   state.fill(K);
   const int total_steps = K * (g.repeat + 1);
   int64_t pending_update = -1;  // the state's next value, set when a save was just scheduled
   for (int step = 1; step <= total_steps; ++step) {
+    const uint64_t grad_seed = 0x6772616400000000ull + uint64_t(step);
+    PatternSpec shares;
+    shares.kind = PatternSpec::reduce, shares.seed = grad_seed, shares.rank = rank, shares.group_size = ctx.run.size;
+    ctx.backend.fill_pattern(grad_in, 0, grad_n, shares);
+    ctx.backend.synchronize();
     bool busy = ck.in_flight();
     double t0 = wall_seconds();
     ctx.backend.busy_compute(g.compute_ms * 1e-3);
-    ctx.world.all_reduce(grad.data(), grad.data(), size_t(g.grad_elems), DType::f32);
+    ctx.world.all_reduce(grad_in.data(), grad.data(), grad_n, DType::f32);
     double fill_s = 0;
     if (pending_update >= 0) {
       // Optimizer step: the staged snapshot must be complete before the state changes. The faulty
@@ -269,7 +280,13 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     // the snapshot (async staging) count; a step that starts a save counts as one with a save.
     busy = busy || ck.in_flight();
     (busy ? out->busy_steps : out->base_steps).push_back(wall_seconds() - t0 - fill_s);
+    combine_verify(grads, ctx.verify_local(grad_check, grad, 0, grad_n, 0,
+                                           block_expected(DType::f32, [grad_seed](size_t i, size_t len, void* o) {
+                                             fill_sum_totals(DType::f32, o, len, grad_seed, i);
+                                           }),
+                                           0, [](size_t) { return -1; }));
   }
+  ctx.report_check({grad_check, "every step", "fp32", ""}, grads);
   if (std::optional<SaveOutcome> o = ck.poll(true)) {
     report_outcome(ctx, *o);
     out->async_outcomes.push_back(*o);
@@ -349,13 +366,13 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
       problem = e.what();
     }
   }
-  problem = ck.agree_message(problem);
+  problem = ck.agree_message(problem, "all_gather of the load check");
   if (!problem.empty() && rank == 0) std::fprintf(stderr, "dtbench-ckpt: load refused: %s\n", problem.c_str());
   if (!ctx.check_condition({"load.commit", root, dt, problem}, problem.empty() || rank != 0, problem,
                            "a committed checkpoint"))
     return;
-  dir = ck.agree_message(dir);
-  text = ck.agree_message(text);
+  dir = ck.agree_message(dir, "all_gather of the checkpoint path");
+  text = ck.agree_message(text, "all_gather of the checkpoint index");
   CheckpointIndex index = CheckpointIndex::parse(text, dir + "/index");
   ctx.progress("loading " + dir + " (step " + std::to_string(index.step()) + ", saved by " +
                std::to_string(index.world_size()) + " ranks) as " + g.load.describe(world));
@@ -383,8 +400,9 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
     ctx.progress("--strict " + g.strict + " returns missing keys:" + (m.empty() ? " none" : m) +
                  "; unexpected keys:" + (u.empty() ? " none" : u));
   }
-  if (!ctx.check_condition({"load.strict", g.strict, dt, ck.agree_message(strict_error)}, strict_error.empty(),
-                           strict_error, "no key mismatch that --strict " + g.strict + " raises on"))
+  const std::string strict_text = ck.agree_message(strict_error, "all_gather of the strict-load verdict");
+  if (!ctx.check_condition({"load.strict", g.strict, dt, strict_text}, strict_error.empty(), strict_error,
+                           "no key mismatch that --strict " + g.strict + " raises on"))
     return;
 
   CheckpointReader reader(dir, index);
@@ -395,7 +413,7 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
       v.n_wrong = 1, v.first_index = p.offset, v.culprit = p.culprit;
       std::fprintf(stderr, "dtbench-ckpt: rank %d: %s: %s\n", rank, check.c_str(), p.message.c_str());
     }
-    return ctx.report_check({check, dir, dt, ck.agree_message(p.message)}, v);
+    return ctx.report_check({check, dir, dt, ck.agree_message(p.message, "all_gather of a load check message")}, v);
   };
 
   // Whole files against the index, then every saved piece's checksum, spread over the ranks.
@@ -471,7 +489,7 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
     }
     v.n_wrong += uint64_t(n_wrong);
   }
-  ctx.report_check({"load.values", dir, dt, ck.agree_message(value_msg)}, v);
+  ctx.report_check({"load.values", dir, dt, ck.agree_message(value_msg, "all_gather of the load.values message")}, v);
 
   const std::string c = g.load.describe(world) + " from " + std::to_string(index.world_size()) + " ranks";
   double total_read = ctx.sum_over_ranks(double(read_bytes)), total_verified = ctx.sum_over_ranks(double(verified));
@@ -491,23 +509,26 @@ void body(Context& ctx) {
                  [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.begin_staging(); },
                  [&backend] { backend.wait_staging(); });
   std::string root = g.ckpt_dir;
-  bool created = false;
-  if (root.empty()) {  // a private directory under --out, removed at the end unless --keep-ckpt
-    std::string mine;
-    if (ctx.run.rank == 0) {
-      make_dirs(ctx.opts.out_dir);
-      std::string tmpl = ctx.opts.out_dir + "/ckpt-tmp-XXXXXX";
-      if (!mkdtemp(&tmpl[0])) throw RuntimeError("cannot create a checkpoint directory under " + ctx.opts.out_dir);
-      mine = tmpl;
+  const bool created = root.empty();  // a private directory under --out, removed unless --keep-ckpt
+  if (created && ctx.run.rank == 0) {
+    make_dirs(ctx.opts.out_dir);
+    root = ctx.opts.out_dir + "/ckpt-tmp-XXXXXX";
+    if (!mkdtemp(&root[0])) throw RuntimeError("cannot create a checkpoint directory under " + ctx.opts.out_dir);
+  }
+  try {
+    if (created) root = ck.agree_message(root, "all_gather of the checkpoint directory");
+    if (!g.load_only) {
+      SaveRun s;
+      if (run_saves(ctx, ck, root, &s)) report_saves(ctx, s);
     }
-    root = ck.agree_message(mine);
-    created = true;
+    if (!g.save_only) run_load(ctx, ck, root);
+  } catch (const CorruptExchange& e) {
+    // MPI delivered checkpoint metadata that fails its frame check: nothing built on it is trusted,
+    // so the run stops with a FAIL naming the ranks that received the bad frames.
+    if (ctx.is_root()) std::fprintf(stderr, "dtbench-ckpt: %s\n", e.what());
+    ctx.check_condition({"exchange.metadata", e.exchange(), dtype_name(g.save.dtype), e.what()}, e.local().empty(),
+                        e.local(), "every rank's frame intact (source rank, exchange number, xxh64 of the payload)");
   }
-  if (!g.load_only) {
-    SaveRun s;
-    if (run_saves(ctx, ck, root, &s)) report_saves(ctx, s);
-  }
-  if (!g.save_only) run_load(ctx, ck, root);
   ck.barrier();
   if (created && !g.keep && ctx.run.rank == 0) remove_tree(root);
   if (created && g.keep) ctx.progress("checkpoints kept in " + root);

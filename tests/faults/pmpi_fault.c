@@ -7,7 +7,8 @@
  *
  * DTBENCH_PMPI_FAULT = MODE[,op=OP][,rank=R][,call=K][,bytes=B]   (read once, in MPI_Init*)
  *   op    allreduce | reduce_scatter (MPI_Reduce_scatter_block) | allgather | alltoall |
- *         alltoallv | allgatherv | bcast | send (what MPI_Recv / MPI_Irecv deliver) |
+ *         alltoallv | allgatherv | gatherv (what the root of MPI_Gatherv receives) | bcast |
+ *         send (what MPI_Recv / MPI_Irecv deliver) |
  *         any (default: every collective the mode applies to; not send)
  *   rank  only MPI_COMM_WORLD rank R corrupts what it receives (default -1: every rank)
  *   call  only the K-th (0-based, counted in issue order on the rank) matching call is corrupted
@@ -16,7 +17,7 @@
  * A malformed spec exits 2 with: pmpi_fault: bad DTBENCH_PMPI_FAULT "SPEC": reason
  *
  * Every mode works on the output of a call on the calling rank: the blocks it receives, in
- * source-rank order (allgather, alltoall, alltoallv, allgatherv), or one buffer (allreduce,
+ * source-rank order (allgather, alltoall, alltoallv, allgatherv, gatherv), or one buffer (allreduce,
  * reduce_scatter: the own shard, bcast: non-root ranks only, send: the received message).
  * The blocks of the v-variants are taken as one sequence; the gaps between them are never touched.
  *   rotate       element i receives element i+64 (mod the output size)
@@ -57,9 +58,10 @@
 #include <string.h>
 
 enum { OP_ALLREDUCE, OP_REDUCE_SCATTER, OP_ALLGATHER, OP_ALLTOALL, OP_ALLTOALLV, OP_ALLGATHERV, OP_BCAST,
-       OP_SEND, OP_COUNT, OP_ANY = -1 };
+       OP_SEND, OP_GATHERV, OP_COUNT, OP_ANY = -1 };
 static const char *const k_op_names[OP_COUNT] = {"allreduce", "reduce_scatter", "allgather", "alltoall",
-                                                 "alltoallv", "allgatherv",     "bcast",     "send"};
+                                                 "alltoallv", "allgatherv",     "bcast",     "send",
+                                                 "gatherv"};
 
 enum { M_NONE, M_ROTATE, M_OFFSET, M_WRONG_SHARD, M_SWAP_BLOCKS, M_DUP_BLOCK, M_STALE, M_BITFLIP, M_NEGZERO,
        M_TRUNCATE, M_COUNT };
@@ -194,7 +196,7 @@ static int mode_applies(int op) {
 static int op_selected(int op) { return g_cfg.op == OP_ANY ? op != OP_SEND : g_cfg.op == op; }
 static int rank_selected(void) { return g_cfg.rank < 0 || g_cfg.rank == g_world_rank; }
 static int is_block_output(int op) {
-  return op == OP_ALLGATHER || op == OP_ALLTOALL || op == OP_ALLTOALLV || op == OP_ALLGATHERV;
+  return op == OP_ALLGATHER || op == OP_ALLTOALL || op == OP_ALLTOALLV || op == OP_ALLGATHERV || op == OP_GATHERV;
 }
 
 /* ---- which calls are candidates --------------------------------------------------------------- */
@@ -754,6 +756,17 @@ int MPI_Ialltoallv(const void *sendbuf, const int sendcounts[], const int sdispl
   return track(
       c, PMPI_Ialltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls, recvtype, comm, req),
       req);
+}
+
+/* Only the root receives: other ranks are left alone and not counted. */
+int MPI_Gatherv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, void *recvbuf, const int recvcounts[],
+                const int displs[], MPI_Datatype recvtype, int root, MPI_Comm comm) {
+  call_t *c = g_cfg.mode != M_NONE && comm_rank(comm) == root ? begin(OP_GATHERV, comm, recvtype) : NULL;
+  if (!c) return PMPI_Gatherv(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, root, comm);
+  set_vblocks(c, recvbuf, comm_size(comm), recvcounts, displs);
+  prepare(c);
+  return finish_blocking(
+      c, PMPI_Gatherv(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, root, comm), NULL);
 }
 
 /* The root's buffer is what it sends, not what it receives: it is left alone and not counted. */

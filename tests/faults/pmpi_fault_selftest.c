@@ -18,9 +18,9 @@
 #include <string.h>
 
 enum { OP_ALLREDUCE, OP_REDUCE_SCATTER, OP_ALLGATHER, OP_ALLTOALL, OP_ALLTOALLV, OP_ALLGATHERV, OP_BCAST,
-       OP_SEND, OP_COUNT };
-static const char *const k_ops[OP_COUNT] = {"allreduce",  "reduce_scatter", "allgather", "alltoall",
-                                            "alltoallv",  "allgatherv",     "bcast",     "send"};
+       OP_SEND, OP_GATHERV, OP_COUNT };
+static const char *const k_ops[OP_COUNT] = {"allreduce",  "reduce_scatter", "allgather", "alltoall", "alltoallv",
+                                            "allgatherv", "bcast",          "send",      "gatherv"};
 enum { M_NONE, M_ROTATE, M_OFFSET, M_WRONG_SHARD, M_SWAP_BLOCKS, M_DUP_BLOCK, M_STALE, M_BITFLIP, M_NEGZERO,
        M_TRUNCATE, M_COUNT };
 static const char *const k_modes[M_COUNT] = {"none",      "rotate", "offset",  "wrong-shard", "swap-blocks",
@@ -164,6 +164,8 @@ static void build(const ctx_t *x, case_t *k) {
       break;
     case OP_ALLTOALLV:
     case OP_ALLGATHERV:
+    case OP_GATHERV: /* every rank has the root's receive buffer; only the root's is written */
+      k->root = (s / 2) % n; /* two calls in a row per root (run_all): stale has a past on each */
       for (int j = 0; j < n; ++j) {
         k->rcount[j] = k->op == OP_ALLTOALLV ? alltoallv_count(j, me) : allgatherv_count(j);
         k->scount[j] = k->op == OP_ALLTOALLV ? alltoallv_count(me, j) : allgatherv_count(me);
@@ -195,7 +197,7 @@ static void build(const ctx_t *x, case_t *k) {
   }
   k->send = alloc_elems(t, send_elems);
   for (size_t i = 0; i < send_elems; ++i) put(t, k->send, i, val(s, me, i));
-  if (k->op == OP_ALLTOALLV || k->op == OP_ALLGATHERV) {
+  if (k->op == OP_ALLTOALLV || k->op == OP_ALLGATHERV || k->op == OP_GATHERV) {
     fill_sentinel(t, k->send, send_elems);
     for (int d = 0; d < n; ++d)
       for (int i = 0; i < k->scount[d]; ++i)
@@ -210,6 +212,9 @@ static void build(const ctx_t *x, case_t *k) {
       case OP_REDUCE_SCATTER:
       case OP_ALLTOALL: memcpy(k->recv, k->send, send_elems * es); break;
       case OP_ALLGATHER: memcpy(k->recv + (size_t)me * kBlock * es, k->send, kBlock * es); break;
+      case OP_GATHERV:
+        if (me != k->root) break;
+        /* fall through */
       case OP_ALLGATHERV:
         memcpy(k->recv + (size_t)k->rdispl[me] * es, k->send + (size_t)k->sdispl[0] * es, (size_t)k->rcount[me] * es);
         break;
@@ -253,6 +258,9 @@ static void build(const ctx_t *x, case_t *k) {
       for (int j = 0; j < n; ++j)
         for (size_t i = 0; i < kBlock; ++i) put(t, o, (size_t)j * kBlock + i, val(s, j, (size_t)me * kBlock + i));
       break;
+    case OP_GATHERV:
+      if (me != k->root) break;
+      /* fall through */
     case OP_ALLTOALLV:
     case OP_ALLGATHERV:
       for (int j = 0; j < n; ++j)
@@ -342,6 +350,12 @@ static void issue(const ctx_t *x, case_t *k) {
     case OP_BCAST:
       nb ? MPI_Ibcast(rb, kBlock, t, k->root, c, r) : MPI_Bcast(rb, kBlock, t, k->root, c);
       break;
+    case OP_GATHERV: { /* blocking only (the interposer does not intercept MPI_Igatherv) */
+      const int root = k->root, in_place = ip && x->me == root;
+      const void *own = in_place ? MPI_IN_PLACE : (const void *)(k->send + (size_t)k->sdispl[0] * k->t->es);
+      MPI_Gatherv(own, k->scount[0], t, rb, k->rcount, k->rdispl, t, root, c);
+      break;
+    }
     case OP_SEND: {
       MPI_Request sreq;
       MPI_Isend(k->send, kMsg, t, (x->me + 1) % x->n, 7, c, &sreq);
@@ -371,13 +385,14 @@ static int applies(int op) {
 }
 
 static int is_blocks(int op) {
-  return op == OP_ALLGATHER || op == OP_ALLTOALL || op == OP_ALLTOALLV || op == OP_ALLGATHERV;
+  return op == OP_ALLGATHER || op == OP_ALLTOALL || op == OP_ALLTOALLV || op == OP_ALLGATHERV || op == OP_GATHERV;
 }
 
 static int matching(const ctx_t *x, const case_t *k) {
   if (x->control || !applies(k->op)) return 0;
   if (cfg.op >= 0 ? cfg.op != k->op : k->op == OP_SEND) return 0;
   if (k->op == OP_BCAST && x->me == k->root) return 0;
+  if (k->op == OP_GATHERV && x->me != k->root) return 0;
   if (cfg.mode == M_NEGZERO && k->t->es != 2 && k->t->es != 4) return 0;
   return 1;
 }
@@ -521,14 +536,16 @@ static void run_case(ctx_t *x, int op, const dtype_t *t, int style, int inplace)
 static void run_all(ctx_t *x) {
   static const dtype_t *const reduce_types[] = {&g_f32, &g_u16, NULL}, *const gather_types[] = {&g_f32, &g_u16, &g_byte, NULL},
                               *const move_types[] = {&g_f32, NULL}, *const send_types[] = {&g_f32, &g_byte, NULL};
-  const dtype_t *const *types[OP_COUNT] = {reduce_types, reduce_types, gather_types, move_types,
-                                           move_types,   move_types,   move_types,   send_types};
+  const dtype_t *const *types[OP_COUNT] = {reduce_types, reduce_types, gather_types, move_types, move_types,
+                                           move_types,   move_types,   send_types,   move_types};
   for (int op = 0; op < OP_COUNT; ++op) {
     int placements = op == OP_BCAST || op == OP_SEND ? 1 : 2;
+    /* gatherv: every rank is the root of two calls in a row (seeds s0 + 2r, s0 + 2r + 1, s0 even) */
+    int styles = op == OP_GATHERV ? 1 : S_COUNT, reps = op == OP_GATHERV ? 2 * x->n : 2;
     for (const dtype_t *const *t = types[op]; *t; ++t)
-      for (int style = 0; style < S_COUNT; ++style)
+      for (int style = 0; style < styles; ++style)
         for (int inplace = 0; inplace < placements; ++inplace)
-          for (int rep = 0; rep < 2; ++rep) run_case(x, op, *t, style, inplace);
+          for (int rep = 0; rep < reps; ++rep) run_case(x, op, *t, style, inplace);
   }
 }
 

@@ -9,7 +9,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 W=$TMP_ROOT
 read -r -a NPS <<<"${PMPI_NPS:-2 3 4 5}"
 MODES=(rotate offset wrong-shard swap-blocks dup-block stale bitflip negzero truncate)
-OPS=(allreduce reduce_scatter allgather alltoall alltoallv allgatherv bcast send)
+OPS=(allreduce reduce_scatter allgather alltoall alltoallv allgatherv bcast send gatherv)
 unset DTBENCH_PMPI_FAULT  # local ranks inherit mpirun's environment
 
 SO=${PMPI_FAULT_SO:-$W/libdtbench_pmpi_fault.so}

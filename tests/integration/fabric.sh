@@ -3,7 +3,8 @@
 # deliver wrong data on rank 1 the way a bad link or library would. dtbench-coll must FAIL every
 # collective the corruption reaches, naming rank 1 and its node, with exit 1 (one run per (mode,
 # dtype): every collective, in and out of place); dtbench-ddp, -fsdp and -ep must FAIL naming rank 1
-# (one run per mode). World sizes 2..8 are spread over the matrix.
+# (one run per mode); dtbench-ckpt must FAIL on its metadata exchanges and its DDP all-reduce. World
+# sizes 2..8 are spread over the matrix.
 # Env: PMPI_FAULT_SO (built by make test), FABRIC_MODES, FABRIC_TYPES.
 source "$(dirname "$0")/../lib.sh"
 CSV=(python3 "$(dirname "$0")/../faults/csvcheck.py")
@@ -66,6 +67,43 @@ for suite in "ddp --distributed-optimizer" fsdp ep; do
     else fail "$name" "${why#; } (log: $(grep -m 3 -E '^(FAIL|pmpi|dtbench)' "$LOG" | tr '\n' '|' | head -c 400))"; fi
   done
 done
+
+# dtbench-ckpt: its metadata exchanges (checked frames) and the DDP all-reduce its saves run beside.
+# Every mode on every call first (whichever exchange it reaches first), then one exchange at a time,
+# each named in the FAIL row. wrong-shard acts on reduce-scatters only, which ckpt does not issue.
+CKQ=(--backend host -q --compute-ms 1 --steps-per-save 2 --repeat 2)
+ck_run() {  # ck_run NAME NP SPEC EXPECT_REGEX [ARGS...]: exit 1 and a FAIL line naming rank 1
+  local name=$1 np=$2 spec=$3 want=$4 why=""
+  shift 4
+  run_mpi "$np" "$TMP_ROOT/ck-$name.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="$spec,rank=1" \
+    "$BIN/dtbench-ckpt" "${CKQ[@]}" --out "$TMP_ROOT/ck-$name" "$@"
+  [ "$RC" = 1 ] || why="exit $RC, expected 1"
+  grep -q "^pmpi_fault: rank 1 corrupted" "$LOG" || why="$why; the interposer never fired"
+  grep -qE "$names_rank1" "$LOG" || why="$why; no FAIL line naming rank 1 on $host"
+  grep -qE "^FAIL $want" "$LOG" || why="$why; no FAIL line for '$want'"
+  if [ -z "$why" ]; then pass "fabric $spec ckpt np=$np: exit 1, $(grep -m1 -oE "^FAIL $want" "$LOG"), rank 1 named"
+  else fail "fabric $spec ckpt np=$np" "${why#; } (log: $(grep -m 3 -E '^(FAIL|pmpi|dtbench)' "$LOG" | tr '\n' '|' | head -c 400))"; fi
+}
+for mode in "${MODES[@]}"; do
+  [ "$mode" = wrong-shard ] && continue
+  np=$((2 + i % 7)) i=$((i + 1))
+  ck_run "$mode" "$np" "$mode" "(exchange.metadata|train.grad_all_reduce)"
+done
+ck_run pieces 4 "swap-blocks,op=allgatherv,call=1" "exchange.metadata \[all_gather of the piece lists\]"
+ck_run stepdir 3 "bitflip,op=bcast,call=0" "exchange.metadata \[broadcast of the step directory check\]"
+ck_run verdict 5 "truncate,op=bcast,call=1" "exchange.metadata \[broadcast of the commit verdict\]"
+ck_run grads 6 "rotate,op=allreduce" "train.grad_all_reduce"
+# The index entries reach rank 0 only: rank= names a receiver, so rank 0 is the one corrupted here.
+run_mpi 3 "$TMP_ROOT/ck-entries.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="dup-block,op=gatherv,rank=0" \
+  "$BIN/dtbench-ckpt" "${CKQ[@]}" --out "$TMP_ROOT/ck-entries" --ckpt-dir "$TMP_ROOT/ck-entries-dir"
+expect "fabric dup-block,op=gatherv ckpt np=3: FAIL for the index entries, rank 0 named, no step committed" \
+  "exit 1, FAIL exchange.metadata [gather of the index entries] naming rank 0, no COMMIT" \
+  eval '[ $RC = 1 ] && grep -qE "^FAIL exchange.metadata \[gather of the index entries\].*failing ranks 0 \($host\)" $LOG &&
+        ! ls $TMP_ROOT/ck-entries-dir/*/COMMIT 2>/dev/null | grep -q .'
+# The load's exchanges: a clean save, then a load under the interposer.
+run_mpi 3 "$TMP_ROOT/ck-save.log" "$BIN/dtbench-ckpt" "${CKQ[@]}" --out "$TMP_ROOT/ck-save" --ckpt-dir "$TMP_ROOT/ck-load-dir" --save-only
+ck_run load 3 "offset,op=allgatherv,call=2" "exchange.metadata \[all_gather of the checkpoint index\]" \
+  --ckpt-dir "$TMP_ROOT/ck-load-dir" --load-only
 
 # Harness traffic stays exact: a clean run under the interposer with a mode that reaches nothing
 # dtbench-coll sends (point-to-point) passes.
