@@ -93,29 +93,30 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
   const double t0 = wall_seconds();
   queued_s_ = t0 - queue_start;
   const std::string dir = root + "/" + step_dir_name(step);
-  std::string problem;
+  // Rank 0 decides where this save writes: step_<N> itself, or (--overwrite of an existing step) a
+  // hidden directory beside it that replaces it only at commit, so the old step stays loadable.
+  std::string problem, write_dir = dir;
   if (rank_ == 0) {
     try {
       if (path_exists(dir)) {
         if (!overwrite_)
           throw CheckpointingError("checkpoint directory " + dir + " already exists; refusing to overwrite it (pass --overwrite)");
-        // Uncommit first, so a crash during the rewrite leaves it recognisably partial.
-        ::unlink((dir + "/" + kCommitName).c_str());
-        fsync_dir(dir);
-        remove_tree(dir);
+        write_dir = overwrite_build_dir(root, step);
+        remove_tree(write_dir);  // what an earlier, interrupted overwrite left (never committed as step_<N>)
       }
     } catch (const std::exception& e) {
       problem = e.what();
     }
   }
-  problem = exchange_->broadcast("broadcast of the step directory check", problem, 0);
-  if (!problem.empty()) throw CheckpointingError(problem);
+  problem = exchange_->broadcast("broadcast of the step directory check", problem.empty() ? "ok " + write_dir : problem, 0);
+  if (problem.compare(0, 3, "ok ") != 0) throw CheckpointingError(problem);
+  write_dir_ = problem.substr(3);
 
   std::vector<ShardedPiece> mine;
   for (size_t i : to_write) mine.push_back(pieces[i]);
   staged_bytes_ = writer_.plan(rank_, mine, cfg.writers);
   if (begin_copies_) begin_copies_();  // the snapshot point: later copies see the state as of now
-  writer_.start(dir, cfg, [copy_out, to_write](size_t i, void* dst) { copy_out(to_write[i], dst); }, wait_copies_);
+  writer_.start(write_dir_, cfg, [copy_out, to_write](size_t i, void* dst) { copy_out(to_write[i], dst); }, wait_copies_);
   root_ = root;
   step_ = step;
   schedule_start_ = t0;
@@ -176,7 +177,7 @@ SaveOutcome AsyncCheckpointer::finalize() {
   } catch (const CorruptExchange&) {
     // Nothing is committed from corrupted metadata; what this save wrote goes (every writer is done).
     in_flight_ = false;
-    const std::string dir = root_ + "/" + step_dir_name(step_);
+    const std::string& dir = write_dir_;
     if (rank_ == 0 && path_exists(dir) && !path_exists(dir + "/" + kCommitName)) {
       try {
         remove_tree(dir);
@@ -209,7 +210,8 @@ SaveOutcome AsyncCheckpointer::finalize() {
       try {
         CheckpointIndex index = CheckpointIndex::parse(body + "pieces " + std::to_string(n) + "\n" + lines + "end\n",
                                                        root_ + "/" + step_dir_name(step_) + "/index");
-        commit_checkpoint(root_, step_, index);
+        const std::string final_dir = root_ + "/" + step_dir_name(step_);
+        commit_checkpoint(root_, step_, index, write_dir_ == final_dir ? "" : write_dir_);
         commit_time = wall_seconds();
       } catch (const std::exception& e) {
         failed = "0";
@@ -218,10 +220,10 @@ SaveOutcome AsyncCheckpointer::finalize() {
     }
     if (!failed.empty()) {
       verdict = "failed " + failed + "\n" + first_error;
-      // Every writer has finished (poll waited for all), and the directory is this save's own (an
-      // earlier step of the same name was removed before writing, and only with --overwrite): remove
-      // what the failed save wrote, so the next save starts clean and no partial step is left behind.
-      const std::string dir = root_ + "/" + step_dir_name(step_);
+      // Every writer has finished (poll waited for all), and the directory is this save's own (a new
+      // step_<N>, or the hidden directory an overwrite builds beside the old step, which stays):
+      // remove what the failed save wrote, so the next save starts clean and nothing partial is left.
+      const std::string& dir = write_dir_;
       try {
         if (path_exists(dir) && !path_exists(dir + "/" + kCommitName)) remove_tree(dir);
       } catch (const std::exception& e) {

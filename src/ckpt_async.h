@@ -112,7 +112,7 @@ class AsyncCheckpointer {
   std::function<void()> begin_copies_, wait_copies_;
   bool in_flight_ = false;
   int call_idx_ = 0;
-  std::string root_;
+  std::string root_, write_dir_;  // write_dir_: where the save in flight writes (see schedule)
   int64_t step_ = -1;
   double schedule_start_ = 0, blocking_s_ = 0, queued_s_ = 0;
   int64_t staged_bytes_ = 0;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,12 +141,37 @@ std::string commit_text(int64_t step, const std::string& index_text) {
   return "dtbench-ckpt-commit 1 step " + std::to_string(step) + " index " + hex + "\n";
 }
 
-void commit_checkpoint(const std::string& root, int64_t step, const CheckpointIndex& index) {
+std::string overwrite_build_dir(const std::string& root, int64_t step) {
+  return root + "/." + step_dir_name(step) + ".overwrite";
+}
+
+void commit_checkpoint(const std::string& root, int64_t step, const CheckpointIndex& index,
+                       const std::string& built_in) {
   const std::string dir = root + "/" + step_dir_name(step);
   const std::string text = index.serialize();
-  fsync_dir(root);                                           // the step directory's entry
-  write_file_durable(dir, kIndexName, text);                // global metadata first...
-  write_file_durable(dir, kCommitName, commit_text(step, text));  // ...then the commit marker...
+  const std::string& written = built_in.empty() ? dir : built_in;
+  fsync_dir(root);                                                 // the step directory's entry
+  write_file_durable(written, kIndexName, text);                  // global metadata first...
+  write_file_durable(written, kCommitName, commit_text(step, text));  // ...then the commit marker...
+  if (!built_in.empty()) {
+    // ...then the complete new step takes the old one's place. After the exchange the old step sits
+    // at built_in; "latest" names the step either way, so it is loadable at every instant.
+    if (::renameat2(AT_FDCWD, built_in.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+      if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) io_fail("renameat2 RENAME_EXCHANGE", dir, errno);
+      // No atomic exchange on this filesystem: the old step steps aside first, so a crash between
+      // the two renames leaves no step_<N> but the old step whole under <built_in>.old, never a
+      // step_<N> mixing both saves.
+      const std::string aside = built_in + ".old";
+      remove_tree(aside);
+      if (::rename(dir.c_str(), aside.c_str()) != 0) io_fail("rename", dir, errno);
+      if (::rename(built_in.c_str(), dir.c_str()) != 0) io_fail("rename", built_in, errno);
+      fsync_dir(root);
+      remove_tree(aside);
+    } else {
+      fsync_dir(root);
+      remove_tree(built_in);  // the old step
+    }
+  }
   write_file_durable(root, kLatestName, step_dir_name(step) + "\n");  // ...then "latest"
 }
 

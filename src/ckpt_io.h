@@ -45,8 +45,17 @@ extern const char* const kIndexName;   // "index"
 extern const char* const kCommitName;  // "COMMIT"
 extern const char* const kLatestName;  // "latest"
 
-// rank 0's commit after every rank's write results arrived: index, then COMMIT, then latest.
-void commit_checkpoint(const std::string& root, int64_t step, const CheckpointIndex& index);
+// Where a save of `step` that replaces an existing <root>/step_<N> (--overwrite) is written: a
+// hidden directory beside it, swapped into place only at commit, so the old step (and the `latest`
+// that names it) stays loadable until the new one is complete.
+std::string overwrite_build_dir(const std::string& root, int64_t step);
+
+// rank 0's commit after every rank's write results arrived: index, then COMMIT, then latest. With
+// `built_in` (an overwrite_build_dir), index and COMMIT go there first and the directory then
+// replaces <root>/step_<N> in one atomic exchange (renameat2 RENAME_EXCHANGE; where the filesystem
+// has none, two renames with the old step moved aside first); the old step is removed after.
+void commit_checkpoint(const std::string& root, int64_t step, const CheckpointIndex& index,
+                       const std::string& built_in = "");
 
 // Resolves <root>/latest (step < 0) or <root>/step_<step>. Throws CheckpointingError with a clear
 // message when there is no such checkpoint.

@@ -87,7 +87,7 @@ EOF
 # Empty pieces first, in the middle or last: an empty piece shares its (key, offset) id with the next
 # rank's piece and must never be chosen to write it (a hole at global index 0 otherwise).
 while read -r np args; do
-  out=$TMP_ROOT/empty-$np-${args// /}
+  out=$TMP_ROOT/empty-$np-${args//[ ,]/_}  # no comma: the path lands in a CSV field
   # shellcheck disable=SC2086
   run_mpi $np $out.log "$CK" "${Q[@]}" --out "$out" $args </dev/null
   expect "ckpt empty pieces np=$np: $args" "exit 0, save.validate and every load check PASS" \
@@ -250,7 +250,25 @@ expect "ckpt refuses to overwrite an existing step directory" "exit 2, names the
   eval '[ $RC = 2 ] && grep -q "step_0 already exists; refusing to overwrite it (pass --overwrite)" $LOG &&
         [ "$(cat $O/step_2/__0_0 | md5sum)" = "$sum1" ] && [ ! -e $TMP_ROOT/over2 ]'
 run_mpi 2 $TMP_ROOT/over3.log "$CK" "${Q[@]}" --out $TMP_ROOT/over3 --ckpt-dir $O --overwrite
-expect "ckpt --overwrite replaces it" "exit 0, all PASS" eval '[ $RC = 0 ] && all_pass $TMP_ROOT/over3'
+expect "ckpt --overwrite replaces it" "exit 0, all PASS, no build directory left" \
+  eval '[ $RC = 0 ] && all_pass $TMP_ROOT/over3 && [ -z "$(ls -A $O | grep overwrite)" ]'
+# An overwrite is built beside the old step and swapped in at commit: a crash while rewriting the
+# step that `latest` names leaves that step committed and loadable, and the next overwrite works.
+run_mpi 4 $TMP_ROOT/ow1.log "$CK" "${Q[@]}" --out $TMP_ROOT/ow1 --ckpt-dir $O/w --save-only
+sum4=$(cat $O/w/step_4/__0_0 | md5sum)
+run_mpi 4 $TMP_ROOT/ow2.log "$CK" "${Q[@]}" --out $TMP_ROOT/ow2 --ckpt-dir $O/w --save-only --overwrite \
+  --inject-fault kill,rank=1,index=2
+expect "ckpt --overwrite of step_4, SIGKILL mid-write: the old step_4 stays committed and untouched" \
+  "killed, step_4 with COMMIT and its old bytes, latest names a committed step" \
+  eval '[ $RC != 0 ] && [ -f $O/w/step_4/COMMIT ] && [ "$(cat $O/w/step_4/__0_0 | md5sum)" = "$sum4" ] &&
+        [ -f "$O/w/$(cat $O/w/latest)/COMMIT" ]'
+run_mpi 4 $TMP_ROOT/ow3.log "$CK" -q --out $TMP_ROOT/ow3 --ckpt-dir $O/w --load-only --load-step 4
+expect "ckpt load of the step whose overwrite was killed" "exit 0, every check PASS" \
+  eval '[ $RC = 0 ] && all_pass $TMP_ROOT/ow3'
+run_mpi 4 $TMP_ROOT/ow4.log "$CK" "${Q[@]}" --out $TMP_ROOT/ow4 --ckpt-dir $O/w --overwrite
+expect "ckpt --overwrite after a killed overwrite" "exit 0, all PASS, latest -> step_4, no build directory left" \
+  eval '[ $RC = 0 ] && all_pass $TMP_ROOT/ow4 && [ "$(cat $O/w/latest)" = step_4 ] &&
+        [ -z "$(ls -A $O/w | grep overwrite)" ]'
 
 # 10. Bad input: one line naming the flag, exit 2.
 bad=(
