@@ -41,8 +41,10 @@ endif
 NVCCFLAGS := -std=c++17 -O2 $(CUDA_ARCH) -Xcompiler -Wall
 
 # --- sources --------------------------------------------------------------------------------------
-HARNESS_SRC := $(filter-out src/backend_nccl.cpp src/backend_nccl_stub.cpp $(EXCLUDE),$(wildcard src/*.cpp src/layout/*.cpp))
-HARNESS_SRC += $(if $(filter 1,$(USE_CUDA)),src/backend_nccl.cpp,src/backend_nccl_stub.cpp)
+# src/core: the harness every suite shares; src/<pattern>: one folder per training pattern (ddp, fsdp,
+# ep, ckpt) and the shared model and layouts. All of them go into one archive.
+HARNESS_SRC := $(filter-out src/core/backend_nccl.cpp src/core/backend_nccl_stub.cpp $(EXCLUDE),$(wildcard src/*/*.cpp))
+HARNESS_SRC += $(if $(filter 1,$(USE_CUDA)),src/core/backend_nccl.cpp,src/core/backend_nccl_stub.cpp)
 KERNEL_SRC := $(if $(filter 1,$(USE_CUDA)),$(wildcard kernels/*.cu))
 HARNESS_OBJ := $(HARNESS_SRC:%.cpp=$(OBJ)/%.o) $(KERNEL_SRC:%.cu=$(OBJ)/%.o)
 LIB := $(OBJ)/libdtbench.a

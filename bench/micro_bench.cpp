@@ -18,16 +18,16 @@
 #include <vector>
 
 #include "../kernels/pattern.h"
-#include "backend.h"
-#include "buffer.h"
-#include "dtype.h"
-#include "layout/bucket_plan.h"
-#include "model.h"
-#include "pattern_fill.h"
-#include "perf_csv.h"
-#include "report.h"
-#include "suite.h"
-#include "verify.h"
+#include "core/backend.h"
+#include "core/buffer.h"
+#include "core/dtype.h"
+#include "ddp/bucket_plan.h"
+#include "model/model.h"
+#include "core/pattern_fill.h"
+#include "core/perf_csv.h"
+#include "core/report.h"
+#include "core/suite.h"
+#include "core/verify.h"
 
 using namespace dtbench;
 

@@ -1,7 +1,7 @@
-// libFuzzer target: read_checks_csv (src/perf_csv.cpp), the checks reports read by dtbench-accept and
+// libFuzzer target: read_checks_csv (src/core/perf_csv.cpp), the checks reports read by dtbench-accept and
 // -report; the failing_ranks/culprit lists go through parse_rank_list.
 #include "fuzz_util.h"
-#include "perf_csv.h"
+#include "core/perf_csv.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = fuzz::write_temp(data, size, "-checks.csv");

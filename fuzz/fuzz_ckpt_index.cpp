@@ -1,7 +1,7 @@
-// libFuzzer target: CheckpointIndex::parse (src/layout/sharded_index.cpp), the global index file of a
+// libFuzzer target: CheckpointIndex::parse (src/ckpt/sharded_index.cpp), the global index file of a
 // dtbench-ckpt checkpoint. Rejections are InputError (malformed) or CheckpointingError (inconsistent).
 #include "fuzz_util.h"
-#include "layout/sharded_index.h"
+#include "ckpt/sharded_index.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

@@ -1,9 +1,9 @@
 // libFuzzer target: the CLI value parsers every suite shares: parse_bytes (sizes such as -b/-e 64K),
 // parse_size_text (sizes in reports and thresholds) and parse_fault_spec (--inject-fault).
-#include "cli.h"
+#include "core/cli.h"
 #include "fuzz_util.h"
-#include "perf_csv.h"
-#include "verify.h"
+#include "core/perf_csv.h"
+#include "core/verify.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

@@ -1,6 +1,6 @@
-// libFuzzer target: load_model_csv (src/model.cpp), the --model CSV of dtbench-ddp/-fsdp.
+// libFuzzer target: load_model_csv (src/model/model.cpp), the --model CSV of dtbench-ddp/-fsdp.
 #include "fuzz_util.h"
-#include "model.h"
+#include "model/model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = fuzz::write_temp(data, size, "-model.csv");

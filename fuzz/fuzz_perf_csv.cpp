@@ -1,7 +1,7 @@
-// libFuzzer target: read_perf_csv (src/perf_csv.cpp), the perf reports read by dtbench-compare,
+// libFuzzer target: read_perf_csv (src/core/perf_csv.cpp), the perf reports read by dtbench-compare,
 // -accept and -report, plus the rank-list and node helpers those tools apply to them.
 #include "fuzz_util.h"
-#include "perf_csv.h"
+#include "core/perf_csv.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = fuzz::write_temp(data, size, "-perf.csv");

@@ -1,6 +1,6 @@
-// libFuzzer target: read_thresholds (src/perf_csv.cpp), the rules file of dtbench-accept.
+// libFuzzer target: read_thresholds (src/core/perf_csv.cpp), the rules file of dtbench-accept.
 #include "fuzz_util.h"
-#include "perf_csv.h"
+#include "core/perf_csv.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = fuzz::write_temp(data, size, "-thresholds.csv");

@@ -10,7 +10,7 @@
 #include <exception>
 #include <string>
 
-#include "error.h"
+#include "core/error.h"
 
 namespace fuzz {
 

@@ -16,11 +16,11 @@
 #include <cstring>
 #include <sstream>
 
-#include "../src/ckpt_async.h"
-#include "../src/ckpt_state.h"
-#include "../src/error.h"
-#include "../src/pattern_fill.h"
-#include "../src/suite.h"
+#include "ckpt/ckpt_async.h"
+#include "ckpt/ckpt_state.h"
+#include "core/error.h"
+#include "core/pattern_fill.h"
+#include "core/suite.h"
 
 using namespace dtbench;
 

@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "../kernels/pattern.h"
-#include "../src/error.h"
-#include "../src/pattern_fill.h"
-#include "../src/suite.h"
+#include "core/error.h"
+#include "core/pattern_fill.h"
+#include "core/suite.h"
 
 using namespace dtbench;
 

@@ -2,17 +2,17 @@
 // buffers and buckets (BucketPlan), run a simulated backward that marks params ready in backward
 // order while each bucket's collective starts as soon as its last param is ready (GradSync), check
 // every element against its closed form, then time the step, its compute and its exposed
-// communication, and the same bytes as one flat collective. Shared logic: src/ddp_sync.h.
+// communication, and the same bytes as one flat collective. Shared logic: src/ddp/ddp_sync.h.
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
 #include <sstream>
 
-#include "../src/ddp_sync.h"
-#include "../src/error.h"
-#include "../src/model.h"
-#include "../src/suite.h"
+#include "ddp/ddp_sync.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "core/suite.h"
 
 using namespace dtbench;
 

@@ -20,14 +20,14 @@
 #include <memory>
 #include <sstream>
 
-#include "../src/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
-#include "../src/ep_sync.h"
-#include "../src/error.h"
-#include "../src/fp32_accum.h"
-#include "../src/layout/bucket_plan.h"
-#include "../src/layout/parallel_layout.h"
-#include "../src/moe_routing.h"
-#include "../src/suite.h"
+#include "ddp/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
+#include "ep/ep_sync.h"
+#include "core/error.h"
+#include "core/fp32_accum.h"
+#include "ddp/bucket_plan.h"
+#include "layout/parallel_layout.h"
+#include "ep/moe_routing.h"
+#include "core/suite.h"
 
 using namespace dtbench;
 

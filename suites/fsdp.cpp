@@ -1,7 +1,7 @@
 // dtbench-fsdp: Megatron-FSDP's sharded flat buffers and their collectives (shared/research/
 // megatron.md §C, §D). The model is split into FSDP units (one per layer plus the root params),
 // each laid out by ShardLayout; a training step unshards, computes, reduce-scatters and frees
-// unit by unit (FsdpModel, src/fsdp_step.h) for every sharding strategy and grad reduction form.
+// unit by unit (FsdpModel, src/fsdp/fsdp_step.h) for every sharding strategy and grad reduction form.
 // The suite plans it, runs one validated step per configuration (prefetch off, then on), checks
 // every result against its closed form, checks the fp32-accumulating reduce-scatter on a bf16
 // pattern, then times the step and the unit collectives next to plain collectives of the same size.
@@ -9,10 +9,10 @@
 #include <cmath>
 #include <sstream>
 
-#include "../src/error.h"
-#include "../src/fp32_accum.h"
-#include "../src/fsdp_step.h"
-#include "../src/suite.h"
+#include "core/error.h"
+#include "core/fp32_accum.h"
+#include "fsdp/fsdp_step.h"
+#include "core/suite.h"
 
 using namespace dtbench;
 

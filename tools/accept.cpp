@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "cli.h"
-#include "error.h"
-#include "perf_csv.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/perf_csv.h"
 
 using namespace dtbench;
 

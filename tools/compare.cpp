@@ -16,9 +16,9 @@
 #include <tuple>
 #include <vector>
 
-#include "cli.h"
-#include "error.h"
-#include "perf_csv.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/perf_csv.h"
 
 using namespace dtbench;
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "error.h"
+#include "core/error.h"
 
 namespace dtbench {
 namespace {

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "error.h"
+#include "core/error.h"
 
 namespace dtbench {
 namespace {

@@ -90,7 +90,7 @@ PROBE=$TMP_ROOT/probe
 cat >"$PROBE.cpp" <<'EOF'
 #include <cstdio>
 #include <cstdlib>
-#include "runtime.h"
+#include "core/runtime.h"
 int main(int argc, char** argv) {
   dtbench::Runtime rt(&argc, &argv);
   const auto& i = rt.info();
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   return 0;
 }
 EOF
-if mpicxx -std=c++17 -O1 -I"$ROOT/src" -DOMPI_SKIP_MPICXX=1 "$PROBE.cpp" "$ROOT/src/runtime.cpp" -ldl -o "$PROBE" \
+if mpicxx -std=c++17 -O1 -I"$ROOT/src" -DOMPI_SKIP_MPICXX=1 "$PROBE.cpp" "$ROOT/src/core/runtime.cpp" -ldl -o "$PROBE" \
   >"$TMP_ROOT/probe-build.log" 2>&1; then
   # 3 nodes, 5 ranks round-robin: node0 {0,3}, node1 {1,4}, node2 {2}.
   run_nodes 3 2 5 "$TMP_ROOT/probe.log" node "$PROBE"

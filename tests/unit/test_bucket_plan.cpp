@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "layout/bucket_plan.h"
-#include "model.h"
+#include "core/error.h"
+#include "ddp/bucket_plan.h"
+#include "model/model.h"
 
 namespace dtbench {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "checked_exchange.h"
+#include "core/checked_exchange.h"
 
 namespace dtbench {
 namespace {

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "../../src/ckpt_io.h"
-#include "../../src/ckpt_state.h"
+#include "ckpt/ckpt_io.h"
+#include "ckpt/ckpt_state.h"
 
 using namespace dtbench;
 

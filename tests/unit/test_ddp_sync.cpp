@@ -1,4 +1,4 @@
-// The DDP sync closed forms and instrumentation (src/ddp_sync.h) against brute force: the reduced
+// The DDP sync closed forms and instrumentation (src/ddp/ddp_sync.h) against brute force: the reduced
 // value of every element equals the sum of every rank's pre-scaled grad in the reduce dtype, the
 // dispatch-order check accepts a correct state machine and rejects early / missing / duplicate
 // dispatches, and the ownership cover adds up to the model.
@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "ddp_sync.h"
-#include "layout/bucket_plan.h"
-#include "model.h"
+#include "ddp/ddp_sync.h"
+#include "ddp/bucket_plan.h"
+#include "model/model.h"
 
 namespace dtbench {
 namespace {

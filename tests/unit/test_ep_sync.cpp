@@ -1,4 +1,4 @@
-#include "ep_sync.h"
+#include "ep/ep_sync.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
+#include "core/error.h"
 
 using namespace dtbench;
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "error.h"
-#include "fp32_accum.h"
+#include "core/error.h"
+#include "core/fp32_accum.h"
 
 namespace dtbench {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "fsdp_step.h"
+#include "fsdp/fsdp_step.h"
 
 using namespace dtbench;
 

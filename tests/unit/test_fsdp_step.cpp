@@ -1,13 +1,13 @@
 // FSDP units, position lookup, collective counts per strategy and the closed-form data of
-// dtbench-fsdp (src/fsdp_step.h). The collective step itself runs under MPI (tests/integration/fsdp.sh).
+// dtbench-fsdp (src/fsdp/fsdp_step.h). The collective step itself runs under MPI (tests/integration/fsdp.sh).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <set>
 
-#include "error.h"
-#include "fp32_accum.h"
-#include "fsdp_step.h"
+#include "core/error.h"
+#include "core/fp32_accum.h"
+#include "fsdp/fsdp_step.h"
 
 namespace dtbench {
 namespace {

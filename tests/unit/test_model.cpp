@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "model.h"
+#include "core/error.h"
+#include "model/model.h"
 
 namespace dtbench {
 namespace {

@@ -1,4 +1,4 @@
-#include "moe_routing.h"
+#include "ep/moe_routing.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
+#include "core/error.h"
 
 using namespace dtbench;
 

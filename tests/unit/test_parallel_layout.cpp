@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
+#include "core/error.h"
 
 using namespace dtbench;
 using Groups = std::vector<std::vector<int>>;

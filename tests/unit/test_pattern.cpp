@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "../../kernels/pattern.h"
-#include "dtype.h"
+#include "core/dtype.h"
 
 using namespace dtbench;
 

@@ -4,9 +4,9 @@
 
 #include <fstream>
 
-#include "error.h"
-#include "perf_csv.h"
-#include "report.h"
+#include "core/error.h"
+#include "core/perf_csv.h"
+#include "core/report.h"
 
 using namespace dtbench;
 

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "../kernels/pattern.h"
-#include "backend.h"
-#include "pattern_fill.h"
-#include "suite.h"
-#include "verify.h"
+#include "core/backend.h"
+#include "core/pattern_fill.h"
+#include "core/suite.h"
+#include "core/verify.h"
 
 namespace dtbench {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <fstream>
 
-#include "cli.h"
-#include "error.h"
-#include "report.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/report.h"
 
 using namespace dtbench;
 

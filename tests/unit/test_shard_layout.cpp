@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "error.h"
+#include "core/error.h"
 #include "layout/shard_layout.h"
 
 namespace dtbench {

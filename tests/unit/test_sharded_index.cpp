@@ -15,8 +15,8 @@
 #include <tuple>
 #include <unordered_set>
 
-#include "error.h"
-#include "layout/sharded_index.h"
+#include "core/error.h"
+#include "ckpt/sharded_index.h"
 
 namespace dtbench {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "error.h"
-#include "verify.h"
+#include "core/error.h"
+#include "core/verify.h"
 
 using namespace dtbench;
 

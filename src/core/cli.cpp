@@ -1,0 +1,116 @@
+#include "core/cli.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/test_hooks.h"
+
+namespace dtbench {
+
+TestHooks& test_hooks() {
+  static TestHooks hooks;
+  return hooks;
+}
+
+void add_common_options(CLI::App& app, CommonOptions& o) {
+  app.add_option("--backend", o.backend, "auto (NCCL when a GPU is present, else host), host or nccl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "host", "nccl"}));
+  app.add_option("--out", o.out_dir, "directory for the CSV reports (created if missing)")->capture_default_str();
+  app.add_option("--checks-csv", o.checks_csv, "path of the checks CSV (default <out>/<suite>-<run>-checks.csv)");
+  app.add_option("--perf-csv", o.perf_csv, "path of the perf CSV (default <out>/<suite>-<run>-perf.csv)");
+  app.add_option("-d,--dtype", o.dtype_name, "element type: fp32, bf16 or fp16")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the deterministic data")->capture_default_str();
+  app.add_option("--timeout", o.timeout_s, "watchdog: abort (exit 3) when a collective takes longer (s; 0 = off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-n,--iters", o.iters, "timed iterations")->capture_default_str()->check(CLI::Range(1, 1000000000));
+  app.add_option("-w,--warmup", o.warmup, "untimed warm-up iterations")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-c,--check", o.check_iters, "validation rounds (0 = measure only)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--inject-fault", o.inject_fault,
+                 "test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the "
+                 "data a check verifies on rank R");
+  app.add_option("--test-skip-collective", o.test_skip_collective, "")->group("");  // hidden, tests only
+  app.add_option("--test-kill-collective", o.test_kill_collective, "")->group("");  // hidden, tests only
+  app.add_option("--test-slow-rank", o.test_slow_rank, "")->group("");              // hidden, tests only
+  app.add_flag("-q,--quiet", o.quiet, "no progress lines");
+}
+
+void finish_common_options(CommonOptions& o) {
+  // CLI11's NonNegativeNumber lets NaN through (NaN < 0 is false), which would switch the watchdog off.
+  if (!std::isfinite(o.timeout_s))
+    throw InputError("--timeout: expected a finite number of seconds (0 = off), got " + std::to_string(o.timeout_s));
+  if (!o.checks_csv.empty() && o.checks_csv == o.perf_csv)
+    throw InputError("--checks-csv and --perf-csv name the same file " + o.checks_csv);
+  if (!parse_dtype(o.dtype_name, &o.dtype))
+    throw InputError("--dtype: unknown type \"" + o.dtype_name + "\" (fp32, bf16, fp16)");
+  if (!o.test_skip_collective.empty()) {
+    auto colon = o.test_skip_collective.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("");
+      test_hooks().skip_world_rank = std::stoi(o.test_skip_collective.substr(0, colon));
+      test_hooks().skip_call = std::stoull(o.test_skip_collective.substr(colon + 1));
+      test_hooks().skip_hold_s = o.timeout_s > 0 ? 2 * o.timeout_s + 5 : 0;
+    } catch (const std::logic_error&) {
+      throw InputError("--test-skip-collective: expected RANK:CALL, got \"" + o.test_skip_collective + "\"");
+    }
+  }
+  if (!o.test_kill_collective.empty()) {
+    auto colon = o.test_kill_collective.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("");
+      test_hooks().kill_world_rank = std::stoi(o.test_kill_collective.substr(0, colon));
+      test_hooks().kill_call = std::stoull(o.test_kill_collective.substr(colon + 1));
+    } catch (const std::logic_error&) {
+      throw InputError("--test-kill-collective: expected RANK:N, got \"" + o.test_kill_collective + "\"");
+    }
+  }
+  if (!o.test_slow_rank.empty()) {
+    auto colon = o.test_slow_rank.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("");
+      test_hooks().slow_world_rank = std::stoi(o.test_slow_rank.substr(0, colon));
+      test_hooks().slow_factor = std::stod(o.test_slow_rank.substr(colon + 1));
+      if (!(test_hooks().slow_factor >= 1 && test_hooks().slow_factor <= 1000)) throw std::invalid_argument("");
+    } catch (const std::logic_error&) {
+      throw InputError("--test-slow-rank: expected RANK:FACTOR (FACTOR 1-1000), got \"" + o.test_slow_rank + "\"");
+    }
+  }
+}
+
+int parse_tool_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+  return -1;
+}
+
+uint64_t parse_bytes(const std::string& text, const std::string& flag) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::logic_error&) {
+    throw InputError(flag + ": not a size: \"" + text + "\" (e.g. 8, 64K, 16M, 1G)");
+  }
+  std::string unit = text.substr(used);
+  double mult = 1;
+  if (unit == "" || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") mult = 1024.0;
+  else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else throw InputError(flag + ": not a size: \"" + text + "\" (units K, M, G)");
+  double bytes = v * mult;
+  if (!(bytes >= 0) || bytes > 1e15 || std::floor(bytes) != bytes)
+    throw InputError(flag + ": size out of range: \"" + text + "\"");
+  return uint64_t(bytes);
+}
+
+}  // namespace dtbench

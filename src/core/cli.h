@@ -1,0 +1,40 @@
+#pragma once
+// Flags every suite shares (CLI11), and value parsers that name the flag in their errors.
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace dtbench {
+
+struct CommonOptions {
+  std::string backend = "auto";  // auto | host | nccl
+  std::string out_dir = "results";
+  std::string checks_csv, perf_csv;
+  std::string dtype_name = "fp32";
+  DType dtype = DType::f32;
+  uint64_t seed = 1;
+  double timeout_s = 300;
+  int iters = 20, warmup = 5, check_iters = 1;
+  std::string inject_fault;
+  std::string test_skip_collective;  // hidden, test-only: "RANK:CALL"
+  std::string test_kill_collective;  // hidden, test-only: "RANK:N"
+  std::string test_slow_rank;        // hidden, test-only: "RANK:FACTOR"
+  bool quiet = false;
+};
+
+// Registers the common flags. Suites may change defaults in `opts` before calling.
+void add_common_options(CLI::App& app, CommonOptions& opts);
+// Checks and converts the common flags (dtype, backend...); throws InputError naming the flag.
+void finish_common_options(CommonOptions& opts);
+
+// Parses a tool's flags (tools have no MPI): returns -1 to go on, otherwise the exit code to return
+// (0 after --help, 2 after a bad flag, with CLI11's message printed).
+int parse_tool_args(CLI::App& app, int argc, char** argv);
+
+// "8", "64K", "64M", "1G", "1.5M" (binary units) -> bytes; throws InputError naming `flag`.
+uint64_t parse_bytes(const std::string& text, const std::string& flag);
+
+}  // namespace dtbench

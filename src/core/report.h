@@ -1,0 +1,96 @@
+#pragma once
+// CSV reports: one checks file and one perf file per run, each starting with `# key=value`
+// metadata lines, then a fixed header (columns documented in README.md "CSV columns"). Rows are
+// flushed as they are written so a crash or a watchdog abort leaves the rows so far. An existing
+// file is never overwritten.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/runtime.h"
+
+namespace dtbench {
+
+// Quotes a field when it holds a comma, quote, newline or surrounding space (RFC 4180 style).
+std::string csv_field(const std::string& s);
+
+class CsvWriter {
+ public:
+  // Creates `path` exclusively (fails if it exists). Throws InputError naming the path.
+  CsvWriter(const std::string& path, const Metadata& metadata, const std::vector<std::string>& columns);
+  ~CsvWriter();
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  void row(const std::vector<std::string>& fields);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  size_t ncols_ = 0;
+};
+
+struct CheckRow {
+  std::string check;      // what was checked ("all_reduce.out_of_place", "bucket_plan.cover"...)
+  std::string case_name;  // size, bucket, unit, step...
+  std::string dtype;
+  bool pass = true;
+  unsigned long long n_checked = 0, n_wrong = 0;
+  std::string failing_ranks;  // ranks that observed wrong values, ';'-separated
+  int first_rank = -1;        // lowest failing rank, and its first wrong element:
+  long long first_index = -1;
+  std::string expected, observed;
+  double max_abs_err = 0, max_rel_err = 0;
+  std::string culprit;  // who is to blame when it can be told (source rank of a block, group...)
+  std::string detail;
+};
+
+struct PerfRow {
+  std::string case_name, op, dtype, redop, in_place, layout;
+  int group_size = 0;
+  unsigned long long count = 0, bytes = 0;
+  int iters = 0, warmup = 0;
+  double time_med_us = -1, time_min_us = -1, time_max_us = -1;  // < 0: not a timed op
+  double algbw = -1, busbw = -1;                                // GB/s (1e9), < 0: not applicable
+  long long n_wrong = -1;                                       // < 0: not validated
+  std::string metric, unit;  // a scalar metric instead of (or besides) a timing
+  double value = 0;
+};
+
+extern const std::vector<std::string> kCheckColumns;
+extern const std::vector<std::string> kPerfColumns;
+
+// The two report files of a run; only rank 0 holds open files (other ranks' calls are no-ops).
+class Reports {
+ public:
+  struct Paths {
+    std::string out_dir, checks, perf;  // checks/perf empty: <out_dir>/<suite>-<stamp>-{checks,perf}.csv
+  };
+  // Opens both files on rank 0. Throws InputError (naming the path) if a file exists or the directory
+  // is not writable. Call only on rank 0.
+  Reports(const std::string& suite, const std::string& run_id, int world_size, const std::string& backend,
+          const Paths& paths, const Metadata& md);
+  void check(const CheckRow& r);
+  void perf(const PerfRow& r);
+  int failed_checks() const { return failed_; }
+  int total_checks() const { return total_; }
+  const std::string& checks_path() const { return checks_->path(); }
+  const std::string& perf_path() const { return perf_->path(); }
+
+ private:
+  std::vector<std::string> prefix() const;
+  std::string suite_, run_id_, backend_;
+  int world_size_;
+  std::unique_ptr<CsvWriter> checks_, perf_;
+  int failed_ = 0, total_ = 0;
+};
+
+// Makes `dir` (and parents) and checks it is writable; throws InputError naming `flag` and dir.
+void ensure_writable_dir(const std::string& dir, const std::string& flag);
+// A run id: UTC stamp plus Slurm job id or pid (unique enough for file names).
+std::string make_run_id();
+
+std::string format_double(double v, int precision = 6);
+
+}  // namespace dtbench

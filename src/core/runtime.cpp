@@ -1,0 +1,172 @@
+#include "core/runtime.h"
+
+#include <dlfcn.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <sstream>
+
+#include "core/backend.h"
+
+#ifndef DTBENCH_GIT_REV
+#define DTBENCH_GIT_REV "unknown"
+#endif
+
+namespace dtbench {
+
+Runtime::Runtime(int* argc, char*** argv) {
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+  info_.thread_multiple = provided >= MPI_THREAD_MULTIPLE;
+  MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &info_.size);
+
+  // Start-up facts travel on a harness communicator (named so the fabric-fault interposer of
+  // tests/faults leaves it alone: it corrupts what suites measure, not who runs where).
+  MPI_Comm control;
+  MPI_Comm_dup(MPI_COMM_WORLD, &control);
+  MPI_Comm_set_name(control, "dtbench-control-runtime");
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, info_.rank, MPI_INFO_NULL, &node);
+  MPI_Comm_set_name(node, "dtbench-control-node");
+  MPI_Comm_rank(node, &info_.local_rank);
+  MPI_Comm_size(node, &info_.local_size);
+  // Node index: number nodes by their lowest world rank (the local leader's rank).
+  int leader = info_.rank;
+  MPI_Bcast(&leader, 1, MPI_INT, 0, node);
+  MPI_Comm_free(&node);
+  std::vector<int> leaders(info_.size);
+  MPI_Allgather(&leader, 1, MPI_INT, leaders.data(), 1, MPI_INT, control);
+  std::vector<int> distinct = leaders;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  info_.num_nodes = int(distinct.size());
+  info_.node_index = int(std::lower_bound(distinct.begin(), distinct.end(), leader) - distinct.begin());
+
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  info_.hostname = host;
+  std::vector<char> all(size_t(info_.size) * 256);
+  MPI_Allgather(host, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, control);
+  for (int r = 0; r < info_.size; ++r) info_.hostnames.emplace_back(&all[size_t(r) * 256]);
+  MPI_Comm_free(&control);
+}
+
+Runtime::~Runtime() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+namespace {
+
+std::string mpi_library_version() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, size_t(len));
+  auto nl = s.find_first_of("\r\n");
+  if (nl != std::string::npos) s.resize(nl);
+  while (!s.empty() && (s.back() == ',' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string ucx_version() {
+  void* h = dlopen("libucp.so.0", RTLD_LAZY | RTLD_LOCAL);
+  if (!h) return "not found";
+  using Fn = const char* (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(h, "ucp_get_version_string"));
+  std::string v = fn ? fn() : "unknown";
+  Dl_info dl;
+  if (fn && dladdr(reinterpret_cast<void*>(fn), &dl) && dl.dli_fname) v += std::string(" (") + dl.dli_fname + ")";
+  return v;
+}
+
+// OpenMPI reads MCA selections from OMPI_MCA_* variables (mpirun --mca sets them too).
+std::string mpi_transport() {
+  std::ostringstream os;
+  const char* keys[] = {"pml", "btl", "osc", "coll"};
+  bool any = false;
+  for (const char* k : keys) {
+    std::string var = std::string("OMPI_MCA_") + k;
+    if (const char* v = std::getenv(var.c_str())) {
+      os << (any ? ";" : "") << k << "=" << v;
+      any = true;
+    }
+  }
+  return any ? os.str() : "default";
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+std::string nccl_library_description() {
+  // Look in the process first (linked build), then ask the dynamic loader (host build).
+  void* h = dlopen(nullptr, RTLD_LAZY);
+  void* sym = h ? dlsym(h, "ncclGetVersion") : nullptr;
+  if (!sym) {
+    h = dlopen("libnccl.so.2", RTLD_LAZY | RTLD_LOCAL);
+    sym = h ? dlsym(h, "ncclGetVersion") : nullptr;
+  }
+  if (!sym) return "not found";
+  int v = 0;
+  reinterpret_cast<int (*)(int*)>(sym)(&v);
+  int major = v / 10000, minor = (v / 100) % 100, patch = v % 100;
+  std::ostringstream os;
+  os << major << "." << minor << "." << patch;
+  Dl_info dl;
+  if (dladdr(sym, &dl) && dl.dli_fname) os << " (" << dl.dli_fname << ")";
+  return os.str();
+}
+
+Metadata collect_metadata(const RunInfo& info, const Backend& backend, int argc, char** argv) {
+  Metadata md;
+  md.emplace_back("schema_version", "1");
+  md.emplace_back("start_time", utc_now());
+  md.emplace_back("backend", backend.name());
+  md.emplace_back("world_size", std::to_string(info.size));
+  md.emplace_back("nodes", std::to_string(info.num_nodes));
+  md.emplace_back("nccl", nccl_library_description());
+  md.emplace_back("mpi", mpi_library_version());
+  md.emplace_back("ucx", ucx_version());
+  md.emplace_back("mpi_transport", mpi_transport());
+  for (auto& kv : backend.metadata()) md.push_back(kv);
+  // Unique hostnames in rank order, then the rank -> host map (compact: host:first-last).
+  std::vector<std::string> hosts;
+  for (auto& h : info.hostnames)
+    if (std::find(hosts.begin(), hosts.end(), h) == hosts.end()) hosts.push_back(h);
+  std::ostringstream hs, map;
+  for (size_t i = 0; i < hosts.size(); ++i) hs << (i ? ";" : "") << hosts[i];
+  for (int r = 0; r < info.size;) {
+    int e = r;
+    while (e + 1 < info.size && info.hostnames[size_t(e) + 1] == info.hostnames[size_t(r)]) ++e;
+    map << (r ? ";" : "") << info.hostnames[size_t(r)] << ":" << r << "-" << e;
+    r = e + 1;
+  }
+  md.emplace_back("hosts", hs.str());
+  md.emplace_back("rank_map", map.str());
+  md.emplace_back("slurm_job_id", env_or("SLURM_JOB_ID", "none"));
+  md.emplace_back("git_rev", DTBENCH_GIT_REV);
+  std::ostringstream cmd;
+  for (int i = 0; i < argc; ++i) cmd << (i ? " " : "") << argv[i];
+  md.emplace_back("command", cmd.str());
+  return md;
+}
+
+}  // namespace dtbench

@@ -1,0 +1,335 @@
+#include "core/suite.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/watchdog.h"
+
+namespace dtbench {
+namespace {
+
+// Harness traffic (check summaries, timings, agreement on errors) goes over its own duplicate of
+// MPI_COMM_WORLD so it never interleaves with a suite's collectives.
+MPI_Comm g_control = MPI_COMM_NULL;
+std::vector<int> g_control_members;
+const std::string g_control_label = "control";
+uint64_t g_control_calls = 0;
+
+struct ControlScope {
+  explicit ControlScope(const char* op) : scope(op, -1, g_control_calls++, &g_control_members, &g_control_label) {}
+  watchdog::Scope scope;
+};
+
+// The first error message from the lowest failing rank, on every rank.
+std::string agree_error(const std::string& mine_or_empty) {
+  int size;
+  MPI_Comm_size(g_control, &size);
+  int my_len = int(mine_or_empty.size());
+  std::vector<int> lens(size_t(size), 0);
+  MPI_Allgather(&my_len, 1, MPI_INT, lens.data(), 1, MPI_INT, g_control);
+  int src = -1;
+  for (int r = 0; r < size; ++r)
+    if (lens[size_t(r)] > 0) {
+      src = r;
+      break;
+    }
+  if (src < 0) return "";
+  std::string msg(size_t(lens[size_t(src)]), '\0');
+  int me;
+  MPI_Comm_rank(g_control, &me);
+  if (me == src) msg = mine_or_empty;
+  MPI_Bcast(&msg[0], lens[size_t(src)], MPI_CHAR, src, g_control);
+  return msg;
+}
+
+}  // namespace
+
+Context::Context(const RunInfo& r, CommonOptions& o, Backend& b, const FaultSpec& f)
+    : run(r), opts(o), backend(b), world(b.world()), fault(f), start_(std::chrono::steady_clock::now()) {}
+
+Context::~Context() = default;
+
+void Context::progress(const std::string& line) const {
+  if (!is_root() || opts.quiet) return;
+  double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  std::fprintf(stderr, "[%7.2fs] %s\n", t, line.c_str());
+  std::fflush(stderr);
+}
+
+bool Context::report_check(const CheckInfo& info, const LocalVerify& local, const std::string& condition) {
+  // Only rank 0 (which writes the row) needs every rank's summary: a gather, then the verdict is
+  // broadcast. Other ranks hold O(1) per check instead of O(world).
+  std::vector<LocalVerify> all(is_root() ? size_t(run.size) : 0);
+  {
+    ControlScope s("check_summary");
+    MPI_Gather(&local, sizeof(LocalVerify), MPI_BYTE, all.data(), sizeof(LocalVerify), MPI_BYTE, 0, g_control);
+  }
+  if (!is_root()) {
+    int pass = 0;
+    ControlScope s("check_verdict");
+    MPI_Bcast(&pass, 1, MPI_INT, 0, g_control);
+    return pass != 0;
+  }
+  CheckRow row;
+  row.check = info.check;
+  row.case_name = info.case_name;
+  row.dtype = info.dtype;
+  row.detail = info.detail;
+  std::ostringstream failing, culprits;
+  std::vector<int> culprit_ranks;
+  for (int r = 0; r < run.size; ++r) {
+    const LocalVerify& v = all[size_t(r)];
+    row.n_checked += v.n_checked;
+    row.n_wrong += v.n_wrong;
+    row.max_abs_err = std::max(row.max_abs_err, v.max_abs_err);
+    row.max_rel_err = std::max(row.max_rel_err, v.max_rel_err);
+    if (v.n_wrong == 0) continue;
+    failing << (row.first_rank < 0 ? "" : ";") << r;
+    if (v.culprit >= 0 && std::find(culprit_ranks.begin(), culprit_ranks.end(), v.culprit) == culprit_ranks.end())
+      culprit_ranks.push_back(v.culprit);
+    if (row.first_rank < 0) {
+      row.first_rank = r;
+      row.first_index = v.first_index;
+      row.expected = format_double(v.expected, 9);
+      row.observed = format_double(v.observed, 9);
+    }
+  }
+  row.pass = row.n_wrong == 0;
+  row.failing_ranks = failing.str();
+  for (size_t i = 0; i < culprit_ranks.size(); ++i) culprits << (i ? ";" : "") << culprit_ranks[i];
+  row.culprit = culprits.str();
+  {
+    int pass = row.pass ? 1 : 0;
+    ControlScope s("check_verdict");
+    MPI_Bcast(&pass, 1, MPI_INT, 0, g_control);
+  }
+  if (is_root()) {
+    reports_->check(row);
+    if (!row.pass) {
+      // Ranks with their nodes ("1 (node7);3 (node8)"): the operator's next step is a node.
+      auto with_nodes = [&](const std::string& ranks) {
+        std::ostringstream out;
+        std::stringstream in(ranks);
+        std::string r;
+        for (bool first = true; std::getline(in, r, ';'); first = false) {
+          const size_t k = size_t(std::stoi(r));
+          out << (first ? "" : ";") << r << " (" << (k < run.hostnames.size() ? run.hostnames[k] : "?") << ")";
+        }
+        return out.str();
+      };
+      const std::string first =
+          condition.empty()
+              ? "rank " + std::to_string(row.first_rank) + " index " + std::to_string(row.first_index) + " expected " +
+                    row.expected + " observed " + row.observed
+              : "rank " + std::to_string(row.first_rank) + " (expected: " + condition + ")";
+      std::fprintf(stderr, "FAIL %s [%s] %llu wrong of %llu; failing ranks %s; first: %s%s%s\n", row.check.c_str(),
+                   row.case_name.c_str(), row.n_wrong, row.n_checked, with_nodes(row.failing_ranks).c_str(),
+                   first.c_str(), row.culprit.empty() ? "" : "; culprit ", with_nodes(row.culprit).c_str());
+      std::fflush(stderr);
+    }
+  }
+  return row.pass;
+}
+
+bool Context::check_condition(const CheckInfo& info, bool ok_here, const std::string& observed_here,
+                              const std::string& expected_text) {
+  LocalVerify v;
+  v.n_checked = 1;
+  if (!ok_here) {
+    v.n_wrong = 1;
+    v.first_index = 0;
+    v.culprit = run.rank;
+  }
+  CheckInfo with_text = info;
+  // Textual detail travels only from rank 0's point of view; the failing ranks are in the row.
+  if (!ok_here && !observed_here.empty()) std::fprintf(stderr, "rank %d: %s: %s (expected %s)\n", run.rank,
+                                                       info.check.c_str(), observed_here.c_str(),
+                                                       expected_text.c_str());
+  return report_check(with_text, v, expected_text.empty() ? "the condition holds" : expected_text);
+}
+
+void Context::perf(const PerfRow& row) {
+  if (is_root()) reports_->perf(row);
+}
+
+TimingStats Context::time_op(Comm& comm, int warmup, int iters, const std::function<void()>& op) {
+  for (int i = 0; i < warmup; ++i) op();
+  backend.synchronize();
+  std::vector<double> times(static_cast<size_t>(iters)), worst(static_cast<size_t>(iters));
+  for (int i = 0; i < iters; ++i) {
+    comm.barrier();
+    times[size_t(i)] = backend.measure(op);
+  }
+  {
+    ControlScope s("timing_max");
+    MPI_Allreduce(times.data(), worst.data(), iters, MPI_DOUBLE, MPI_MAX, g_control);
+  }
+  std::sort(worst.begin(), worst.end());
+  TimingStats t;
+  t.iters = iters;
+  t.min_s = worst.front();
+  t.max_s = worst.back();
+  t.med_s = iters % 2 ? worst[size_t(iters / 2)] : 0.5 * (worst[size_t(iters / 2 - 1)] + worst[size_t(iters / 2)]);
+  return t;
+}
+
+double Context::max_over_ranks(double v) {
+  double out = 0;
+  ControlScope s("max_over_ranks");
+  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, g_control);
+  return out;
+}
+
+double Context::sum_over_ranks(double v) {
+  double out = 0;
+  ControlScope s("sum_over_ranks");
+  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, g_control);
+  return out;
+}
+
+int suite_main_impl(int argc, char** argv, const Suite& suite) {
+  Runtime runtime(&argc, &argv);
+  const RunInfo& run = runtime.info();
+  bool root = run.rank == 0;
+  std::string exe = "dtbench-" + suite.name;
+  MPI_Comm_dup(MPI_COMM_WORLD, &g_control);
+  // The name marks harness traffic, which the fabric-fault interposer (tests/faults/pmpi_fault.c) leaves
+  // alone: it corrupts what the suites measure, never the verdicts about it.
+  MPI_Comm_set_name(g_control, "dtbench-control");
+  watchdog::install_term_handler(run.rank);
+  g_control_members.resize(size_t(run.size));
+  for (int r = 0; r < run.size; ++r) g_control_members[size_t(r)] = r;
+
+  auto fail = [&](int code, const std::string& msg) {
+    if (root && !msg.empty()) std::fprintf(stderr, "%s: error: %s\n", exe.c_str(), msg.c_str());
+    std::fflush(stderr);
+    watchdog::stop();
+    MPI_Comm_free(&g_control);
+    return code;
+  };
+
+  // 1. Flags. Every rank parses the same argv, so all reach the same verdict; rank 0 speaks.
+  CommonOptions opts;
+  CLI::App app{exe + ": " + suite.summary, exe};
+  app.footer(suite.examples);
+  app.set_help_flag("-h,--help", "print this help and exit");
+  app.get_formatter()->column_width(34);
+  add_common_options(app, opts);
+  if (suite.add_options) suite.add_options(app, opts);
+  std::string fault_kinds = "flip";
+  for (const std::string& k : suite.faults) fault_kinds += ", " + k;
+  app.get_option("--inject-fault")
+      ->description("test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the data a "
+                    "check verifies on rank R (op=: a part of the check's name); kinds: " + fault_kinds);
+  FaultSpec fault;
+  try {
+    app.parse(argc, argv);
+    finish_common_options(opts);
+    if (!opts.inject_fault.empty()) fault = parse_fault_spec(opts.inject_fault);
+    if (fault.active() && fault.kind != "flip" &&
+        std::find(suite.faults.begin(), suite.faults.end(), fault.kind) == suite.faults.end())
+      throw InputError("--inject-fault: unknown kind \"" + fault.kind + "\" for " + exe + " (" + fault_kinds + ")");
+    if (fault.rank < -1 || fault.rank >= run.size)
+      throw InputError("--inject-fault: rank " + std::to_string(fault.rank) + " is outside 0.." +
+                       std::to_string(run.size - 1) + " (" + std::to_string(run.size) + " ranks)");
+    if (suite.validate) suite.validate(run, opts);
+  } catch (const CLI::CallForHelp&) {
+    if (root) std::cout << app.help();
+    return fail(kExitOk, "");
+  } catch (const CLI::ParseError& e) {
+    return fail(kExitBadInput, e.what());
+  } catch (const InputError& e) {
+    return fail(kExitBadInput, e.what());
+  }
+
+  // 2. Backend: every rank must get one, else all stop with the first rank's reason.
+  std::unique_ptr<Backend> backend;
+  std::string problem;
+  int problem_code = kExitOk;
+  try {
+    bool want_nccl = opts.backend == "nccl" || (opts.backend == "auto" && cuda_device_available());
+    backend = want_nccl ? make_nccl_backend(run) : make_host_backend();
+  } catch (const NoDeviceError& e) {
+    problem = std::string("--backend ") + opts.backend + ": " + e.what(), problem_code = kExitNoDevice;
+  } catch (const std::exception& e) {
+    problem = e.what(), problem_code = kExitRuntime;
+  }
+  std::string agreed = agree_error(problem);
+  if (!agreed.empty()) return fail(problem_code ? problem_code : kExitNoDevice, agreed);
+
+  watchdog::start(opts.timeout_s, run.thread_multiple);
+
+  // 3. Reports (rank 0). An existing file or an unwritable --out stops every rank before anything runs.
+  Context ctx(run, opts, *backend, fault);
+  Metadata md = collect_metadata(run, *backend, argc, argv);
+  std::string run_id = make_run_id();
+  {
+    int len = int(run_id.size());
+    MPI_Bcast(&len, 1, MPI_INT, 0, g_control);
+    run_id.resize(size_t(len));
+    MPI_Bcast(&run_id[0], len, MPI_CHAR, 0, g_control);
+  }
+  problem.clear();
+  if (root) {
+    try {
+      ctx.reports_ = std::make_unique<Reports>(suite.name, run_id, run.size, backend->name(),
+                                              Reports::Paths{opts.out_dir, opts.checks_csv, opts.perf_csv}, md);
+    } catch (const InputError& e) {
+      problem = e.what();
+    } catch (const std::exception& e) {  // e.g. a full disk while writing the header
+      problem = e.what();
+      problem_code = kExitRuntime;
+    }
+  }
+  agreed = agree_error(problem);
+  if (!agreed.empty()) {
+    MPI_Bcast(&problem_code, 1, MPI_INT, 0, g_control);
+    return fail(problem_code == kExitRuntime ? kExitRuntime : kExitBadInput, agreed);
+  }
+  ctx.progress(exe + " on " + std::to_string(run.size) + " ranks (" + std::to_string(run.num_nodes) +
+               " node(s)), backend " + backend->name() + ", dtype " + dtype_name(opts.dtype));
+
+  // 4. The suite. Bad input found this late still exits 2; anything else is a runtime failure.
+  try {
+    suite.body(ctx);
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "%s: error on rank %d: %s\n", exe.c_str(), run.rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kExitBadInput);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: runtime error on rank %d: %s\n", exe.c_str(), run.rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kExitRuntime);
+  }
+
+  // 5. Verdict. The final barrier is watched: a rank that fell behind is named here.
+  ctx.world.barrier();
+  // A flip that reached no data proved nothing: bad input (exit 2), not a PASS.
+  if (fault.kind == "flip" && ctx.max_over_ranks(flip_applied() ? 1.0 : 0.0) == 0.0) {
+    ctx.reports_.reset();
+    backend.reset();
+    return fail(kExitBadInput, "--inject-fault " + opts.inject_fault + ": no check on rank " +
+                                   (fault.rank < 0 ? std::string("any") : std::to_string(fault.rank)) +
+                                   " matched, nothing was corrupted (op= names part of a check name)");
+  }
+  int failed = root ? ctx.reports_->failed_checks() : 0;
+  MPI_Bcast(&failed, 1, MPI_INT, 0, g_control);
+  if (root) {
+    std::fprintf(stderr, "%s: %d checks, %d failed -> %s\n  checks: %s\n  perf:   %s\n", exe.c_str(),
+                 ctx.reports_->total_checks(), failed, failed ? "FAIL" : "PASS", ctx.reports_->checks_path().c_str(),
+                 ctx.reports_->perf_path().c_str());
+  }
+  ctx.reports_.reset();
+  int code = failed ? kExitCheckFailed : kExitOk;
+  backend.reset();
+  return fail(code, "");
+}
+
+int suite_main(int argc, char** argv, const Suite& suite) { return suite_main_impl(argc, argv, suite); }
+
+}  // namespace dtbench

@@ -1,0 +1,185 @@
+#pragma once
+// The small common driver every executable shares (the nccl-tests shape): a suite supplies its
+// flags, an input check and a body; suite_main does MPI, CLI, backend choice, watchdog, reports,
+// error handling and exit codes. A suite file then reads as the pattern it tests.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/cli.h"
+#include "core/comm.h"
+#include "core/report.h"
+#include "core/runtime.h"
+#include "core/verify.h"
+
+namespace dtbench {
+
+struct CheckInfo {
+  std::string check, case_name, dtype, detail;
+};
+
+struct TimingStats {
+  double med_s = 0, min_s = 0, max_s = 0;
+  int iters = 0;
+};
+
+class Context {
+ public:
+  Context(const RunInfo& run, CommonOptions& opts, Backend& backend, const FaultSpec& fault);
+  ~Context();
+
+  const RunInfo& run;
+  CommonOptions& opts;
+  Backend& backend;
+  Comm& world;
+  const FaultSpec& fault;
+
+  bool is_root() const { return run.rank == 0; }
+  // A progress line on rank 0 (stderr), unless --quiet.
+  void progress(const std::string& line) const;
+
+  // Verifies elements [first, first+n) of `buf` against expected(index_base + k). Collective over
+  // the world: every rank calls it, with n = 0 when it holds nothing to check. Applies a "flip"
+  // --inject-fault to the copy it verifies. Returns the global verdict (same on every rank).
+  template <class ExpectedFn, class CulpritFn>
+  bool check(const CheckInfo& info, const Buffer& buf, size_t first, size_t n, size_t index_base,
+             ExpectedFn expected, double tol_ulps, CulpritFn culprit_of) {
+    return report_check(info, verify_local(info.check, buf, first, n, index_base, expected, tol_ulps, culprit_of));
+  }
+  // This rank's verdict on [first, first+n) of `buf` (not collective; what check() reports). Works in
+  // cache-sized chunks with a reused scratch buffer: no allocation or whole-range copy per call, and
+  // host fp32 buffers are read in place. The "flip" fault is applied to the chunk holding its element.
+  template <class ExpectedFn, class CulpritFn>
+  LocalVerify verify_local(const std::string& check_name, const Buffer& buf, size_t first, size_t n,
+                           size_t index_base, ExpectedFn expected, double tol_ulps, CulpritFn culprit_of) {
+    return verify_buffer(buf, first, n, index_base, expected, tol_ulps, culprit_of,
+                         flip_target(fault, run.rank, check_name, n));
+  }
+  // The same without a Context: `flip_at` (< 0: none) is the element whose bit flip_value flips.
+  template <class ExpectedFn, class CulpritFn>
+  static LocalVerify verify_buffer(const Buffer& buf, size_t first, size_t n, size_t index_base, ExpectedFn expected,
+                                   double tol_ulps, CulpritFn culprit_of, int64_t flip_at = -1) {
+    const DType dt = buf.dtype();
+    const bool in_place = buf.space() == MemSpace::host && dt == DType::f32;
+    // fp32 on the host is read in place: one range unless a fault must be applied to a copy.
+    size_t chunk = in_place && flip_at < 0 ? n : buf.space() == MemSpace::device ? kVerifyChunkDevice : kVerifyChunk;
+    LocalVerify total;
+    auto for_chunks = [&](auto&& verify_chunk) {
+      for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        const size_t len = n - c0 < chunk ? n - c0 : chunk;
+        const bool flip_here = flip_at >= 0 && size_t(flip_at) >= c0 && size_t(flip_at) < c0 + len;
+        const float* obs;
+        if (in_place && !flip_here) {
+          obs = static_cast<const float*>(buf.at(first + c0));
+        } else {
+          float* s = verify_scratch(len);
+          load_f32(buf, first + c0, len, s);
+          if (flip_here) flip_value(dt, s[size_t(flip_at) - c0]);
+          obs = s;
+        }
+        combine_verify(total, verify_chunk(obs, len, index_base + c0));
+      }
+    };
+    if constexpr (is_block_expected<ExpectedFn>::value) {
+      // Raw elements, compared bit for bit: host buffers in place, device ones through a raw copy.
+      const size_t es = dtype_size(dt);
+      const size_t step = buf.space() == MemSpace::device ? kVerifyChunkDevice : kVerifyChunk;
+      unsigned char* want = byte_scratch(0, step * es);
+      for (size_t c0 = 0; c0 < n; c0 += step) {
+        const size_t len = n - c0 < step ? n - c0 : step;
+        const bool flip_here = flip_at >= 0 && size_t(flip_at) >= c0 && size_t(flip_at) < c0 + len;
+        const void* obs = buf.space() == MemSpace::host ? buf.at(first + c0) : nullptr;
+        if (!obs || flip_here) {
+          unsigned char* raw = byte_scratch(1, step * es);
+          buf.copy_to_host(raw, first + c0, len);
+          if (flip_here) {
+            float x = load_elem(dt, raw, size_t(flip_at) - c0);
+            flip_value(dt, x);
+            store_elem(dt, raw, size_t(flip_at) - c0, x);
+          }
+          obs = raw;
+        }
+        expected.fill(index_base + c0, len, want);
+        combine_verify(total, detail::verify_bits(dt, obs, want, len, index_base + c0, culprit_of));
+      }
+      (void)tol_ulps;  // bit-exact by definition (see BlockExpected)
+      return total;
+    }
+    if constexpr (is_periodic_expected<ExpectedFn>::value) {
+      // One table of whole periods for all chunks; chunks are whole tables long.
+      const size_t B = detail::table_len(expected.period);
+      if (B != 0 && n >= 2 * B) {
+        detail::ExpectedTable& t = detail::expected_table();
+        detail::build_table(t, dt, expected.fn, index_base, B, tol_ulps);
+        if (chunk != n) chunk = B * ((4 * kVerifyChunk + B - 1) / B);
+        for_chunks([&](const float* obs, size_t len, size_t base) {
+          return detail::verify_with_table(dt, obs, len, base, t, expected.fn, tol_ulps, culprit_of);
+        });
+        return total;
+      }
+    }
+    for_chunks([&](const float* obs, size_t len, size_t base) {
+      return verify_values(dt, obs, len, base, expected, tol_ulps, culprit_of);
+    });
+    return total;
+  }
+  template <class ExpectedFn>
+  bool check(const CheckInfo& info, const Buffer& buf, size_t first, size_t n, size_t index_base,
+             ExpectedFn expected, double tol_ulps = 0) {
+    return check(info, buf, first, n, index_base, expected, tol_ulps, [](size_t) { return -1; });
+  }
+  // A check whose local verdict the suite computed itself (collective over the world).
+  // `condition` (check_condition's expectation in words) replaces the element values in a FAIL line.
+  bool report_check(const CheckInfo& info, const LocalVerify& local, const std::string& condition = "");
+  // A yes/no check of something other than element values (an order, a count, a cover).
+  bool check_condition(const CheckInfo& info, bool ok_here, const std::string& observed_here = "",
+                       const std::string& expected_text = "");
+
+  // Rank 0 writes; other ranks ignore.
+  void perf(const PerfRow& row);
+
+  // Times `op` OSU-style: `warmup` untimed calls, then per iteration a barrier on `comm` and one
+  // timed call (Backend::measure: wall clock on the host, cudaEvents on the GPU). An iteration's
+  // time is the maximum over all ranks of the world (collective).
+  TimingStats time_op(Comm& comm, int warmup, int iters, const std::function<void()>& op);
+
+  // Maximum / sum over the world of a per-rank value (collective, host side).
+  double max_over_ranks(double v);
+  double sum_over_ranks(double v);
+
+  Reports* reports() { return reports_.get(); }
+
+  // Elements per verify chunk (host: stays in L2 next to the data; device: one cudaMemcpy each).
+  static constexpr size_t kVerifyChunk = 16384, kVerifyChunkDevice = size_t(1) << 20;
+  // A reused per-thread scratch of at least n floats (grows once, never shrinks).
+  static float* verify_scratch(size_t n);
+  // Reused per-thread byte scratches (slot 0: a chunk's expected elements, slot 1: its raw copy).
+  static unsigned char* byte_scratch(int slot, size_t bytes);
+  // Elements [first, first+n) of buf as fp32 into out (dtype dispatch hoisted out of the loop).
+  static void load_f32(const Buffer& buf, size_t first, size_t n, float* out);
+
+ private:
+  friend int suite_main_impl(int, char**, const struct Suite&);
+  std::unique_ptr<Reports> reports_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+struct Suite {
+  std::string name;      // "coll" -> executable dtbench-coll, files results/coll-...
+  std::string summary;   // one line for --help
+  std::string examples;  // --help footer
+  // The suite's own --inject-fault kinds (flip is every suite's); any other kind is refused (exit 2)
+  // rather than run as a fault that nothing applies.
+  std::vector<std::string> faults;
+  std::function<void(CLI::App&, CommonOptions&)> add_options;
+  std::function<void(const RunInfo&, CommonOptions&)> validate;  // throw InputError; nothing written yet
+  std::function<void(Context&)> body;
+};
+
+// Runs a suite; returns the process exit code (0 ok, 1 a check failed, 2 bad input, 4 no device...).
+int suite_main(int argc, char** argv, const Suite& suite);
+
+}  // namespace dtbench

@@ -1,0 +1,251 @@
+#include "ep/ep_sync.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "core/error.h"
+
+namespace dtbench {
+namespace {
+
+void require_positive(int64_t value, const char* flag) {
+  if (value < 1) throw InputError(std::string(flag) + ": must be >= 1 (got " + std::to_string(value) + ")");
+}
+
+void require_divisible(int64_t value, int by, const char* flag, const char* by_flag) {
+  if (value % by != 0)
+    throw InputError(std::string(flag) + " " + std::to_string(value) + " is not divisible by " + by_flag + " = " +
+                     std::to_string(by));
+}
+
+bool is_power_of_two(double x) {
+  if (!(x > 0) || !std::isfinite(x)) return false;
+  int e = 0;
+  return std::frexp(x, &e) == 0.5;
+}
+
+uint64_t mix(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+TensorSpec tensor(const std::string& name, std::vector<int64_t> shape, DType dt, int layer, bool expert = false,
+                  bool shared_embedding = false) {
+  TensorSpec t;
+  t.name = name, t.shape = std::move(shape), t.dtype = dt, t.layer = layer;
+  t.expert = expert, t.shared_embedding = shared_embedding;
+  return t;
+}
+
+}  // namespace
+
+void check_moe_shape(const MoeModelShape& s, const ParallelLayout& layout) {
+  require_positive(s.hidden, "--hidden");
+  require_positive(s.ffn, "--ffn");
+  require_positive(s.vocab, "--vocab");
+  require_positive(s.experts, "--experts");
+  require_positive(s.moe_layers, "--moe-layers");
+  require_divisible(s.hidden, layout.tp(), "--hidden", "--tp");
+  require_divisible(s.vocab, layout.tp(), "--vocab", "--tp");
+  require_divisible(s.ffn, layout.etp(), "--ffn", "ETP (--etp, default --tp)");
+}
+
+int first_moe_layer(int layers, int pp, int stage) {
+  if (pp < 1 || stage < 0 || stage > pp) throw std::out_of_range("first_moe_layer: stage " + std::to_string(stage));
+  const int base = layers / pp, extra = layers % pp;
+  return stage * base + std::min(stage, extra);
+}
+
+ModelSpec build_moe_stage_model(const MoeModelShape& s, const ParallelLayout& layout, const MoeRouting& routing,
+                                int rank, DType dt) {
+  const DenseCoords dc = layout.dense_coords(rank);
+  const int ep_rank = layout.expert_coords(rank).ep;
+  const int64_t h = s.hidden, tp = layout.tp(), etp = layout.etp();
+  const bool first = dc.pp == 0, last = dc.pp == layout.pp() - 1;
+  ModelSpec m;
+  m.name = "moe-stage" + std::to_string(dc.pp);
+  if (first) m.tensors.push_back(tensor("embedding.word_embeddings.weight", {s.vocab / tp, h}, dt, -1, false, true));
+  for (int l = first_moe_layer(s.moe_layers, layout.pp(), dc.pp); l < first_moe_layer(s.moe_layers, layout.pp(), dc.pp + 1);
+       ++l) {
+    const std::string p = "decoder.layers." + std::to_string(l) + ".";
+    m.tensors.push_back(tensor(p + "input_layernorm.weight", {h}, dt, l));
+    m.tensors.push_back(tensor(p + "self_attention.linear_qkv.weight", {3 * h / tp, h}, dt, l));
+    m.tensors.push_back(tensor(p + "self_attention.linear_proj.weight", {h, h / tp}, dt, l));
+    m.tensors.push_back(tensor(p + "pre_mlp_layernorm.weight", {h}, dt, l));
+    m.tensors.push_back(tensor(p + "mlp.router.weight", {int64_t(s.experts), h}, dt, l));
+    for (int j = 0; j < routing.num_local_experts(ep_rank); ++j) {
+      const std::string e = p + "mlp.experts.local_experts." + std::to_string(j) + ".";
+      m.tensors.push_back(tensor(e + "linear_fc1.weight", {2 * s.ffn / etp, h}, dt, l, true));
+      m.tensors.push_back(tensor(e + "linear_fc2.weight", {h, s.ffn / etp}, dt, l, true));
+    }
+  }
+  if (last) {
+    m.tensors.push_back(tensor("decoder.final_layernorm.weight", {h}, dt, -1));
+    if (!first) m.tensors.push_back(tensor("output_layer.weight", {s.vocab / tp, h}, dt, -1, false, true));
+  }
+  return m;
+}
+
+// --- closed forms ---------------------------------------------------------------------------------
+int64_t grad_term_a(uint64_t seed, uint64_t i) { return int64_t(mix(seed * 0x1000193u + i) % 4u); }
+int64_t grad_term_b(uint64_t seed, uint64_t i) { return 1 + int64_t(mix(~seed + i * 0x9e37u) % 3u); }
+
+double raw_grad(uint64_t seed, int rank, uint64_t i, int dp_cp) {
+  return double(dp_cp) * double(grad_term_a(seed, i) + int64_t(rank) * grad_term_b(seed, i));
+}
+
+GroupSum group_sum_of(const std::vector<int>& members) {
+  GroupSum g;
+  g.size = int(members.size());
+  for (int r : members) g.rank_sum += r;
+  return g;
+}
+
+double expected_synced_grad(const GradScaling& scaling, uint64_t seed, uint64_t i, const GroupSum& group, int dp_cp,
+                            int rank, bool owned) {
+  if (!owned) return double(float(raw_grad(seed, rank, i, dp_cp)) * float(scaling.pre_scale));
+  const double raw_sum =
+      double(dp_cp) * double(group.size * grad_term_a(seed, i) + group.rank_sum * grad_term_b(seed, i));
+  return reduced_grad(scaling, raw_sum, group.size);
+}
+
+double sync_tolerance_ulps(const GradScaling& scaling, int group_size, DType dt) {
+  const bool exact = dt == DType::f32 && is_power_of_two(scaling.pre_scale) &&
+                     (scaling.op == GradReduceOp::sum || is_power_of_two(group_size));
+  return exact ? 0.0 : double(group_size) + 2.0;
+}
+
+int missing_scale_culprit(const GradScaling& scaling, uint64_t seed, uint64_t i, int dp_cp, int group_size,
+                          double observed, double expected, int world) {
+  if (scaling.pre_scale == 1.0 || dp_cp < 1) return -1;
+  double diff = observed - expected;
+  if (scaling.op == GradReduceOp::avg) diff *= group_size;
+  const double v = diff / (1.0 - scaling.pre_scale) / dp_cp;  // A + R*B of the unscaled contribution
+  const double r = (v - double(grad_term_a(seed, i))) / double(grad_term_b(seed, i));
+  const double nearest = std::round(r);
+  if (!(std::fabs(r - nearest) < 1e-3) || nearest < 0 || nearest >= world) return -1;
+  return int(nearest);
+}
+
+bool decode_power_sum(double value, int world, std::vector<int>* members) {
+  members->clear();
+  if (!(value >= 1) || value != std::floor(value) || world > 62 || value >= std::ldexp(1.0, world)) return false;
+  const uint64_t bits = uint64_t(value);
+  for (int r = 0; r < world; ++r)
+    if (bits >> r & 1u) members->push_back(r);
+  return true;
+}
+
+int first_group_difference(const std::vector<int>& expected, const std::vector<int>& observed) {
+  std::vector<int> a = expected, b = observed, diff;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(diff));
+  return diff.empty() ? -1 : diff.front();
+}
+
+double cond_embedder_grad(int pp_rank, int chunk) { return 10.0 * pp_rank + chunk; }
+
+double cond_embedder_reduced(int pp, int vpp) {
+  // sum over p < pp, c < vpp of 10p + c
+  return 10.0 * vpp * (double(pp) * (pp - 1) / 2) + double(pp) * (double(vpp) * (vpp - 1) / 2);
+}
+
+double tp_grad(uint64_t seed, int tp_rank, uint64_t i) {
+  return double(grad_term_a(seed, i) + int64_t(tp_rank) * grad_term_b(seed, i));
+}
+
+double tp_reduced(uint64_t seed, int tp, uint64_t i, bool average) {
+  const double sum = double(tp) * double(grad_term_a(seed, i)) +
+                     double(grad_term_b(seed, i)) * (double(tp) * (tp - 1) / 2);
+  return average ? sum / tp : sum;
+}
+
+double embedding_grad(uint64_t seed, int rank, uint64_t i) {
+  return double(grad_term_a(seed, i) + int64_t(rank) * grad_term_b(seed, i));
+}
+
+double embedding_reduced(uint64_t seed, const GroupSum& group, uint64_t i) {
+  return double(group.size * grad_term_a(seed, i) + group.rank_sum * grad_term_b(seed, i));
+}
+
+float num_tokens_factor(double num_tokens) { return 1.0f / float(std::max(num_tokens, 1.0)); }
+
+// --- dispatch -----------------------------------------------------------------------------------
+DispatchPlan plan_dispatch(const MoeRouting& routing, int rank, int64_t misroute_row) {
+  const int ep = routing.config().ep_size;
+  std::vector<TokenSlot> rows = routing.dispatch_order(rank);
+  std::vector<int> dest(rows.size());
+  for (size_t j = 0; j < rows.size(); ++j) dest[j] = routing.expert_owner(rows[j].expert);
+  if (misroute_row >= 0 && !rows.empty()) {
+    const size_t j = std::min<size_t>(size_t(misroute_row), rows.size() - 1);
+    dest[j] = (dest[j] + 1) % ep;
+  }
+  std::vector<size_t> order(rows.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return dest[a] < dest[b]; });
+  DispatchPlan plan;
+  plan.send_counts.assign(ep, 0);
+  plan.send_displs.assign(ep, 0);
+  for (size_t j : order) {
+    plan.rows.push_back(rows[j]);
+    plan.dest.push_back(dest[j]);
+    ++plan.send_counts[dest[j]];
+  }
+  for (int p = 1; p < ep; ++p) plan.send_displs[p] = plan.send_displs[p - 1] + plan.send_counts[p - 1];
+  return plan;
+}
+
+int expert_output(int payload, int expert) { return (payload + expert) % 256; }
+
+RowCheck check_received_row(const MoeRouting& routing, const float* row, int elements, int sender, int my_ep_rank,
+                            int64_t* prev_key) {
+  RowCheck c;
+  c.culprit = sender;
+  const int64_t id = payload_row_id(row, elements);
+  TokenSlot ts;
+  bool decoded = id >= 0;
+  if (decoded) {
+    try {
+      ts = routing.decode_token_id(uint64_t(id));
+    } catch (const std::out_of_range&) {
+      decoded = false;
+    }
+  }
+  if (!decoded) {
+    c.ok = false, c.why = "row from rank " + std::to_string(sender) + " carries no token id";
+    return c;
+  }
+  c.culprit = ts.src_rank;
+  const std::string token = "token " + std::to_string(ts.token) + " slot " + std::to_string(ts.slot) + " of rank " +
+                            std::to_string(ts.src_rank);
+  for (int e = 0; e < elements; ++e) {
+    if (row[e] != float(payload_value(uint64_t(id), e))) {
+      c.ok = false, c.why = token + ": payload element " + std::to_string(e) + " corrupted";
+      return c;
+    }
+  }
+  if (ts.src_rank != sender) {
+    c.ok = false, c.why = token + " arrived in the chunk of rank " + std::to_string(sender);
+    return c;
+  }
+  const int owner = routing.expert_owner(ts.expert);
+  if (owner != my_ep_rank) {
+    c.ok = false, c.why = token + " is routed to expert " + std::to_string(ts.expert) + " (EP rank " +
+                          std::to_string(owner) + ") but arrived at EP rank " + std::to_string(my_ep_rank);
+    return c;
+  }
+  const int64_t key = (int64_t(ts.expert) * routing.config().tokens_per_rank + ts.token);
+  if (key <= *prev_key) {
+    c.ok = false, c.why = token + " arrived out of dispatch order (expert, token)";
+    return c;
+  }
+  *prev_key = key;
+  return c;
+}
+
+}  // namespace dtbench
