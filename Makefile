@@ -43,8 +43,11 @@ NVCCFLAGS := -std=c++17 -O2 $(CUDA_ARCH) -Xcompiler -Wall
 # --- sources --------------------------------------------------------------------------------------
 # src/core: the harness every suite shares; src/<pattern>: one folder per training pattern (ddp, fsdp,
 # ep, ckpt) and the shared model and layouts. All of them go into one archive.
-HARNESS_SRC := $(filter-out src/core/backend_nccl.cpp src/core/backend_nccl_stub.cpp $(EXCLUDE),$(wildcard src/*/*.cpp))
-HARNESS_SRC += $(if $(filter 1,$(USE_CUDA)),src/core/backend_nccl.cpp,src/core/backend_nccl_stub.cpp)
+# The CUDA side of the backend and of Buffer each have a stub for builds without CUDA.
+CUDA_SPLIT := src/core/backend_nccl src/core/device_memory_cuda
+CUDA_STUBS := src/core/backend_nccl_stub src/core/device_memory_stub
+HARNESS_SRC := $(filter-out $(CUDA_SPLIT:%=%.cpp) $(CUDA_STUBS:%=%.cpp) $(EXCLUDE),$(wildcard src/*/*.cpp))
+HARNESS_SRC += $(if $(filter 1,$(USE_CUDA)),$(CUDA_SPLIT:%=%.cpp),$(CUDA_STUBS:%=%.cpp))
 KERNEL_SRC := $(if $(filter 1,$(USE_CUDA)),$(wildcard kernels/*.cu))
 HARNESS_OBJ := $(HARNESS_SRC:%.cpp=$(OBJ)/%.o) $(KERNEL_SRC:%.cu=$(OBJ)/%.o)
 LIB := $(OBJ)/libdtbench.a

@@ -1,5 +1,5 @@
 // dtbench-ckpt: asynchronous distributed checkpointing as Megatron-Core dist_checkpointing and
-// PyTorch DCP do it (shared/research/megatron.md §E, checkpoint.md), then a resharding load.
+// PyTorch DCP (torch.distributed.checkpoint.async_save) do it, then a resharding load.
 //   1. plan: each rank's sharded pieces (params + Adam state) under a DP/TP/PP(/FSDP) layout;
 //   2. save: validate the sharding, a synchronous reference save, then a simulated training loop
 //      (compute + DDP all-reduce + optimizer step) that schedules async saves at step boundaries,
@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/pattern_fill.h"
 #include "core/suite.h"
+#include "core/units.h"
 
 using namespace dtbench;
 
@@ -58,14 +59,6 @@ std::vector<int64_t> parse_split(const std::string& s, const std::string& flag) 
     out.push_back(v);
   }
   return out;
-}
-
-template <class T>
-double median(std::vector<T> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? double(v[n / 2]) : 0.5 * (double(v[n / 2 - 1]) + double(v[n / 2]));
 }
 
 // The live state: one backend buffer per piece (device memory on the NCCL backend).
@@ -377,7 +370,7 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
   ctx.progress("loading " + dir + " (step " + std::to_string(index.step()) + ", saved by " +
                std::to_string(index.world_size()) + " ranks) as " + g.load.describe(world));
 
-  // Strict key handling (§E6).
+  // Strict key handling (Megatron's StrictHandling, dist_checkpointing/validation.py).
   std::vector<ShardedPiece> requested = build_rank_state(g.load, world, rank);
   std::set<std::string> here, anywhere;
   for (const ShardedPiece& p : requested) here.insert(p.key);
@@ -466,11 +459,12 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
     if (!strict.keys_to_load.count(p.key) || p.numel() == 0) continue;
     host.assign(size_t(p.bytes()), 0);
     state.bufs[i].copy_to_host(host.data(), 0, size_t(p.numel()));
-    if (!flipped && ctx.fault.applies("flip", rank) && std::string("load.values").find(ctx.fault.op) != std::string::npos) {
-      int64_t e = std::min<int64_t>(std::max<int64_t>(ctx.fault.index, 0), p.numel() - 1);
-      host[size_t(e) * dtype_size(p.dtype)] ^= 1;  // a misplaced/corrupted element after the read
+    // The flip fault (the verify kit's rule: the first non-empty piece, index clamped): a corrupted
+    // element after the read, in the host copy the closed form is checked against.
+    const int64_t flip_at = flipped ? -1 : flip_target(ctx.fault, rank, "load.values", size_t(p.numel()));
+    if (flip_at >= 0) {
+      host[size_t(flip_at) * dtype_size(p.dtype)] ^= 1;
       flipped = true;
-      note_flip_applied();
     }
     int64_t n_wrong = 0, first = first_wrong_element(p, index.step(), host.data(), &n_wrong);
     v.n_checked += uint64_t(p.numel());
@@ -573,7 +567,7 @@ void add_options(CLI::App& app, CommonOptions&) {
   app.add_flag("--keep-ckpt", g.keep, "keep the temporary checkpoint directory");
   app.add_flag("--fully-parallel,!--no-fully-parallel", g.fully_parallel,
                "on by default: spread the writing of replicated shards over their holders (Megatron's fully "
-               "parallel save, its default too, §E4); --no-fully-parallel: the first holder writes them");
+               "parallel save, its default too); --no-fully-parallel: the first holder writes them");
   app.add_flag("--no-sync-save", g.no_sync_save, "skip the synchronous reference save at step 0");
 }
 

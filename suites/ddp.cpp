@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "ddp/ddp_sync.h"
+#include "core/check_kit.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "core/suite.h"
@@ -80,7 +81,7 @@ Groups make_groups(Context& ctx) {
 
 BucketPlanOptions plan_options(std::optional<int64_t> bucket_elems) {
   BucketPlanOptions o;
-  o.dp_size = g.dp / g.instances;  // DistOpt pads to the intra group it shards over (§A5)
+  o.dp_size = g.dp / g.instances;  // DistOpt pads to the intra group it shards over
   o.distributed_optimizer = g.distributed_optimizer;
   o.pad_for_high_busbw = g.pad_high_busbw;
   o.grad_reduce_in_fp32 = g.grad_reduce_in_fp32;
@@ -209,44 +210,6 @@ std::vector<ParamRanges> param_ranges(const BucketPlan& plan) {
   return out;
 }
 
-// Accumulates the verdict of one named check over chunks, then reports it once (collective).
-// A range may be verified in pieces (begin, then piece per sub-range): a "flip" fault lands where it
-// would in one copy of the first non-empty range. Culprits see the observed value of the first wrong
-// element; they are asked once per piece, after the fact (what verify_values would ask).
-struct CheckAcc {
-  explicit CheckAcc(std::string check) : name(std::move(check)) {}
-  std::string name;
-  DType dtype = DType::f32;
-  LocalVerify v;
-  bool flipped = false;
-  int64_t flip_at = -1;  // absolute buffer index of the flipped element in the current range
-  void begin(Context& ctx, const Buffer& buf, size_t first, size_t n) {
-    flip_at = -1;
-    if (n == 0) return;
-    dtype = buf.dtype();
-    if (!flipped) {
-      const int64_t f = flip_target(ctx.fault, ctx.run.rank, name, n);
-      if (f >= 0) flip_at = int64_t(first) + f;
-      flipped = true;
-    }
-  }
-  template <class Expected, class Culprit>
-  void piece(const Buffer& buf, size_t first, size_t n, Expected expected, double tol, Culprit culprit) {
-    if (n == 0) return;
-    const int64_t flip = flip_at >= int64_t(first) && flip_at < int64_t(first + n) ? flip_at - int64_t(first) : -1;
-    LocalVerify part = Context::verify_buffer(buf, first, n, first, expected, tol, [](size_t) { return -1; }, flip);
-    if (part.n_wrong) part.culprit = culprit(size_t(part.first_index), part.observed);
-    merge_verify(v, part);
-  }
-  template <class Expected, class Culprit>
-  void add(Context& ctx, const Buffer& buf, size_t first, size_t n, Expected expected, double tol, Culprit culprit) {
-    begin(ctx, buf, first, n);
-    piece(buf, first, n, expected, tol, culprit);
-  }
-  bool report(Context& ctx, const std::string& case_name, const std::string& detail) {
-    return ctx.report_check(CheckInfo{name, case_name, dtype_name(dtype), detail}, v);
-  }
-};
 
 // One validated step: k microbatches write grads (main_grad += D*v) in backward order, the last one
 // registering them; then the sync; then every element of every grad buffer against its closed
@@ -300,8 +263,8 @@ void validate_step(Context& ctx, const BucketPlan& plan, Groups& gr, uint64_t ro
   const std::vector<ParamRanges> ranges = param_ranges(plan);
   const bool all_reduce = !g.distributed_optimizer || g.force_all_reduce;
   Comm& reduce = gr.reduce();
-  CheckAcc reduced(all_reduce ? "grad.all_reduce" : "grad.distopt.own_shard");
-  CheckAcc others("grad.distopt.other_shards");
+  CheckAccumulator reduced(all_reduce ? "grad.all_reduce" : "grad.distopt.own_shard");
+  CheckAccumulator others("grad.distopt.other_shards");
   const std::vector<int>& members = gr.dp->members();
   for (int b = 0; b < nbuf; ++b) {
     const GradPattern& pat = pattern[size_t(b)];
@@ -320,15 +283,15 @@ void validate_step(Context& ctx, const BucketPlan& plan, Groups& gr, uint64_t ro
     auto check_reduced = [&](size_t lo, size_t hi) {
       reduced.begin(ctx, grad, lo, hi - lo);
       pr.for_pieces(lo, hi, [&](size_t a, size_t z, bool in_param) {
-        if (in_param) reduced.piece(grad, a, z - a, reduced_of, pat.tol_ulps(), culprit_reduced);
-        else reduced.piece(grad, a, z - a, zero, pat.tol_ulps(), nobody);
+        if (in_param) reduced.piece(grad, a, z - a, a, reduced_of, pat.tol_ulps(), culprit_reduced);
+        else reduced.piece(grad, a, z - a, a, zero, pat.tol_ulps(), nobody);
       });
     };
     auto check_local = [&](size_t lo, size_t hi) {
       others.begin(ctx, grad, lo, hi - lo);
       pr.for_pieces(lo, hi, [&](size_t a, size_t z, bool in_param) {
-        if (in_param) others.piece(grad, a, z - a, local_of, 0, me);
-        else others.piece(grad, a, z - a, zero, 0, me);
+        if (in_param) others.piece(grad, a, z - a, a, local_of, 0, me);
+        else others.piece(grad, a, z - a, a, zero, 0, me);
       });
     };
     for (const GradBucket& bucket : plan.buffer(b).buckets) {
@@ -359,14 +322,14 @@ void validate_step(Context& ctx, const BucketPlan& plan, Groups& gr, uint64_t ro
       }
     }
     sync.param_gather();
-    CheckAcc gathered("param.all_gather");
+    CheckAccumulator gathered("param.all_gather");
     for (int b = 0; b < nbuf; ++b) {
       const uint64_t s = buffer_seed(round_seed, gr.dp_color, b);
       for (const GradBucket& bucket : plan.buffer(b).buckets) {
         const int64_t shard = bucket.numel / reduce.size();
         const int64_t off = bucket.offset;
         const std::vector<int>& owners = reduce.members();
-        gathered.add(ctx, bufs.params[size_t(b)], size_t(off), size_t(bucket.numel),
+        gathered.add(ctx, bufs.params[size_t(b)], size_t(off), size_t(bucket.numel), size_t(off),
                      [=](size_t e) { return double(updated_param(s, e)); }, 0,
                      [=, &owners](size_t e, double) { return owners[size_t((int64_t(e) - off) / shard)]; });
       }
@@ -398,13 +361,13 @@ void group_identity(Context& ctx, const BucketPlan& plan, Groups& gr) {
   Comm& reduce = gr.reduce();
   for (size_t b = 0; b < plan.buffers().size(); ++b) {
     for (const GradBucket& bucket : plan.buffer(int(b)).buckets) {
-      CheckAcc acc("group_identity");
+      CheckAccumulator acc("group_identity");
       size_t lo = size_t(bucket.offset), hi = lo + size_t(bucket.numel);
       if (!all_reduce) {
         lo = size_t(plan.owned_start(int(b), bucket.index, reduce.rank()));
         hi = size_t(plan.owned_end(int(b), bucket.index, reduce.rank()));
       }
-      acc.add(ctx, bufs.grads[b], lo, hi - lo, [=](size_t) { return expected; }, 0,
+      acc.add(ctx, bufs.grads[b], lo, hi - lo, lo, [=](size_t) { return expected; }, 0,
               [=](size_t, double observed) { return identity_culprit(observed, expected); });
       std::ostringstream c;
       c << "buffer " << b << " bucket " << bucket.index;

@@ -1,18 +1,19 @@
 // dtbench-ep: expert-parallel gradient sync and the MoE token all-to-all, as Megatron-Core does them
-// (shared/research/megatron.md §0, §A7, §A8, §B). The suite reads top to bottom as the pattern:
+// (parallel_state.py groups, DistributedDataParallel gradient scaling and start_grad_sync,
+// finalize_model_grads.py). The suite reads top to bottom as the pattern:
 //   1. build the TP/PP/dp_cp/expt_dp/EP/embedding communicators from ParallelLayout and check them;
 //   2. plan this rank's MoE stage: dense and expert grads in separate buffers, bucketed by BucketPlan;
 //   3. prove the groups: 2^rank fill, every element == sum of 2^r over the intended group;
-//   4. sync dense grads over dp_cp and expert grads over expt_dp for every §A7 scaling, with
+//   4. sync dense grads over dp_cp and expert grads over expt_dp for every DDP scaling mode, with
 //      all-reduce and with the distributed optimizer's in-place reduce-scatter, and check every element;
-//   5. finalize_model_grads (§B4): conditional-embedder PP reduce, TP SUM/AVG of replicated params,
+//   5. finalize_model_grads: conditional-embedder PP reduce, TP SUM/AVG of replicated params,
 //      embedding all-reduce over the first and last PP stage, num_tokens scaling;
 //   6. dispatch tokens to their experts and combine them back (all-to-all-v over the EP group);
 //   7. time the two-level sync against one flat all-reduce of the same bytes, and the all-to-all-v
 //      against a plain all-to-all of the same bytes;
-//   8. the reduce-scatter with fp32 accumulation (§C, shared with dtbench-fsdp in fp32_accum.h)
+//   8. the reduce-scatter with fp32 accumulation (shared with dtbench-fsdp in fp32_accum.h)
 //      on the expert grads over expt_dp.
-// With --dist-opt-instances N > 1 (partial distributed optimizer, §A8) the DistOpt sync reduce-
+// With --dist-opt-instances N > 1 (partial distributed optimizer) the DistOpt sync reduce-
 // scatters over the intra group (DP/N ranks) and all-reduces the own shard over the inter group.
 #include <algorithm>
 #include <cmath>
@@ -22,6 +23,7 @@
 
 #include "ddp/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
 #include "ep/ep_sync.h"
+#include "core/check_kit.h"
 #include "core/error.h"
 #include "core/fp32_accum.h"
 #include "ddp/bucket_plan.h"
@@ -120,7 +122,7 @@ Groups build_groups(Context& ctx, const ParallelLayout& layout) {
       for (int r : v) s += (s.empty() ? "" : " ") + std::to_string(r);
       return "[" + s + "]";
     };
-    ctx.check_condition({"groups.members", group_kind_name(kind), "", "communicator members == rank formulas of §0"},
+    ctx.check_condition({"groups.members", group_kind_name(kind), "", "communicator members == Megatron rank formulas"},
                         comm->members() == want, text(comm->members()), text(want));
   }
   const bool sizes_ok = layout.edp() * layout.etp() * layout.ep() * layout.pp() == layout.world() &&
@@ -148,17 +150,15 @@ Groups build_groups(Context& ctx, const ParallelLayout& layout) {
 template <class Pieces, class Expected, class Culprit>
 bool check_pieces(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t n, Pieces for_pieces,
                   Expected expected, double tol, Culprit culprit) {
-  const int64_t flip = flip_target(ctx.fault, ctx.run.rank, info.check, n);
-  LocalVerify v;
+  CheckAccumulator acc(info.check);
+  acc.begin(ctx, buf, 0, n);
   for_pieces([&](size_t lo, size_t hi, auto tag) {
     if (hi <= lo) return;
-    const int64_t f = flip >= int64_t(lo) && flip < int64_t(hi) ? flip - int64_t(lo) : -1;
-    LocalVerify part = Context::verify_buffer(
-        buf, lo, hi - lo, lo, [&](size_t i) { return expected(i, tag); }, tol, [](size_t) { return -1; }, f);
-    if (part.n_wrong) part.culprit = culprit(size_t(part.first_index), part.observed, tag);
-    combine_verify(v, part);
+    acc.piece(
+        buf, lo, hi - lo, lo, [&](size_t i) { return expected(i, tag); }, tol,
+        [&](size_t i, double observed) { return culprit(i, observed, tag); });
   });
-  return ctx.report_check(info, v);
+  return ctx.report_check(info, acc.local());
 }
 
 // --- grad buffers --------------------------------------------------------------------------------
@@ -189,11 +189,11 @@ GradBuffers make_grad_buffers(Context& ctx, const BucketPlan& plan, DType dt) {
   return g;
 }
 
-// Pre-scale and reduce every bucket of one buffer (§A8) over `comm`; with partial DistOpt `comm` is
-// the intra group and the own shard is then all-reduced over `inter` with the same op.
-// `collectives_only` skips the pre-scale (timing runs). The faults: "missing-scale" skips this rank's
-// pre-scale, "wrong-group" reduces expert grads over the dense group(s), "skip-inter-ar" (every
-// rank) leaves out partial DistOpt's inter-group all-reduce.
+// Pre-scale and reduce every bucket of one buffer (as start_grad_sync does) over `comm`; with
+// partial DistOpt `comm` is the intra group and the own shard is then all-reduced over `inter` with
+// the same op. `collectives_only` skips the pre-scale (timing runs). The faults: "missing-scale"
+// skips this rank's pre-scale, "wrong-group" reduces expert grads over the dense group(s),
+// "skip-inter-ar" (every rank) leaves out partial DistOpt's inter-group all-reduce.
 void sync_buffer(Context& ctx, const BucketPlan& plan, int buffer, Buffer& buf, Comm& comm, Comm* inter,
                  const GradScaling& s, bool collectives_only = false) {
   if (buffer < 0) return;
@@ -757,7 +757,7 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
 }
 
 
-// --- 8. reduce-scatter with fp32 accumulation on the expert grads (§C) -----------------------------
+// --- 8. reduce-scatter with fp32 accumulation on the expert grads ----------------------------------
 // Megatron's reduce_scatter_with_fp32_accumulation for the expert buffer of the DistOpt plan, bucket
 // by bucket, in place over expt_dp, with the one implementation in fp32_accum.h. The grads are the
 // bf16 accumulation-order pattern (member j of expt_dp holds accum_rank_value(j, i)), whatever -d
@@ -1028,7 +1028,7 @@ void add_options(CLI::App& app, CommonOptions& opts) {
       ->capture_default_str();
   app.add_option("--routing", g_opt.routing, "expert choice distribution: uniform or zipf:S")->capture_default_str();
   app.add_option("--scaling", g_opt.scaling,
-                 "comma-separated §A7 modes: default, average_in_collective, per_token_loss, or all")
+                 "comma-separated DDP gradient scaling modes: default, average_in_collective, per_token_loss, or all")
       ->capture_default_str();
   app.add_option("--optimizer", g_opt.optimizer, "allreduce (plain DDP), distopt (reduce-scatter) or both")
       ->capture_default_str();

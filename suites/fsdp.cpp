@@ -1,7 +1,8 @@
-// dtbench-fsdp: Megatron-FSDP's sharded flat buffers and their collectives (shared/research/
-// megatron.md §C, §D). The model is split into FSDP units (one per layer plus the root params),
-// each laid out by ShardLayout; a training step unshards, computes, reduce-scatters and frees
-// unit by unit (FsdpModel, src/fsdp/fsdp_step.h) for every sharding strategy and grad reduction form.
+// dtbench-fsdp: Megatron-FSDP's sharded flat buffers and their collectives (megatron/core/distributed/
+// fsdp, plus reduce_scatter_with_fp32_accumulation.py). The model is split into FSDP units (one per
+// layer plus the root params), each laid out by ShardLayout; a training step unshards, computes,
+// reduce-scatters and frees unit by unit (FsdpModel, src/fsdp/fsdp_step.h) for every sharding
+// strategy and grad reduction form.
 // The suite plans it, runs one validated step per configuration (prefetch off, then on), checks
 // every result against its closed form, checks the fp32-accumulating reduce-scatter on a bf16
 // pattern, then times the step and the unit collectives next to plain collectives of the same size.
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/check_kit.h"
 #include "core/error.h"
 #include "core/fp32_accum.h"
 #include "fsdp/fsdp_step.h"
@@ -60,29 +62,6 @@ FsdpFaults faults_for(const Context& ctx) {
   return f;
 }
 
-void merge(LocalVerify& into, const LocalVerify& v) {
-  if (into.n_wrong == 0 && v.n_wrong > 0) {
-    into.first_index = v.first_index, into.expected = v.expected, into.observed = v.observed;
-    into.culprit = v.culprit;
-  }
-  into.n_checked += v.n_checked;
-  into.n_wrong += v.n_wrong;
-  into.max_abs_err = std::max(into.max_abs_err, v.max_abs_err);
-  into.max_rel_err = std::max(into.max_rel_err, v.max_rel_err);
-}
-
-// Verifies [first, first+n) of buf (a "flip" fault applied to the copy), with a culprit function
-// that may look at the observed value (asked once, for the first wrong element, as verify_values
-// would). Chunked: no copy of the whole range.
-template <class Expected, class Culprit>
-LocalVerify verify_range(Context& ctx, const std::string& check, const Buffer& buf, size_t first, size_t n,
-                         size_t index_base, Expected expected, double tol_ulps, Culprit culprit) {
-  LocalVerify v = Context::verify_buffer(buf, first, n, index_base, expected, tol_ulps, [](size_t) { return -1; },
-                                         flip_target(ctx.fault, ctx.run.rank, check, n));
-  if (v.n_wrong) v.culprit = culprit(size_t(v.first_index), float(v.observed));
-  return v;
-}
-
 // The groups of one strategy: no_shard reduces over the world; the others shard over groups of
 // world/R consecutive ranks and (HSDP) all-reduce across the R replicas.
 struct Groups {
@@ -128,20 +107,20 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
 
   // Unshard: every buffer a compute reads equals the closed-form full params of the current
   // version, bit for bit; a wrong block names the rank whose shard it is.
-  LocalVerify unshard;
+  CheckAccumulator unshard("unshard.params");
   uint64_t seed = ctx.opts.seed;
   auto observer = [&](size_t u, const char*, const Buffer& params, int version) {
     UnitIndex idx(units[u].layout);
     UnitIndex::Cursor cursor = idx.cursor();
     ParamValues want(seed, u, version);
     int64_t S = units[u].layout.shard_size();
-    merge(unshard, verify_range(
-                       ctx, "unshard.params", params, 0, params.count(), 0,
-                       [&](size_t pos) {
-                         auto e = cursor.at(int64_t(pos));
-                         return e ? double(want(e->item, e->elem)) : 0.0;
-                       },
-                       0, [&](size_t pos, float) { return sharded ? members[size_t(int64_t(pos) / S)] : -1; }));
+    unshard.add(
+        ctx, params, 0, params.count(), 0,
+        [&](size_t pos) {
+          auto e = cursor.at(int64_t(pos));
+          return e ? double(want(e->item, e->elem)) : 0.0;
+        },
+        0, [&](size_t pos, double) { return sharded ? members[size_t(int64_t(pos) / S)] : -1; });
   };
   RunResult res;
   res.stats = model.step(observer);
@@ -150,14 +129,14 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
     for (size_t u = 0; u < units.size(); ++u) observer(u, "after_step", *model.full_params(u), model.version());
   res.ok &= ctx.report_check({"unshard.params", case_name, dts,
                               "gathered params == closed form at every compute (and after the step's AG)"},
-                             unshard);
+                             unshard.local());
 
   // Own grad shard == sum over microbatches and world ranks of g/DP, in closed form. A missing
   // 1/DP scale on rank c leaves (DP-1) * sum_mb h(c) too much: the culprit is the c that fits.
   int64_t gm = cfg.grad_modulus;
   bool exact_scale = red == GradReduce::avg || (W & (W - 1)) == 0;
   double tol = exact_scale ? 0 : 2.0 * W * k;
-  LocalVerify grads;
+  CheckAccumulator grads("grad.own_shard");
   for (size_t u = 0; u < units.size(); ++u) {
     UnitIndex idx(units[u].layout);
     UnitIndex::Cursor cursor = idx.cursor();
@@ -165,7 +144,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
       auto e = cursor.at(int64_t(pos));
       return e ? double(fsdp_grad_expected(seed, W, k, u, e->item, e->elem, gm)) : 0.0;
     };
-    auto culprit = [&](size_t pos, float observed) {
+    auto culprit = [&](size_t pos, double observed) {
       auto e = idx.at(int64_t(pos));
       if (!e) return -1;
       double diff = double(observed) - expected(pos);
@@ -177,14 +156,13 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
       return -1;
     };
     size_t n = model.grad_count(u), first = model.grad_first(u);
-    merge(grads, verify_range(ctx, "grad.own_shard", model.grad_buffer(u), first, n, size_t(model.grad_position(u)),
-                              expected, tol, culprit));
+    grads.add(ctx, model.grad_buffer(u), first, n, size_t(model.grad_position(u)), expected, tol, culprit);
     res.grads.push_back(model.grad_buffer(u).to_host_f32(first, n));
   }
   res.ok &= ctx.report_check({"grad.own_shard", case_name, dts,
                               "sum over " + std::to_string(k) + " microbatches and " + std::to_string(W) +
                                   " ranks of g/DP" + (tol ? ", tol " + format_double(tol, 3) + " ulps (1/DP inexact)" : "")},
-                             grads);
+                             grads.local());
 
   CollectiveCounts want = expected_counts(s, int(units.size()) - (units[0].root ? 1 : 0), units[0].root, k,
                                           g_opt.replicate > 1);
@@ -234,8 +212,9 @@ void run_validation(Context& ctx, Groups& g) {
   }
 }
 
-// §C on a bf16 pattern where the order of accumulation shows: fp32-accumulated RS == RNE(exact),
-// the fp32-wire RS too, and a plain bf16 RS differs for W >= 3 (equal at W <= 2).
+// Megatron's reduce-scatter with fp32 accumulation on a bf16 pattern where the order of accumulation
+// shows: fp32-accumulated RS == RNE(exact), the fp32-wire RS too, and a plain bf16 RS differs for
+// W >= 3 (equal at W <= 2).
 void run_grad_comm_checks(Context& ctx, Comm& comm) {
   int W = comm.size(), r = comm.rank();
   size_t S = size_t(g_opt.accum_elems), N = S * size_t(W);

@@ -138,8 +138,8 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
       for (auto& c : f.rows) {
         if (!common_matches(t, c.suite, c.dtype, c.ranks) || !op_matches(t.op, c.check)) continue;
         if (t.has_size) {
-          uint64_t b = 0;
-          if (!parse_size_text(c.case_name, &b) || b < t.min_bytes || b > t.max_bytes) continue;
+          const std::optional<uint64_t> b = parse_size(c.case_name);
+          if (!b || *b < t.min_bytes || *b > t.max_bytes) continue;
         }
         ++res.matched;
         if (c.pass) continue;

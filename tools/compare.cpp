@@ -39,12 +39,8 @@ struct Samples {
   bool timed = false;
 };
 
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+// No sample reads as NaN here (printed as "-"), not as 0.
+double median_or_nan(const std::vector<double>& v) { return dtbench::median(v, NAN); }
 double vmin(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 double vmax(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
 
@@ -127,7 +123,7 @@ std::string num(double v) {
 }
 
 std::string spread(const Samples& s) {
-  double m = median(s.med);
+  double m = median_or_nan(s.med);
   if (!(m > 0)) return "-";
   char b[32];
   std::snprintf(b, sizeof(b), "%.0f%%", 100.0 * (vmax(s.mx) - vmin(s.mn)) / m);
@@ -166,15 +162,15 @@ void compare_pair(const RunData& A, const RunData& B, const std::string& suite_f
       std::string ta, tb, ba, bb;
       if (sa.timed && sb.timed) {
         v = timed_verdict(sa, sb, thr);
-        ratio = median(sa.med) / median(sb.med);
-        ta = num(median(sa.med)) + "±" + spread(sa);
-        tb = num(median(sb.med)) + "±" + spread(sb);
-        ba = sa.busbw.empty() ? "-" : num(median(sa.busbw));
-        bb = sb.busbw.empty() ? "-" : num(median(sb.busbw));
+        ratio = median_or_nan(sa.med) / median_or_nan(sb.med);
+        ta = num(median_or_nan(sa.med)) + "±" + spread(sa);
+        tb = num(median_or_nan(sb.med)) + "±" + spread(sb);
+        ba = sa.busbw.empty() ? "-" : num(median_or_nan(sa.busbw));
+        bb = sb.busbw.empty() ? "-" : num(median_or_nan(sb.busbw));
       } else {
         int dir = unit_direction(sa.unit, k.metric);
         v = metric_verdict(sa, sb, dir, thr);
-        double ma = median(sa.value), mb = median(sb.value);
+        double ma = median_or_nan(sa.value), mb = median_or_nan(sb.value);
         ratio = dir < 0 ? ma / mb : mb / ma;
         ta = num(ma) + " " + sa.unit;
         tb = num(mb) + " " + sb.unit;
@@ -198,10 +194,10 @@ void compare_pair(const RunData& A, const RunData& B, const std::string& suite_f
                      B.label.c_str(), suite.c_str(), k.op.c_str(), k.dtype.c_str(), k.in_place.c_str(), k.ranks,
                      k.redop.c_str(), (k.metric.empty() ? k.layout : k.metric).c_str(),
                      k.metric.empty() ? "" : "metric", static_cast<unsigned long long>(k.bytes),
-                     num(sa.timed ? median(sa.med) : median(sa.value)).c_str(),
-                     num(sb.timed ? median(sb.med) : median(sb.value)).c_str(),
-                     sa.busbw.empty() ? "" : num(median(sa.busbw)).c_str(),
-                     sb.busbw.empty() ? "" : num(median(sb.busbw)).c_str(), num(ratio).c_str(), verdict_name(v));
+                     num(sa.timed ? median_or_nan(sa.med) : median_or_nan(sa.value)).c_str(),
+                     num(sb.timed ? median_or_nan(sb.med) : median_or_nan(sb.value)).c_str(),
+                     sa.busbw.empty() ? "" : num(median_or_nan(sa.busbw)).c_str(),
+                     sb.busbw.empty() ? "" : num(median_or_nan(sb.busbw)).c_str(), num(ratio).c_str(), verdict_name(v));
     }
     for (auto& kv : b)
       if (kv.first.suite == suite && !a.count(kv.first)) ++t->only_b;

@@ -66,13 +66,6 @@ std::string slug(const std::string& s) {
   return o;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // 4096 -> "4K" (elements), 1048576 -> "1M".
 std::string count_label(double v) {
   const char* units[] = {"", "K", "M", "G", "T"};
@@ -474,8 +467,8 @@ int main(int argc, char** argv) {
             continue;
           }
           if (r.suite == "ddp" && r.case_name.rfind("bucket=", 0) == 0) {
-            uint64_t size = 0;
-            if (parse_size_text(r.case_name.substr(7), &size)) {
+            if (const std::optional<uint64_t> bucket = parse_size(r.case_name.substr(7))) {
+              const uint64_t size = *bucket;
               std::string cfg = without_bucket_count(r.layout);
               SweepLine& l = sweep[r.dtype][d.label + "\x1f" + cfg];
               l.run = run;

@@ -1,7 +1,9 @@
 #pragma once
-// AsyncCheckpointer: the MPI side of dtbench-ckpt's save (shared/research/checkpoint.md §5,
-// megatron.md §E2-E4). Its traffic goes only from the calling (training) thread at step boundaries;
-// background threads only do file I/O. Two duplicates of MPI_COMM_WORLD carry it: the metadata that
+// AsyncCheckpointer: the MPI side of dtbench-ckpt's save (after Megatron-Core's dist_checkpointing.save,
+// its async save in strategies/async_utils.py and filesystem_async.py and the fully-parallel save of
+// strategies/fully_parallel.py; one save in flight, a reused staging buffer, its own communicators).
+// Its traffic goes only from the calling (training) thread at step boundaries; background threads
+// only do file I/O. Two duplicates of MPI_COMM_WORLD carry it: the metadata that
 // becomes the checkpoint (piece lists, index entries, paths, verdicts) as checked frames on the data
 // communicator (CheckedExchange: a corrupting fabric raises CorruptExchange on every rank, never a
 // crash, hang or wrong index), and the flags, frame lengths and metrics that steer the protocol on
@@ -65,8 +67,9 @@ class AsyncCheckpointer {
   int rank() const { return rank_; }
 
   // Collective, once per layout: gathers every rank's pieces, checks them (validate_sharding), and
-  // with fully_parallel spreads replicated main shards over their holders (§E4). Returns which
-  // pieces this rank writes (main replicas) as indices into `pieces`.
+  // with fully_parallel spreads replicated main shards over their holders (like Megatron's
+  // distribute_shards_to_ranks). Returns which pieces this rank writes (main replicas) as indices
+  // into `pieces`.
   SaveValidation prepare(const std::vector<ShardedPiece>& pieces, std::vector<size_t>* to_write);
 
   // Allocates (and pre-faults) the staging buffer the saves of `to_write` need, so that no save pays

@@ -1,6 +1,6 @@
 #pragma once
 // CkptState: which sharded pieces of a small transformer (params plus optional Adam state) one rank
-// holds under a DP/TP/PP(/FSDP) layout, as ShardedPiece metadata (shared/research/megatron.md §E1),
+// holds under a DP/TP/PP(/FSDP) layout, as ShardedPiece metadata (Megatron's ShardedTensor),
 // and the closed-form values every element has at a given training step. Pure host code, no MPI:
 // any rank can compute any rank's pieces, and any loaded element can be checked in O(1).
 //
@@ -16,7 +16,7 @@
 // empty), so every piece is a main replica of its own box. Adam (--optimizer adam): keys
 // optimizer.{fp32_param,exp_avg,exp_avg_sq}.<param key>, fp32, always DP-split like DistOpt.
 // split1d: an extra 1-D key "split1d" of sum(split) elements, rank r holds split[r] elements
-// (§E5 uneven and empty 1-D splits).
+// (the uneven and empty 1-D splits of Megatron's test_uneven_1d_sharding).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,19 +1,22 @@
 #pragma once
-// ShardedIndex: the checkpoint side of the layout (shared/research/megatron.md §E). Pure host code,
-// no MPI: the ckpt suite gathers metadata with MPI and hands it to these functions.
+// ShardedIndex: the checkpoint side of the layout (Megatron-Core's megatron/core/dist_checkpointing).
+// Pure host code, no MPI: the ckpt suite gathers metadata with MPI and hands it to these functions.
 //
-//  * ShardedPiece      — Megatron ShardedTensor metadata (§E1): which box of a global tensor a rank
-//                        holds and whether it is the main replica (the one that gets written).
-//  * validate_sharding — save-time check over all ranks (§E2): per key one dtype and global shape,
-//                        every element covered by exactly one main replica ("Invalid access
-//                        pattern" otherwise), regular grids and uneven splits alike.
-//  * distribute_shards_to_ranks — fully-parallel save (§E4): who writes each replicated shard.
-//  * intersect / copy_ranges / plan_read — resharding load (§E5): which bytes of which saved
+//  * ShardedPiece      — Megatron ShardedTensor metadata (mapping.py): which box of a global tensor a
+//                        rank holds and whether it is the main replica (the one that gets written).
+//  * validate_sharding — save-time check over all ranks (serialization.py validate_sharding_integrity):
+//                        per key one dtype and global shape, every element covered by exactly one
+//                        main replica ("Invalid access pattern" otherwise), regular grids and uneven
+//                        splits alike.
+//  * distribute_shards_to_ranks — fully-parallel save (strategies/fully_parallel.py, exchange_utils.py):
+//                        who writes each replicated shard.
+//  * intersect / copy_ranges / plan_read — resharding load: which bytes of which saved
 //                        piece make up a requested piece, read as few contiguous ranges as possible.
 //  * CheckpointIndex   — the global index file rank 0 commits last (format below).
-//  * apply_strict_handling — §E6 missing/unexpected keys.
+//  * apply_strict_handling — validation.py StrictHandling: missing/unexpected keys.
 //  * ckpt_value        — closed-form element values, exact in each dtype.
-//  * plan_writer_files — §E2 binning of a rank's items into at most `writers` files __<rank>_<k>.
+//  * plan_writer_files — the torch_dist writer's binning of a rank's items into at most `writers` files
+//                        __<rank>_<k>.
 //
 // Index file format (text, one record per line, fields separated by single spaces, '\n' ends lines):
 //   dtbench-ckpt-index 1                      magic and format version
@@ -30,7 +33,8 @@
 // xxh64: 16 lowercase hex digits, XXH64 (seed 0) of those bytes.
 // A parsed index is also checked as a whole: no duplicate (key, global_offset), one dtype and global
 // shape per key, and the pieces of each key tile its global shape exactly once. Empty pieces (a zero
-// extent, §E5 [5]*6+[0,0]) hold no bytes and may share an offset.
+// extent, e.g. the split [5]*6+[0,0] of Megatron's test_uneven_1d_sharding) hold no bytes and may
+// share an offset.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -71,8 +75,9 @@ struct ShardedPiece {
   std::vector<int> replica_id{0};   // main replica <=> all zeros
   int prepend_axis_num = 0;
 
-  // §E1: global_shape[axis] = frags * local[axis], global_offset[axis] = idx * local[axis]; a
-  // prepended axis has local size 1. Throws CheckpointingError on invalid offsets.
+  // As ShardedTensor.from_rank_offsets: global_shape[axis] = frags * local[axis],
+  // global_offset[axis] = idx * local[axis]; a prepended axis has local size 1. Throws
+  // CheckpointingError on invalid offsets.
   static ShardedPiece from_rank_offsets(std::string key, DType dtype, TensorShape local_shape,
                                         const std::vector<RankOffset>& rank_offsets,
                                         std::vector<int> replica_id = {0}, int prepend_axis_num = 0);
@@ -86,12 +91,12 @@ struct ShardedPiece {
   void check() const;
 };
 
-// §E2 save-time validation; pieces_by_rank[r] = what rank r saves. Throws CheckpointingError:
-// different dtype or global shape for one key, or "Invalid access pattern for key '<k>': overlap
-// at global index (...) ..." / "... hole at global index (...)".
+// Save-time validation (validate_sharding_integrity); pieces_by_rank[r] = what rank r saves. Throws
+// CheckpointingError: different dtype or global shape for one key, or "Invalid access pattern for
+// key '<k>': overlap at global index (...) ..." / "... hole at global index (...)".
 void validate_sharding(const std::vector<std::vector<ShardedPiece>>& pieces_by_rank);
 
-// --- fully-parallel save (§E4) -------------------------------------------------------------------
+// --- fully-parallel save (exchange_utils.py distribute_shards_to_ranks) --------------------------
 struct ShardId {
   std::string key;
   TensorShape global_offset;
@@ -121,7 +126,7 @@ ShardDistribution determine_main_replica_distribution(
 void apply_distribution(std::vector<ShardedPiece>& pieces, int rank_in_group,
                         const ShardDistribution& distribution);
 
-// --- hyper-rectangles and byte ranges (§E5) ------------------------------------------------------
+// --- hyper-rectangles and byte ranges (resharding load) ------------------------------------------
 struct Box {
   TensorShape offset;
   TensorShape shape;
@@ -202,7 +207,7 @@ std::vector<PieceRead> plan_read(const CheckpointIndex& index, const std::string
                                  const TensorShape& offset, const TensorShape& shape);
 std::vector<PieceRead> plan_read(const CheckpointIndex& index, const ShardedPiece& requested);
 
-// --- strict key handling (§E6) -------------------------------------------------------------------
+// --- strict key handling (dist_checkpointing/validation.py StrictHandling) -----------------------
 enum class StrictHandling {
   assume_ok_unexpected,  // no check; the loader fails on an unexpected key
   log_unexpected,
@@ -242,7 +247,7 @@ float ckpt_value(DType dtype, uint64_t key_hash, int64_t global_linear_index);
 void fill_ckpt_values(DType dtype, uint64_t key_hash, const TensorShape& global_shape,
                       const TensorShape& offset, const TensorShape& shape, void* out);
 
-// --- writer files (§E2) --------------------------------------------------------------------------
+// --- writer files (per-rank file binning of dist_checkpointing.save) -----------------------------
 struct WriteItem {
   int64_t bytes = 0;
   bool is_object = false;  // non-tensor state: round-robin, not counted in the balance

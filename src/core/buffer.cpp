@@ -5,11 +5,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/device_memory.h"
 #include "core/error.h"
-
-#if DTBENCH_CUDA
-#include <cuda_runtime.h>
-#endif
 
 namespace dtbench {
 namespace {
@@ -27,12 +24,6 @@ void account(MemSpace s, size_t bytes, bool alloc) {
     st.current_bytes -= bytes;
   }
 }
-
-#if DTBENCH_CUDA
-void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw RuntimeError(std::string(what) + ": " + cudaGetErrorString(e));
-}
-#endif
 
 }  // namespace
 
@@ -55,11 +46,7 @@ Buffer::Buffer(MemSpace space, DType dtype, size_t count) : space_(space), dtype
     data_ = std::aligned_alloc(4096, rounded);
     if (!data_) throw RuntimeError("out of host memory allocating " + std::to_string(nbytes) + " bytes");
   } else {
-#if DTBENCH_CUDA
-    cuda_check(cudaMalloc(&data_, nbytes), "cudaMalloc");
-#else
-    throw NoDeviceError("device buffer requested but dtbench was built without CUDA");
-#endif
+    data_ = device_alloc(nbytes);
   }
   account(space, nbytes, true);
 }
@@ -86,9 +73,7 @@ void Buffer::release() {
   if (space_ == MemSpace::host) {
     std::free(data_);
   } else {
-#if DTBENCH_CUDA
-    cudaFree(data_);
-#endif
+    device_free(data_);
   }
   account(space_, bytes(), false);
   data_ = nullptr;
@@ -101,10 +86,7 @@ void Buffer::copy_to_host(void* dst, size_t first, size_t n) const {
     std::memcpy(dst, static_cast<const char*>(data_) + first * es, n * es);
     return;
   }
-#if DTBENCH_CUDA
-  cuda_check(cudaMemcpy(dst, static_cast<const char*>(data_) + first * es, n * es, cudaMemcpyDeviceToHost),
-             "cudaMemcpy D2H");
-#endif
+  device_to_host(dst, static_cast<const char*>(data_) + first * es, n * es);
 }
 
 void Buffer::copy_from_host(const void* src, size_t first, size_t n) {
@@ -114,10 +96,7 @@ void Buffer::copy_from_host(const void* src, size_t first, size_t n) {
     std::memcpy(static_cast<char*>(data_) + first * es, src, n * es);
     return;
   }
-#if DTBENCH_CUDA
-  cuda_check(cudaMemcpy(static_cast<char*>(data_) + first * es, src, n * es, cudaMemcpyHostToDevice),
-             "cudaMemcpy H2D");
-#endif
+  host_to_device(static_cast<char*>(data_) + first * es, src, n * es);
 }
 
 std::vector<unsigned char> Buffer::host_bytes(size_t first, size_t n) const {
@@ -144,9 +123,7 @@ void Buffer::fill_zero() {
     std::memset(data_, 0, bytes());
     return;
   }
-#if DTBENCH_CUDA
-  cuda_check(cudaMemset(data_, 0, bytes()), "cudaMemset");
-#endif
+  device_zero(data_, bytes());
 }
 
 void copy_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n) {
@@ -158,9 +135,7 @@ void copy_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_
     std::memmove(dst.at(dst_first), src.at(src_first), n * es);
     return;
   }
-#if DTBENCH_CUDA
-  cuda_check(cudaMemcpy(dst.at(dst_first), src.at(src_first), n * es, cudaMemcpyDeviceToDevice), "cudaMemcpy D2D");
-#endif
+  device_to_device(dst.at(dst_first), src.at(src_first), n * es);
 }
 
 }  // namespace dtbench

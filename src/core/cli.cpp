@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/test_hooks.h"
+#include "core/units.h"
 
 namespace dtbench {
 
@@ -93,24 +94,10 @@ int parse_tool_args(CLI::App& app, int argc, char** argv) {
 }
 
 uint64_t parse_bytes(const std::string& text, const std::string& flag) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::logic_error&) {
-    throw InputError(flag + ": not a size: \"" + text + "\" (e.g. 8, 64K, 16M, 1G)");
-  }
-  std::string unit = text.substr(used);
-  double mult = 1;
-  if (unit == "" || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") mult = 1024.0;
-  else if (unit == "M" || unit == "MB" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else throw InputError(flag + ": not a size: \"" + text + "\" (units K, M, G)");
-  double bytes = v * mult;
-  if (!(bytes >= 0) || bytes > 1e15 || std::floor(bytes) != bytes)
-    throw InputError(flag + ": size out of range: \"" + text + "\"");
-  return uint64_t(bytes);
+  const std::optional<uint64_t> bytes = parse_size(text);
+  if (!bytes) throw InputError(flag + ": not a size: \"" + text + "\" (e.g. 8, 64K, 16M, 1G)");
+  if (*bytes > uint64_t(1e15)) throw InputError(flag + ": size out of range: \"" + text + "\"");
+  return *bytes;
 }
 
 }  // namespace dtbench

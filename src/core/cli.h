@@ -34,7 +34,7 @@ void finish_common_options(CommonOptions& opts);
 // (0 after --help, 2 after a bad flag, with CLI11's message printed).
 int parse_tool_args(CLI::App& app, int argc, char** argv);
 
-// "8", "64K", "64M", "1G", "1.5M" (binary units) -> bytes; throws InputError naming `flag`.
+// parse_size (core/units.h) for a flag: throws InputError naming `flag` for a non-size or above 1e15.
 uint64_t parse_bytes(const std::string& text, const std::string& flag);
 
 }  // namespace dtbench

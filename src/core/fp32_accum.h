@@ -1,6 +1,7 @@
 #pragma once
-// Megatron's reduce-scatter with fp32 accumulation (shared/research/megatron.md §C), one
-// implementation for every suite (dtbench-fsdp, dtbench-ep) and both backends:
+// Megatron's reduce-scatter with fp32 accumulation (reduce_scatter_with_fp32_accumulation.py in
+// megatron/core/distributed), one implementation for every suite (dtbench-fsdp, dtbench-ep) and
+// both backends:
 //   1. all_to_all in the input dtype: rank r receives chunk r of every rank j into
 //      scratch[j*S, (j+1)*S), S = numel/W (a scratch buffer the size of the input);
 //   2. sum_chunks_fp32: widen, add the W chunks in fp32 in rank order, round once (RNE).

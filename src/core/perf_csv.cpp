@@ -284,35 +284,6 @@ std::vector<int> parse_rank_list(const std::string& s) {
   return out;
 }
 
-bool parse_size_text(const std::string& text, uint64_t* bytes) {
-  std::string s = text;
-  if (!s.empty() && (s.back() == 'B' || s.back() == 'b')) s.pop_back();
-  if (s.empty()) return false;
-  double mult = 1;
-  switch (s.back()) {
-    case 'K': case 'k': mult = 1024.0; break;
-    case 'M': case 'm': mult = 1024.0 * 1024; break;
-    case 'G': case 'g': mult = 1024.0 * 1024 * 1024; break;
-    case 'T': case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
-    default: break;
-  }
-  if (mult != 1) s.pop_back();
-  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '.')) return false;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (*end != '\0' || v < 0 || v * mult > 1.8e19) return false;
-  *bytes = static_cast<uint64_t>(std::llround(v * mult));
-  return true;
-}
-
-std::string human_bytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  uint64_t v = b;
-  while (u < 4 && v >= 1024 && v % 1024 == 0) v /= 1024, ++u;
-  return std::to_string(v) + units[u];
-}
-
 std::string Threshold::describe() const {
   std::string d = suite + " " + (op.empty() ? "*" : op);
   if (!dtype.empty()) d += " " + dtype;
@@ -352,9 +323,14 @@ std::vector<Threshold> read_thresholds(const std::string& path) {
       t.suite = s[0];
       t.op = s[1].empty() ? "*" : s[1];
       t.dtype = s[2];
-      if (!s[3].empty() && !parse_size_text(s[3], &t.min_bytes))
+      auto size_into = [](const std::string& text, uint64_t* out) {
+        const std::optional<uint64_t> b = parse_size(text);
+        if (b) *out = *b;
+        return b.has_value();
+      };
+      if (!s[3].empty() && !size_into(s[3], &t.min_bytes))
         fail_at(path, t.line, "column 'min_bytes': '" + s[3] + "' is not a size (e.g. 8, 64K, 1M, 4G)");
-      if (!s[4].empty() && !parse_size_text(s[4], &t.max_bytes))
+      if (!s[4].empty() && !size_into(s[4], &t.max_bytes))
         fail_at(path, t.line, "column 'max_bytes': '" + s[4] + "' is not a size (e.g. 8, 64K, 1M, 4G)");
       t.has_size = !s[3].empty() || !s[4].empty();
       if (t.min_bytes > t.max_bytes) fail_at(path, t.line, "min_bytes is larger than max_bytes");

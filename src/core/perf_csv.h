@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <vector>
+#include "core/units.h"  // parse_size, human_bytes: sizes in thresholds and case names
 
 namespace dtbench {
 
@@ -74,10 +75,6 @@ std::string node_of_rank(const CsvMetadata& meta, int rank);
 // Ranks listed in failing_ranks / culprit ("1;3" or "0-3"); non-numbers are ignored.
 std::vector<int> parse_rank_list(const std::string& s);
 
-// "4096B", "64K", "1M", "8" -> bytes; false when `s` is not a size.
-bool parse_size_text(const std::string& s, uint64_t* bytes);
-// Byte count for display: 8B, 64KiB, 1MiB...
-std::string human_bytes(uint64_t b);
 
 // One rule of a dtbench-accept thresholds file (columns documented in tools/thresholds-host.csv).
 struct Threshold {

@@ -148,7 +148,8 @@ void BucketPlan::lay_out_buffer(const ModelSpec& model, int buffer_index,
     const TensorSpec& tensor = model.tensors[t];
     if (distopt) start = round_up(start, kParamStartAlign);
     // DistOpt gives the tied embedding a bucket of its own, so the first and last pipeline stage
-    // shard it identically and the embedding all-reduce can follow the reduce-scatter (§B4).
+    // shard it identically and the embedding all-reduce of finalize_model_grads
+    // (_allreduce_word_embedding_grads) can follow the reduce-scatter.
     // The open bucket closes at the embedding's aligned start, so its unpadded count includes
     // that alignment gap, as in Megatron.
     const bool alone = distopt && tensor.shared_embedding;

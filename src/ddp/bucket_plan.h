@@ -3,7 +3,10 @@
 // buffers split into buckets (one collective each) and which slice of every bucket each
 // data-parallel rank owns with the distributed optimizer. Reproduces Megatron-Core's layout
 // (param_and_grad_buffer.py / DistributedOptimizer._compute_per_buffer_param_layout) and
-// PyTorch DDP's byte-capped buckets; see shared/research/megatron.md §A2-A5, A11 and §F.
+// PyTorch DDP's byte-capped buckets (Reducer, bucket_cap_mb). Megatron: one buffer per BufferKey
+// (param dtype, grad dtype, is_expert) in reverse param order, default bucket size
+// max(40_000_000, 1_000_000 * DP) elements, _compute_default_per_buffer_param_layout without DistOpt,
+// and rank r owning [r*S, (r+1)*S) of each bucket (DistributedOptimizer._build_model_gbuf_range).
 #include <cstdint>
 #include <optional>
 #include <vector>

@@ -220,19 +220,6 @@ void scale_elements(Buffer& buf, size_t first, size_t n, float factor) {
   detail::transform_elements(buf, first, n, [factor](size_t, float x) { return x * factor; });
 }
 
-void merge_verify(LocalVerify& into, const LocalVerify& part) {
-  into.n_checked += part.n_checked;
-  if (part.n_wrong && !into.n_wrong) {
-    into.first_index = part.first_index;
-    into.expected = part.expected;
-    into.observed = part.observed;
-    into.culprit = part.culprit;
-  }
-  into.n_wrong += part.n_wrong;
-  into.max_abs_err = std::max(into.max_abs_err, part.max_abs_err);
-  into.max_rel_err = std::max(into.max_rel_err, part.max_rel_err);
-}
-
 // ----------------------------------------------------------------------------- the engine
 
 GradSync::GradSync(const BucketPlan& plan, const SyncConfig& config, const SyncComms& comms,

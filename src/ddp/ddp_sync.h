@@ -1,9 +1,12 @@
 #pragma once
 // DDP gradient synchronisation as Megatron-Core's DistributedDataParallel does it
-// (shared/research/megatron.md §A7-A11): per-bucket pre-scale and collective, dispatched by a
-// grad-ready state machine while the (simulated) backward runs; the distributed optimizer's in-place
-// reduce-scatter / param all-gather, partial DistOpt (intra RS + inter AR); plus the closed-form
-// values every element must hold afterwards. dtbench-ddp (suites/ddp.cpp) is a thin driver over this.
+// (distributed_data_parallel.py gradient scaling, param_and_grad_buffer.py
+// _ParamAndGradBucketGroup.start_grad_sync / start_param_sync / register_grad_ready,
+// DistributedOptimizer._build_model_gbuf_range): per-bucket pre-scale and collective, dispatched by
+// a grad-ready state machine while the (simulated) backward runs; the distributed optimizer's
+// in-place reduce-scatter / param all-gather, partial DistOpt (intra RS + inter AR); plus the
+// closed-form values every element must hold afterwards. dtbench-ddp (suites/ddp.cpp) is a thin
+// driver over this.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -156,8 +159,6 @@ template <class ValueFn>
 void add_elements(Buffer& buf, size_t first, size_t n, ValueFn value) {
   detail::transform_elements(buf, first, n, [&value](size_t i, float x) { return x + value(i); });
 }
-// Merges a chunk's verdict into a running one (first wrong element kept).
-void merge_verify(LocalVerify& into, const LocalVerify& part);
 
 // ---------------------------------------------------------------------------------------------
 // The sync engine.

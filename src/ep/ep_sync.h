@@ -1,7 +1,8 @@
 #pragma once
 // Expert-parallel gradient sync and MoE token dispatch (dtbench-ep), the parts both backends share:
 // the per-rank MoE model, the closed-form gradient values and what every element must hold after
-// each step of Megatron's sync and finalize_model_grads (shared/research/megatron.md §A7, §A8, §B),
+// each step of Megatron's sync and finalize_model_grads (the DistributedDataParallel gradient scaling,
+// _ParamAndGradBucketGroup.start_grad_sync, megatron/core/distributed/finalize_model_grads.py),
 // and the dispatch plan of the token all-to-all-v. Pure functions of (seed, rank, index) and the
 // layout, so every rank checks what it holds in O(1) per element, independent of the world size.
 #include <cstdint>
@@ -38,7 +39,7 @@ int first_moe_layer(int layers, int pp, int stage);
 ModelSpec build_moe_stage_model(const MoeModelShape& shape, const ParallelLayout& layout, const MoeRouting& routing,
                                 int rank, DType dtype);
 
-// --- closed-form gradients of the DP sync (§A7, §A8, §B2) -------------------------------------
+// --- closed-form gradients of the DP sync (g_dense = sum_DPCP / DPCP, g_expert = sum_EDP / DPCP) ---
 // Raw gradient of buffer element i on world rank r: g_r(i) = P * (A(i) + r*B(i)) with P = |dp_cp|,
 // A in [0, 4), B in [1, 3]. Small integers, so every sum is exact in fp32; the P makes the default
 // 1/DPCP pre-scale give back A + r*B (exactly when P is a power of two). B never vanishes, so a
@@ -56,7 +57,7 @@ GroupSum group_sum_of(const std::vector<int>& members);
 
 // What buffer element i holds on `rank` after pre-scale and the collective over `group`:
 // owned (all-reduce, or the own DistOpt shard): reduced_grad(scaling, sum of raw grads, |group|);
-// not owned (other DistOpt shards): the pre-scaled local value (§A8, the grad_data[0] rule).
+// not owned (other DistOpt shards): the pre-scaled local value (start_grad_sync's grad_data[0] rule).
 double expected_synced_grad(const GradScaling& scaling, uint64_t seed, uint64_t i, const GroupSum& group, int dp_cp,
                             int rank, bool owned);
 
@@ -69,7 +70,7 @@ double sync_tolerance_ulps(const GradScaling& scaling, int group_size, DType dt)
 int missing_scale_culprit(const GradScaling& scaling, uint64_t seed, uint64_t i, int dp_cp, int group_size,
                           double observed, double expected, int world);
 
-// --- group identity (§B3b) ----------------------------------------------------------------------
+// --- group identity (test_grad_sync_with_expert_parallel.py: rank r contributes 2^r) -----------
 // A sum of 2^r over a group is the bitmask of its members; decode it (fp32-exact sums only).
 // Returns false when `value` is not a sum of distinct powers 2^0..2^(world-1).
 bool decode_power_sum(double value, int world, std::vector<int>* members);
@@ -77,7 +78,7 @@ bool decode_power_sum(double value, int world, std::vector<int>* members);
 // contribution is wrongly present or missing.
 int first_group_difference(const std::vector<int>& expected, const std::vector<int>& observed);
 
-// --- finalize_model_grads (§B4, §B5) ------------------------------------------------------------
+// --- finalize_model_grads (and test_grad_reduce_for_replicated_embedder.py) ---------------------
 // Conditional embedder: VPP chunk c on PP stage p starts at 10p + c; after the sum over chunks and
 // the PP all-reduce every chunk holds sum_c sum_p (10p + c) (PP = 4, VPP = 2: 124).
 double cond_embedder_grad(int pp_rank, int chunk);

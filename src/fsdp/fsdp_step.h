@@ -1,9 +1,10 @@
 #pragma once
-// One Megatron-FSDP training step over a model split into FSDP units (shared/research/megatron.md
-// §D): forward in unit order (unshard = all-gather into a temporary full buffer, simulated compute,
+// One Megatron-FSDP training step over a model split into FSDP units (megatron/core/distributed/fsdp):
+// forward in unit order (unshard = all-gather into a temporary full buffer, simulated compute,
 // free), backward in reverse (unshard, compute, reduce-scatter the unit's grads into the owned
-// shard, free), for the four sharding strategies of §D1, HSDP (--replicate), the three ways of
-// applying the 1/DP factor (§D5) and the three grad communication types (§C).
+// shard, free), for the four data_parallel_sharding_strategy values, HSDP (--replicate), the three
+// ways of applying the 1/DP factor and the three grad communication types (the last one Megatron's
+// reduce_scatter_with_fp32_accumulation.py).
 //
 // Data is closed form so that every result can be checked per element in O(1):
 //  * params: fsdp_param_value(seed, unit, item, elem), integers in [-125, 125] (exact in bf16);
@@ -27,13 +28,14 @@
 
 namespace dtbench {
 
-// §D1 data_parallel_sharding_strategy.
+// Megatron-FSDP's data_parallel_sharding_strategy.
 enum class FsdpStrategy { no_shard, optim, optim_grads, optim_grads_params };
-// §D5 / §A7: how the 1/DP factor is applied: AVG in the collective, grad *= f then SUM, or the
-// factor fused into the reduction input (NCCL PreMulSum; here: applied as the grads are produced).
+// How the 1/DP factor (gradient_scaling_factor) is applied: AVG in the collective, grad *= f then
+// SUM, or the factor fused into the reduction input (NCCL PreMulSum; here: applied as the grads are
+// produced).
 enum class GradReduce { avg, prescale, premul };
-// Wire type of the grad reduction: the grad dtype, fp32 (cast, reduce, round once), or the
-// fp32-accumulating reduce-scatter of §C (all-to-all in the grad dtype, local fp32 sum, one RNE).
+// Wire type of the grad reduction: the grad dtype, fp32 (cast, reduce, round once), or Megatron's
+// fp32-accumulating reduce-scatter (all-to-all in the grad dtype, local fp32 sum, one RNE).
 enum class GradComm { native, fp32, fp32_accum };
 
 const char* strategy_name(FsdpStrategy s);
@@ -47,8 +49,9 @@ inline bool params_sharded(FsdpStrategy s) { return s == FsdpStrategy::optim_gra
 inline bool grads_sharded(FsdpStrategy s) { return s == FsdpStrategy::optim_grads || s == FsdpStrategy::optim_grads_params; }
 
 // --- units -----------------------------------------------------------------------------------
-// One FSDP unit = one bucket (§D2): every transformer layer, plus one "root" unit holding the
-// params outside the layers (embeddings, final norm). Units are in forward order: root first.
+// One FSDP unit = one bucket (Megatron-FSDP's _get_parameter_groups): every transformer layer, plus
+// one "root" unit holding the params outside the layers (embeddings, final norm). Units are in
+// forward order: root first.
 // The root is not a unit module in Megatron: its buffer, once gathered, is kept for the step.
 struct FsdpUnit {
   std::string name;             // "root", "layer0", ...
@@ -105,7 +108,7 @@ class UnitIndex {
   std::vector<size_t> by_offset_;  // flat: items sorted by offset; per_param: by offset in a shard
 };
 
-// --- collective counts per step (§D1, §D7) -----------------------------------------------------
+// --- collective counts per step (per strategy; test_mfsdp_fully_shard.py) ----------------------
 struct CollectiveCounts {
   int all_gather = 0, reduce_scatter = 0, all_reduce = 0;
   std::string str() const;
@@ -177,7 +180,7 @@ void fsdp_scale_elements(Buffer& buf, size_t first, size_t n, float factor);
 // dst (any dtype) = src (any dtype) converted, n elements.
 void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n);
 
-// The reduce-scatter with fp32 accumulation of §C, PendingReduce and the bf16 accumulation-order
+// The reduce-scatter with fp32 accumulation, PendingReduce and the bf16 accumulation-order
 // pattern live in fp32_accum.h (shared with dtbench-ep).
 
 // --- the step ----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 #pragma once
-// Megatron-Core's process groups (parallel_state.py, research/megatron.md §0) as pure arithmetic:
-// which ranks form each TP/CP/DP/PP/EP group, in Megatron's member order, so that suites can build
-// the same communicators with MPI_Comm_split / ncclCommSplit and compute what each collective
-// should produce. Also the DDP gradient-scaling table (§A7) that goes with the DP groups.
+// Megatron-Core's process groups (megatron/core/parallel_state.py, initialize_model_parallel) as
+// pure arithmetic: which ranks form each TP/CP/DP/PP/EP group, in Megatron's member order, so that
+// suites can build the same communicators with MPI_Comm_split / ncclCommSplit and compute what each
+// collective should produce. Also the DDP gradient-scaling table (DistributedDataParallel's
+// gradient_scaling_factor) that goes with the DP groups.
 #include <array>
 #include <string>
 #include <vector>
@@ -91,7 +92,8 @@ class ParallelLayout {
   Dims dense_{}, expert_{};  // sizes along tp,cp,dp,pp and etp,ep,edp,pp
 };
 
-// §A7: how DDP scales gradients before the DP collective (DPCP = |dp_cp|, EDP = |expert_dp|).
+// How Megatron's DistributedDataParallel scales gradients before the DP collective
+// (DPCP = |dp_cp|, EDP = |expert_dp|).
 enum class GradScaleMode {
   default_sum,            // pre-scale 1/DPCP (dense and expert), SUM
   average_in_collective,  // pre-scale 1 (dense) or EDP/DPCP (expert), AVG
@@ -109,14 +111,14 @@ GradScaleMode parse_grad_scale_mode(const std::string& text, const std::string& 
 
 // What every member holds after the collective when the raw (unscaled) contributions of the
 // `group_size` members sum to `group_sum`. Outside its own DistOpt shard a rank holds only
-// pre_scale * its local value (§A8).
+// pre_scale * its local value (the grad_data[0] rule of start_grad_sync).
 double reduced_grad(const GradScaling& scaling, double group_sum, int group_size);
 
-// Group-identity test (§B3b): rank r contributes 2^r, so the sum over a group is the bitmask of its
-// members and a reduction over the wrong communicator gives a different number. Exact in fp32 only
-// when every partial sum fits 24 significant bits: max(member) - min(member) <= 23, which holds for
-// any group when world <= 24; 2^r itself overflows fp32 for r > 127. Check with
-// power_sum_exact_in_fp32() before relying on bit-exact comparison.
+// Group-identity test (Megatron's test_grad_sync_with_expert_parallel.py): rank r contributes 2^r,
+// so the sum over a group is the bitmask of its members and a reduction over the wrong communicator
+// gives a different number. Exact in fp32 only when every partial sum fits 24 significant bits:
+// max(member) - min(member) <= 23, which holds for any group when world <= 24; 2^r itself overflows
+// fp32 for r > 127. Check with power_sum_exact_in_fp32() before relying on bit-exact comparison.
 double expected_group_power_sum(const std::vector<int>& members);
 bool power_sum_exact_in_fp32(const std::vector<int>& members);
 

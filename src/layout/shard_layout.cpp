@@ -75,7 +75,7 @@ ShardLayout::ShardLayout(std::vector<TensorShape> shapes, int shard_group_size, 
   else build_per_param();
 }
 
-// Megatron-FSDP v2 GlobalLayout.build, step for step (megatron.md §D3).
+// Megatron-FSDP v2 GlobalLayout.build (= v1 build_data_parallel_buffer_index), step for step.
 void ShardLayout::build_flat(bool pad_to_shards) {
   for (const ShardItem& item : items_)
     chunk_ = checked_mul(chunk_ / std::gcd(chunk_, item.row_size), item.row_size, "lcm of row sizes");

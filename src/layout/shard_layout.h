@@ -1,6 +1,7 @@
 #pragma once
 // ShardLayout: where each tensor of one FSDP bucket lives in the flat bucket buffer and which part
-// of it each rank of a D-rank shard group owns (shared/research/megatron.md §D3, §D4).
+// of it each rank of a D-rank shard group owns (Megatron-FSDP's flat bucket layout and its
+// item-shard intersection, megatron_fsdp/param_and_grad_buffer.py).
 //
 // Two layouts:
 //  * flat      — Megatron-FSDP v2 GlobalLayout.build: tensors packed into one flat buffer whose
@@ -35,8 +36,9 @@ struct LocalPiece {
   int64_t shard_pos = 0;
 };
 
-// §D4: the part of item [item_begin, item_begin+item_numel) inside shard [shard_begin, shard_end)
-// of the same flat buffer, or nothing when they do not intersect.
+// The part of item [item_begin, item_begin+item_numel) inside shard [shard_begin, shard_end) of the
+// same flat buffer, or nothing when they do not intersect: local piece [max(a,s)-a, min(a+n,e)-a),
+// at shard position max(a,s)-s (a = item_begin, n = item_numel, s = shard_begin, e = shard_end).
 std::optional<LocalPiece> intersect_item_shard(int64_t item_begin, int64_t item_numel,
                                                int64_t shard_begin, int64_t shard_end);
 

@@ -105,7 +105,8 @@ run_mpi 4 $TMP_ROOT/rs2-load.log "$CK" -q --out $TMP_ROOT/rs2-load --ckpt-dir $R
 expect "ckpt reshard 2 -> 4 (DP2 -> TP2xDP2, split1d 3,3 -> 0,6,0,0)" "exit 0, all PASS" \
   eval '[ $RC = 0 ] && all_pass $TMP_ROOT/rs2-load'
 
-# 3. Strict modes (§E6): saved with Adam, loaded without (missing keys), and the reverse (unexpected).
+# 3. Strict modes (Megatron's StrictHandling): saved with Adam, loaded without (missing keys), and
+# the reverse (unexpected).
 S=$TMP_ROOT/strict-adam N=$TMP_ROOT/strict-none
 run_mpi 2 $TMP_ROOT/st1.log "$CK" "${Q[@]}" --out $TMP_ROOT/st1 --ckpt-dir $S --save-only
 run_mpi 2 $TMP_ROOT/st2.log "$CK" "${Q[@]}" --out $TMP_ROOT/st2 --ckpt-dir $N --save-only --optimizer none

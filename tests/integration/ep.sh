@@ -47,8 +47,9 @@ for name in tp2-etp1 tp1-etp2; do
     eval 'pass_row $f group_identity.expert && pass_row $f group_identity.expert_differs'
 done
 
-# §B5: PP = 4, 2 VPP chunks: the conditional-embedder weight ends at 124. A flipped element on
-# rank 3 shows the expected value in the FAIL row.
+# As Megatron's test_grad_reduce_for_replicated_embedder.py: PP = 4, 2 VPP chunks: the
+# conditional-embedder weight ends at 124. A flipped element on rank 3 shows the expected value in
+# the FAIL row.
 out=$TMP_ROOT/cond124
 run_mpi 8 $TMP_ROOT/cond124.log "$EP" "${QUICK[@]}" --pp 4 --vpp 2 --out "$out" \
   --inject-fault flip,rank=3,op=finalize.cond_embedder,index=1
@@ -109,9 +110,9 @@ for c in "grad_sync.expert|1|3" "group_identity.dense|2|0" "finalize.tp_avg|3|7"
           ! grep -v "^#" $f | awk -F, -v fr=$col_failing "NR>1 && \$8==\"FAIL\" && \$fr!=\"$rank\"" | grep -q .'
 done
 
-# §C reduce-scatter with fp32 accumulation on the expert grads over expt_dp (fp32_accum.h, shared
-# with dtbench-fsdp): at 8 ranks expt_dp has W = 4, so a plain bf16 RS must differ; at 4 ranks W = 2
-# and it must be identical element for element.
+# Megatron's reduce-scatter with fp32 accumulation on the expert grads over expt_dp (fp32_accum.h,
+# shared with dtbench-fsdp): at 8 ranks expt_dp has W = 4, so a plain bf16 RS must differ; at 4
+# ranks W = 2 and it must be identical element for element.
 f=$(checks_csv $TMP_ROOT/np8)
 expect "ep np=8 (expt_dp W=4) fp32-accum RS rows" "exact, in_place, bf16_differs, prescale, bad_scratch_refused PASS" \
   eval 'for c in exact in_place bf16_differs prescale bad_scratch_refused; do pass_row $f fp32_accum_rs.$c || exit 1; done'

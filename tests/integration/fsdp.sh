@@ -7,8 +7,8 @@ source "$(dirname "$0")/../lib.sh"
 FSDP=$BIN/dtbench-fsdp
 QUICK=(--backend host -n 1 -w 0 -q --compute-us 20)
 
-# A model whose layer 0 is the §D3 D=5 test vector and whose root (3 elements) leaves ranks 3, 4 of
-# a 5-rank shard group with padding only.
+# A model whose layer 0 is the D=5 test vector of Megatron-FSDP's test_dbuffer.py (GlobalLayout.build)
+# and whose root (3 elements) leaves ranks 3, 4 of a 5-rank shard group with padding only.
 CSV=$TMP_ROOT/d3.csv
 cat >"$CSV" <<'EOF'
 name,shape,dtype,expert,shared_embedding,layer

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The slurm/ sbatch scripts on a real Slurm started on localhost (shared/research/slurm-local.md):
+# The slurm/ sbatch scripts on a real Slurm started on localhost (no systemd, daemons started by hand):
 # munged + slurmctld + one slurmd with 4 fake GPUs, then two slurmd nodes on the same host. Jobs run
 # with --backend host; checked: exit codes, rank/local rank/GPU per task, CSVs in the job's results
 # folder, dtbench-accept pass/fail. Daemons are stopped by PID. SKIP (with the reason) only when Slurm

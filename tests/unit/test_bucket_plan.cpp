@@ -1,6 +1,7 @@
-// BucketPlan against Megatron-Core's bucketing (shared/research/megatron.md §A3-A5, A11, A12) and
-// PyTorch DDP's byte-capped buckets (§F). Expected numbers come from the research notes and from
-// Megatron's own gold computation in test_bucket_sizes, re-implemented here independently.
+// BucketPlan against Megatron-Core's bucketing (param_and_grad_buffer.py, DistributedOptimizer's
+// _compute_per_buffer_param_layout and _build_model_gbuf_range, Megatron's DDP unit tests) and
+// PyTorch DDP's byte-capped buckets (Reducer, bucket_cap_mb). Expected numbers come from those rules
+// and from Megatron's own gold computation in test_bucket_sizes, re-implemented here independently.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -88,7 +89,8 @@ std::vector<int64_t> repeat(int n, int64_t value) { return std::vector<int64_t>(
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // ---------------------------------------------------------------------------------------------
-// §A5 worked examples: 10 × Linear(95, 95) without bias, 9025 elements per param, D | 128.
+// DistOpt layout (_compute_per_buffer_param_layout) worked examples: 10 × Linear(95, 95) without
+// bias, 9025 elements per param, D | 128.
 
 struct WorkedExample {
   std::optional<int64_t> bucket_size;
@@ -256,7 +258,8 @@ TEST(BucketPlanMegatron, ParamIndexAlignmentWithPadding) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Invariants (§A5, A11) for many group sizes, powers of two or not.
+// Invariants (DistOpt padding, _build_model_gbuf_range shards) for many group sizes, powers of two
+// or not.
 
 ModelSpec invariant_model() {
   ModelSpec m = make_preset("tiny", DType::bf16);
@@ -396,7 +399,7 @@ TEST(BucketPlanOwnership, NeedsDistributedOptimizerPaddingAndAValidRank) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Separate buffers (§A2, A12 test_expert_parallel_params_get_separate_buffers).
+// Separate buffers per BufferKey (Megatron's test_expert_parallel_params_get_separate_buffers).
 
 TEST(BucketPlanBuffers, ExpertAndDenseParamsGetSeparateBuffers) {
   ModelSpec model;
@@ -451,7 +454,7 @@ TEST(BucketPlanBuffers, OneBufferPerParamAndGradDtype) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PyTorch DDP (§F): byte caps, first bucket 1 MiB, reverse registration order.
+// PyTorch DDP (Reducer, bucket_cap_mb): byte caps, first bucket 1 MiB, reverse registration order.
 
 std::vector<size_t> bucket_lengths(const GradBuffer& b) {
   std::vector<size_t> v;
@@ -498,7 +501,7 @@ TEST(BucketPlanTorch, FirstBucketIsOneMebibyte) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §A3 default bucket size and the one-bucket rule.
+// Default bucket size max(40_000_000, 1_000_000 * DP) elements and the one-bucket rule.
 
 TEST(BucketPlanDefaults, DefaultBucketSizeFormula) {
   EXPECT_EQ(default_bucket_size(1), 40'000'000);

@@ -195,7 +195,7 @@ TEST(EpSync, PowerSumsNameTheGroup) {
 }
 
 TEST(EpFinalize, ClosedForms) {
-  EXPECT_EQ(cond_embedder_reduced(4, 2), 124.0);  // §B5
+  EXPECT_EQ(cond_embedder_reduced(4, 2), 124.0);  // test_grad_reduce_for_replicated_embedder.py
   for (int pp : {1, 2, 3, 4})
     for (int vpp : {1, 2, 3}) {
       double sum = 0;

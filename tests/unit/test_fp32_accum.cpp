@@ -1,6 +1,6 @@
-// Local math of the fp32-accumulating reduce-scatter (megatron.md §C): the once-rounded fp32 sum is
-// RNE(exact sum) bit for bit, a bf16 ring's per-hop rounding is not (W >= 3), 2^-k pre-scaling
-// commutes with it, and bad scratch sizes are rejected.
+// Local math of the fp32-accumulating reduce-scatter (Megatron's reduce_scatter_with_fp32_accumulation.py):
+// the once-rounded fp32 sum is RNE(exact sum) bit for bit, a bf16 ring's per-hop rounding is not
+// (W >= 3), 2^-k pre-scaling commutes with it, and bad scratch sizes are rejected.
 #include <gtest/gtest.h>
 
 #include <algorithm>

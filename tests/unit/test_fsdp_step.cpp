@@ -13,7 +13,8 @@ namespace dtbench {
 namespace {
 
 ModelSpec d3_model() {
-  // Layer 0 = the §D3 D = 5 test vector; root = one 1-D tensor; layer 1 = two more.
+  // Layer 0 = the D = 5 test vector of Megatron-FSDP's test_dbuffer.py; root = one 1-D tensor;
+  // layer 1 = two more.
   ModelSpec m;
   m.name = "d3";
   auto t = [](std::string name, std::vector<int64_t> shape, int layer) {
@@ -34,7 +35,7 @@ TEST(FsdpUnits, OnePerLayerPlusRootInForwardOrder) {
   EXPECT_EQ(units[1].name, "layer0");
   EXPECT_EQ(units[2].name, "layer1");
   EXPECT_EQ(units[1].tensors, (std::vector<size_t>{1, 2, 3, 4, 5}));
-  // Layer 0 is the §D3 vector: offsets (0, 12, 32, 28, 48), size 60.
+  // Layer 0 is the test_dbuffer.py vector: offsets (0, 12, 32, 28, 48), size 60.
   const ShardLayout& L = units[1].layout;
   EXPECT_EQ(L.size(), 60);
   std::vector<int64_t> offsets;
@@ -86,7 +87,7 @@ TEST(UnitIndex, CoversEveryElementOnceFlatAndPerParam) {
 }
 
 TEST(UnitIndex, AgreesWithLocalPieces) {
-  // The element a rank holds at shard position q (local_piece, §D4) is the one the gathered
+  // The element a rank holds at shard position q (local_piece) is the one the gathered
   // buffer has at shard_begin(r) + q.
   std::vector<TensorShape> shapes = {{2, 6}, {4, 4}, {4, 4}, {1, 2}, {1, 6}};
   for (ShardLayoutKind kind : {ShardLayoutKind::flat, ShardLayoutKind::per_param}) {
@@ -112,7 +113,7 @@ TEST(CollectiveCounts, PerStrategyAsMegatronD1) {
   EXPECT_EQ(expected_counts(FsdpStrategy::optim, 2, true, 3, false), (CollectiveCounts{3, 3, 0}));
   EXPECT_EQ(expected_counts(FsdpStrategy::optim_grads, 2, true, 3, false), (CollectiveCounts{3, 9, 0}));
   EXPECT_EQ(expected_counts(FsdpStrategy::optim_grads_params, 2, true, 3, false), (CollectiveCounts{15, 9, 0}));
-  // HSDP: RS = AR x microbatches, AR = number of buckets (§D7).
+  // HSDP: RS = AR x microbatches, AR = number of buckets (the counts of Megatron-FSDP's test_fully_shard.py).
   CollectiveCounts h = expected_counts(FsdpStrategy::optim_grads_params, 2, true, 3, true);
   EXPECT_EQ(h.all_reduce, 3);
   EXPECT_EQ(h.reduce_scatter, h.all_reduce * 3);

@@ -459,7 +459,7 @@ TEST(ParallelLayoutSweep, IntraAndInterCoverTheDpGroup) {
   }
 }
 
-// --- §A7 scaling and expectations ----------------------------------------------------------------
+// --- DDP gradient scaling (gradient_scaling_factor) and expectations -----------------------------
 
 TEST(GradScaling, Table) {
   const int dpcp = 8, edp = 2;
@@ -489,8 +489,9 @@ TEST(GradScaling, ParseMode) {
   }
 }
 
-// §B2/§B3a over the sweep: g_dense = Σ_{DPCP} g / DPCP and g_expert = Σ_{EDP} g / DPCP in both averaging
-// modes; with dense grads 1 and expert grads EP*ETP/TP both end at 1.
+// Megatron's rule and test_grad_sync (test_grad_sync_with_expert_parallel.py) over the sweep:
+// g_dense = Σ_{DPCP} g / DPCP and g_expert = Σ_{EDP} g / DPCP in both averaging modes; with dense
+// grads 1 and expert grads EP*ETP/TP both end at 1.
 TEST(GradScaling, B3NumbersOverTheSweep) {
   for (const auto& s : valid_sweep()) {
     SCOPED_TRACE(describe(s));

@@ -1,5 +1,7 @@
 // perf_csv: reading dtbench's reports and dtbench-accept thresholds back; every error names file:line.
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <unistd.h>
 
 #include <fstream>
@@ -95,18 +97,29 @@ TEST(PerfCsv, NodesFromMetadata) {
   EXPECT_EQ(parse_rank_list("1;3-5;x"), (std::vector<int>{1, 3, 4, 5}));
 }
 
-TEST(PerfCsv, Sizes) {
-  uint64_t b = 0;
-  EXPECT_TRUE(parse_size_text("4096B", &b));
-  EXPECT_EQ(b, 4096u);
-  EXPECT_TRUE(parse_size_text("64K", &b));
-  EXPECT_EQ(b, 65536u);
-  EXPECT_TRUE(parse_size_text("1.5M", &b));
-  EXPECT_EQ(b, 1572864u);
-  EXPECT_FALSE(parse_size_text("step3", &b));
-  EXPECT_FALSE(parse_size_text("12Q", &b));
+TEST(Units, Sizes) {
+  // One parser for flags (-b 64K), thresholds and case names ("4096B", "bucket=25MB").
+  EXPECT_EQ(parse_size("4096B"), 4096u);
+  EXPECT_EQ(parse_size("64K"), 65536u);
+  EXPECT_EQ(parse_size("64k"), 65536u);
+  EXPECT_EQ(parse_size("64KiB"), 65536u);
+  EXPECT_EQ(parse_size("25MB"), 25u << 20);
+  EXPECT_EQ(parse_size("25mb"), 25u << 20);
+  EXPECT_EQ(parse_size("1.5M"), 1572864u);
+  EXPECT_EQ(parse_size("2T"), uint64_t(2) << 40);
+  EXPECT_EQ(parse_size("0"), 0u);
+  for (const char* bad : {"step3", "12Q", "", "-1K", "K", "1.5", "0.1K", "1e30", "nan", "1KK", "64 K"})
+    EXPECT_EQ(parse_size(bad), std::nullopt) << bad;
   EXPECT_EQ(human_bytes(1048576), "1MiB");
   EXPECT_EQ(human_bytes(1000), "1000B");
+  EXPECT_EQ(human_bytes(0), "0B");
+}
+
+TEST(Units, Median) {
+  EXPECT_EQ(median({3, 1, 2}), 2);
+  EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(median({}), 0);
+  EXPECT_TRUE(std::isnan(median({}, NAN)));
 }
 
 TEST(Thresholds, ParsesRulesWithOptionalColumns) {

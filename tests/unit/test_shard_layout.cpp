@@ -1,5 +1,6 @@
-// ShardLayout against the Megatron-FSDP v2 test vectors (megatron.md §D3, tud/mfsdp_v2/test_dbuffer.py),
-// the §D4 intersection rule, FSDP2-style per-parameter sharding, and invariants over random buckets.
+// ShardLayout against the Megatron-FSDP v2 test vectors (GlobalLayout.build, mfsdp_v2/test_dbuffer.py
+// in tests/unit_tests/distributed), the item-shard intersection rule, FSDP2-style per-parameter
+// sharding, and invariants over random buckets.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -49,7 +50,7 @@ TEST(ShardLayoutFlat, VectorPairedRemaindersFiveRanks) {
   std::vector<std::vector<int64_t>> expected = {
       {2, 0, 0, 0, 0}, {0, 3, 0, 0, 0}, {0, 1, 1, 1, 0}, {0, 0, 3, 0, 0}, {0, 0, 0, 0, 1}};
   EXPECT_EQ(local_rows_of(layout), expected);
-  // P2 = [32, 48) on rank 2's shard [24, 36): its first row, at shard position 8 (§D4).
+  // P2 = [32, 48) on rank 2's shard [24, 36): its first row, at shard position 8 (32 - 24).
   std::optional<LocalPiece> piece = layout.local_piece(2, 2);
   ASSERT_TRUE(piece);
   EXPECT_EQ(piece->item_start, 0);
@@ -63,8 +64,8 @@ TEST(ShardLayoutFlat, VectorPairedRemaindersFiveRanks) {
   EXPECT_EQ(piece->shard_pos, 0);
 }
 
-// The next vectors are worked by hand from the §D3 rules, each for one rule the published vectors
-// leave unexercised.
+// The next vectors are worked by hand from the GlobalLayout.build rules, each for one rule the
+// published vectors leave unexercised.
 TEST(ShardLayoutFlat, RemaindersThatExactlyFillAChunkPair) {
   // chunk lcm(4, 4, 6) = 12: (5,4) leaves remainder 8, (4,4) remainder 4; 8 + 4 <= 12, so (4,4)
   // starts at 24 - 4 and ends at 36, where (2,6) follows.

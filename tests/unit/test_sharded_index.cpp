@@ -1,7 +1,8 @@
-// ShardedIndex against shared/research/megatron.md §E: from_rank_offsets (§E1), save-time validation
-// (§E2), the fully-parallel save distribution of test_fully_parallel.py (§E4), resharding loads over
-// the §E5 splits, strict handling (§E6, test_serialization.py TestNonStrictLoad), the index file
-// and writer binning. Geometry is checked against brute force over every element of small shapes.
+// ShardedIndex against Megatron-Core's dist_checkpointing: ShardedTensor.from_rank_offsets, save-time
+// validation (validate_sharding_integrity), the fully-parallel save distribution of
+// test_fully_parallel.py, resharding loads over the splits of test_uneven_1d_sharding, strict
+// handling (StrictHandling, test_serialization.py TestNonStrictLoad), the index file and writer
+// binning. Geometry is checked against brute force over every element of small shapes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,7 +24,7 @@ namespace {
 
 using Pieces = std::vector<std::vector<ShardedPiece>>;  // [rank] -> that rank's pieces
 
-// Uneven 1-D split (§E5): rank r holds sizes[r] elements after those of ranks < r. Constructed
+// Uneven 1-D split: rank r holds sizes[r] elements after those of ranks < r. Constructed
 // directly (no axis_fragmentations), as Megatron's test_uneven_1d_sharding does.
 Pieces split_1d(const std::string& key, DType dtype, const std::vector<int64_t>& sizes) {
   const int64_t total = std::accumulate(sizes.begin(), sizes.end(), int64_t(0));
@@ -81,7 +82,7 @@ std::string validation_error(const Pieces& pieces) {
   return "";
 }
 
-// The §E5 uneven 1-D splits (8 ranks), save and load sides.
+// The uneven 1-D splits of Megatron's test_uneven_1d_sharding (8 ranks), save and load sides.
 const std::vector<std::vector<int64_t>> kUnevenSplits = {
     {3, 3, 3, 3, 3, 3, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8},  {1, 5, 7, 3, 6, 2, 5, 4},
     {2, 2, 2, 2, 2, 2, 2, 1}, {2, 2, 2, 2, 2, 2, 2, 10}, {5, 5, 5, 5, 5, 5, 0, 0},
@@ -89,7 +90,7 @@ const std::vector<std::vector<int64_t>> kUnevenSplits = {
     {5, 0, 5, 0, 5, 5, 3, 7},  {0, 0, 0, 3, 3, 3, 3, 3},
 };
 
-// --- §E1 from_rank_offsets ---------------------------------------------------------------------
+// --- ShardedTensor.from_rank_offsets -----------------------------------------------------------
 
 TEST(ShardedPiece, FromRankOffsetsTp2Pp4KeyA) {
   // test_partition_change_save_load: keyA (1,1) per rank, axis 0 by TP, axis 1 by PP -> (2, 4).
@@ -189,14 +190,14 @@ TEST(ShardedPiece, CheckInvariants) {
   p = good;
   p.replica_id = {};
   expect_bad(p, "replica_id");
-  // Empty pieces (§E5 [5]*6+[0,0]) may sit anywhere on the grid, also at the end.
+  // Empty pieces (test_uneven_1d_sharding's [5]*6+[0,0]) may sit anywhere on the grid, also at the end.
   ShardedPiece empty = good;
   empty.local_shape = {2, 0};
   empty.global_offset = {0, 6};
   EXPECT_NO_THROW(empty.check());
 }
 
-// --- §E2 save-time validation ------------------------------------------------------------------
+// --- save-time validation (validate_sharding_integrity) ----------------------------------------
 
 TEST(ValidateSharding, AcceptsUnevenOneDimensionalSplits) {
   for (const auto& sizes : kUnevenSplits)
@@ -383,7 +384,7 @@ TEST(ValidateSharding, MatchesBruteForceOnRandomLayouts) {
   EXPECT_GT(holes, 100);
 }
 
-// --- §E4 fully-parallel save distribution ------------------------------------------------------
+// --- fully-parallel save distribution (distribute_shards_to_ranks) -----------------------------
 
 // test_fully_parallel.py get_sharded_state_dict() on global rank `rank`, TP2 over 8 ranks.
 std::vector<ShardedPiece> fully_parallel_state(int rank) {
@@ -720,7 +721,7 @@ void expect_loads_exactly(const SavedCheckpoint& ckpt, const std::string& key, D
 }
 
 TEST(Resharding, EveryUnevenSplitPairLoadsEachElementOnce) {
-  // §E5 test_uneven_1d_sharding: every save split to every load split of the same length
+  // Megatron's test_uneven_1d_sharding: every save split to every load split of the same length
   // (24: [3]*8, [2]*7+[10], [1]*6+[2,16]; 33; 30 with empty shards; 15; 36).
   int pairs = 0;
   for (const auto& saved_sizes : kUnevenSplits)
@@ -953,7 +954,7 @@ TEST(CheckpointIndex, ConstructorChecksEntries) {
   EXPECT_EQ(CheckpointIndex(1, 0, {}).serialize(), "dtbench-ckpt-index 1\nworld_size 1\nstep 0\npieces 0\nend\n");
 }
 
-// --- §E6 strict handling -------------------------------------------------------------------------
+// --- strict handling (StrictHandling) ------------------------------------------------------------
 
 TEST(StrictHandling, NamesRoundTrip) {
   const std::vector<std::string> names = {"assume_ok_unexpected", "log_unexpected", "log_all",
@@ -1055,7 +1056,7 @@ TEST(StrictHandling, ExactLoadIsQuietInEveryMode) {
   }
 }
 
-// --- §E2 writer files ----------------------------------------------------------------------------
+// --- writer files (per-rank binning into __<rank>_<k>) -------------------------------------------
 
 TEST(WriterFiles, LargestTensorIntoLeastFilledBin) {
   // Sorted by bytes: 40 -> bin0, 30 -> bin1, 20 -> bin1 (30 < 40), 10 -> bin0 (40 < 50).

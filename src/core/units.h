@@ -1,0 +1,19 @@
+#pragma once
+// Sizes and summary statistics, one definition each for the suites and the tools.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dtbench {
+
+// Bytes from a size written the way nccl-tests' -b/-e take it: a number (fractions allowed) and an
+// optional binary unit, any case: K, M, G, T, also as KB/KiB, MB/MiB...; B alone = bytes.
+// nullopt when the text is anything else, negative, not a whole number of bytes or above 2^63.
+std::optional<uint64_t> parse_size(const std::string& text);
+// 4096 -> "4KiB", 1536 -> "1536B": the largest binary unit that divides b.
+std::string human_bytes(uint64_t b);
+// The median (the mean of the middle two for an even count); `if_empty` when there is none.
+double median(std::vector<double> v, double if_empty = 0);
+
+}  // namespace dtbench
