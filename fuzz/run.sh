@@ -21,7 +21,7 @@ declare -A SRCS=(
   [perf_csv]="src/core/perf_csv.cpp src/core/units.cpp src/core/dtype.cpp"
   [checks_csv]="src/core/perf_csv.cpp src/core/units.cpp src/core/dtype.cpp"
   [thresholds]="src/core/perf_csv.cpp src/core/units.cpp src/core/dtype.cpp"
-  [ckpt_index]="src/ckpt/sharded_index.cpp src/core/dtype.cpp"
+  [ckpt_index]="src/ckpt/index_format.cpp src/ckpt/shapes.cpp src/ckpt/sharded_piece.cpp src/core/dtype.cpp"
   [cli_values]="src/core/cli.cpp src/core/units.cpp src/core/verify.cpp src/core/perf_csv.cpp src/core/dtype.cpp"
 )
 ORDER=(model_csv perf_csv checks_csv thresholds ckpt_index cli_values)

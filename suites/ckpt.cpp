@@ -496,8 +496,7 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
 }
 
 void body(Context& ctx) {
-  WriterConfig cfg;
-  AsyncCheckpointer ck(cfg, g.overwrite, g.fully_parallel);
+  AsyncCheckpointer ck(g.overwrite, g.fully_parallel);
   Backend& backend = ctx.backend;
   ck.use_staging([&backend](size_t bytes) { return backend.alloc_host_staging(bytes); },
                  [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.begin_staging(); },

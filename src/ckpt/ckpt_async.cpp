@@ -35,7 +35,7 @@ std::string entries_text(const std::vector<IndexEntry>& es) {
 
 }  // namespace
 
-AsyncCheckpointer::AsyncCheckpointer(const WriterConfig&, bool overwrite, bool fully_parallel)
+AsyncCheckpointer::AsyncCheckpointer(bool overwrite, bool fully_parallel)
     : overwrite_(overwrite), fully_parallel_(fully_parallel), writer_(staging_) {
   // Checkpoint coordination never shares ordering with training traffic.
   MPI_Comm_dup(MPI_COMM_WORLD, &comm_);

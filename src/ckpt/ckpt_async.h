@@ -59,7 +59,7 @@ struct SaveValidation {
 
 class AsyncCheckpointer {
  public:
-  AsyncCheckpointer(const WriterConfig& cfg, bool overwrite, bool fully_parallel);
+  AsyncCheckpointer(bool overwrite, bool fully_parallel);
   ~AsyncCheckpointer();
   AsyncCheckpointer(const AsyncCheckpointer&) = delete;
   AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
