@@ -1,4 +1,4 @@
-// libFuzzer target: CheckpointIndex::parse (src/ckpt/sharded_index.cpp), the global index file of a
+// libFuzzer target: CheckpointIndex::parse (src/ckpt/index_format.cpp), the global index file of a
 // dtbench-ckpt checkpoint. Rejections are InputError (malformed) or CheckpointingError (inconsistent).
 #include "fuzz_util.h"
 #include "ckpt/sharded_index.h"

@@ -154,7 +154,7 @@ def rewrite(path, chunks, header, rows, assigns):
             v = as_float(fields[col])
             if v is None:
                 raise Usage(f"{path}:{row[0]}: column '{header[col]}': '{fields[col]}' is not a number")
-            fields[col] = repr(v * arg if op == "*=" else v / arg)
+            fields[col] = f"{v * arg if op == '*=' else v / arg:.12g}"
         old = chunks[row[1]]
         chunks[row[1]] = ",".join(map(csv_field, fields)) + ("\n" if old.endswith("\n") else "")
     # Written beside the file and renamed over it: an interrupted rewrite never leaves half a report.
