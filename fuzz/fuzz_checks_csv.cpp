@@ -1,4 +1,4 @@
-// libFuzzer target: read_checks_csv (src/core/perf_csv.cpp), the checks reports read by dtbench-accept and
+// libFuzzer target: read_checks_csv (src/core/csv_reports.cpp), the checks reports read by dtbench-accept and
 // -report; the failing_ranks/culprit lists go through parse_rank_list.
 #include "fuzz_util.h"
 #include "core/perf_csv.h"

@@ -1,4 +1,4 @@
-// libFuzzer target: read_perf_csv (src/core/perf_csv.cpp), the perf reports read by dtbench-compare,
+// libFuzzer target: read_perf_csv (src/core/csv_reports.cpp), the perf reports read by dtbench-compare,
 // -accept and -report, plus the rank-list and node helpers those tools apply to them.
 #include "fuzz_util.h"
 #include "core/perf_csv.h"

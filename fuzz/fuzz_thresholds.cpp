@@ -1,4 +1,4 @@
-// libFuzzer target: read_thresholds (src/core/perf_csv.cpp), the rules file of dtbench-accept.
+// libFuzzer target: read_thresholds (src/core/thresholds.cpp), the rules file of dtbench-accept.
 #include "fuzz_util.h"
 #include "core/perf_csv.h"
 

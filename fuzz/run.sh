@@ -18,11 +18,11 @@ command -v "$CXXF" >/dev/null || { echo "FAIL fuzz: $CXXF not found (make deps i
 # target -> the parser sources it needs (the first one decides whether the target exists yet).
 declare -A SRCS=(
   [model_csv]="src/model/model.cpp src/core/dtype.cpp"
-  [perf_csv]="src/core/perf_csv.cpp src/core/units.cpp src/core/dtype.cpp"
-  [checks_csv]="src/core/perf_csv.cpp src/core/units.cpp src/core/dtype.cpp"
-  [thresholds]="src/core/perf_csv.cpp src/core/units.cpp src/core/dtype.cpp"
+  [perf_csv]="src/core/csv_reports.cpp src/core/rank_hosts.cpp src/core/run_files.cpp src/core/thresholds.cpp src/core/units.cpp src/core/dtype.cpp"
+  [checks_csv]="src/core/csv_reports.cpp src/core/rank_hosts.cpp src/core/run_files.cpp src/core/thresholds.cpp src/core/units.cpp src/core/dtype.cpp"
+  [thresholds]="src/core/csv_reports.cpp src/core/rank_hosts.cpp src/core/run_files.cpp src/core/thresholds.cpp src/core/units.cpp src/core/dtype.cpp"
   [ckpt_index]="src/ckpt/index_format.cpp src/ckpt/shapes.cpp src/ckpt/sharded_piece.cpp src/core/dtype.cpp"
-  [cli_values]="src/core/cli.cpp src/core/units.cpp src/core/verify.cpp src/core/perf_csv.cpp src/core/dtype.cpp"
+  [cli_values]="src/core/cli.cpp src/core/units.cpp src/core/verify.cpp src/core/dtype.cpp"
 )
 ORDER=(model_csv perf_csv checks_csv thresholds ckpt_index cli_values)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ORDER[*]}}"

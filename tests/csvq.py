@@ -25,7 +25,6 @@ an unreadable file or a column the header does not have (named, so a typo never 
 """
 import argparse
 import csv
-import io
 import operator
 import os
 import re
@@ -84,7 +83,7 @@ def load(path):
                 yield lines[pos - 1]
 
     header, rows = None, []
-    reader = csv.reader(body())
+    reader = csv.reader(body(), strict=True)  # a malformed report is an error, not a guess
     while True:
         start = pos
         try:
@@ -137,24 +136,26 @@ def condition(text, header, path):
     return lambda r: (value(r, col) == arg) == (op == "=")
 
 
-def rewrite(path, chunks, header, rows, assigns):
-    changes = []
-    for text in assigns:
-        m = ASSIGN.fullmatch(text)
-        if not m:
-            raise Usage(f"--set '{text}': expected COL=VAL, COL*=NUM or COL/=NUM")
-        name, op, arg = m.groups()
-        changes.append((column(header, name, path), op, arg if op == "=" else number(arg, f"--set '{text}'")))
+def assignment(text, header, path):
+    m = ASSIGN.fullmatch(text)
+    if not m:
+        raise Usage(f"--set '{text}': expected COL=VAL, COL*=NUM or COL/=NUM")
+    name, op, arg = m.groups()
+    return column(header, name, path), op, arg if op == "=" else number(arg, f"--set '{text}'")
+
+
+def rewrite(path, chunks, header, rows, changes):
     for row in rows:
-        fields = row[2] + [""] * (len(header) - len(row[2]))
+        fields = row[2]
         for col, op, arg in changes:
+            fields += [""] * (col + 1 - len(fields))  # a short row grows only as far as it is written
             if op == "=":
                 fields[col] = arg
                 continue
             v = as_float(fields[col])
             if v is None:
                 raise Usage(f"{path}:{row[0]}: column '{header[col]}': '{fields[col]}' is not a number")
-            fields[col] = f"{v * arg if op == '*=' else v / arg:.12g}"
+            fields[col] = f"{(v * arg if op == '*=' else v / arg):.12g}"
         old = chunks[row[1]]
         chunks[row[1]] = ",".join(map(csv_field, fields)) + ("\n" if old.endswith("\n") else "")
     # Written beside the file and renamed over it: an interrupted rewrite never leaves half a report.
@@ -166,7 +167,8 @@ def rewrite(path, chunks, header, rows, assigns):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(prog="csvq.py", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="csvq.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("file")
     ap.add_argument("--where", action="extend", nargs="+", default=[], metavar="COND")
     act = ap.add_mutually_exclusive_group()
@@ -178,9 +180,10 @@ def main(argv):
         chunks, header, rows = load(a.file)
         conds = [condition(c, header, a.file) for c in a.where]
         cols = [column(header, c, a.file) for c in a.print.split(",")] if a.print else []
+        changes = [assignment(c, header, a.file) for c in a.set or []]
         rows = [r for r in rows if all(c(r) for c in conds)]
-        if a.set and rows:
-            rewrite(a.file, chunks, header, rows, a.set)
+        if changes and rows:
+            rewrite(a.file, chunks, header, rows, changes)
     except Usage as e:
         print(f"csvq.py: {e}", file=sys.stderr)
         return 2

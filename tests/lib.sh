@@ -29,8 +29,10 @@ expect() {
 # The only checks CSV / perf CSV in a directory.
 checks_csv() { ls "$1"/*-checks.csv 2>/dev/null | head -1; }
 perf_csv() { ls "$1"/*-perf.csv 2>/dev/null | head -1; }
-# Number of FAIL rows, and whether some FAIL row names a rank in failing_ranks (column 11).
-fail_rows() { grep -v '^#' "$1" | awk -F, 'NR>1 && $8=="FAIL"' | wc -l; }
-fail_names_rank() { grep -v '^#' "$1" | awk -F, -v r="$2" 'NR>1 && $8=="FAIL" && ($11==r || $11 ~ "(^|;)"r"(;|$)")' | grep -q .; }
-all_pass() { local f; f=$(checks_csv "$1"); [ -n "$f" ] && [ "$(fail_rows "$f")" = 0 ] &&
-             [ "$(grep -v '^#' "$f" | awk -F, 'NR>1' | wc -l)" -gt 0 ]; }
+# dtbench CSVs are read by column name (fields may be quoted and hold commas): tests/csvq.py.
+CSVQ=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/csvq.py
+csvq() { python3 "$CSVQ" "$@"; }
+# Number of FAIL rows, and whether some FAIL row names a rank in failing_ranks.
+fail_rows() { csvq "$1" --count --where status=FAIL; }
+fail_names_rank() { csvq "$1" --where status=FAIL failing_ranks@="$2"; }
+all_pass() { local f; f=$(checks_csv "$1"); [ -n "$f" ] && [ "$(fail_rows "$f")" = 0 ] && csvq "$f"; }

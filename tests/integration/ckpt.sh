@@ -8,15 +8,14 @@ CK=$BIN/dtbench-ckpt
 Q=(-q --compute-ms 1 --steps-per-save 2 --repeat 2)
 Q1=(-q --compute-ms 1 --steps-per-save 2 --repeat 1)
 
-col() { grep -v '^#' "$1" | awk -F, -v c="$2" -v k="$3" 'NR>1 && $5==k {print $c}'; }  # column c of check k
+col() { csvq "$1" --where check="$3" --print "$2"; }  # column $2 of check $3's rows
 fail_check_names() {  # FAIL row of check $2 naming rank $3 in failing_ranks or culprit
-  grep -v '^#' "$1" | awk -F, -v k="$2" -v r="$3" 'NR>1 && $5==k && $8=="FAIL" &&
-    ($11 ~ "(^|;)"r"(;|$)" || $18 ~ "(^|;)"r"(;|$)")' | grep -q .
+  csvq "$1" --where check="$2" status=FAIL failing_ranks@="$3" || csvq "$1" --where check="$2" status=FAIL culprit@="$3"
 }
 only_fails() {  # every FAIL row is one of the listed checks
   local f=$1; shift
   local pat; pat=$(printf '%s|' "$@"); pat=${pat%|}
-  ! grep -v '^#' "$f" | awk -F, 'NR>1 && $8=="FAIL" {print $5}' | grep -vqE "^($pat)$"
+  ! csvq "$f" --where status=FAIL "check!~^($pat)$"
 }
 
 # 1. Save + async saves + load, 1-4 ranks, several layouts; the temp checkpoint dir is removed.
@@ -25,7 +24,7 @@ for np in 1 2 3 4; do
   run_mpi $np $TMP_ROOT/np$np.log "$CK" "${Q[@]}" --out "$out"
   expect "ckpt np=$np default layout: all checks pass, temp dir removed" "exit 0, only PASS, no ckpt-* left" \
     eval '[ $RC = 0 ] && all_pass $out && [ -z "$(ls -d $out/ckpt-tmp-* 2>/dev/null)" ] &&
-          [ "$(col $(checks_csv $out) 8 save.commit | sort -u)" = PASS ] && [ "$(col $(checks_csv $out) 8 save.commit | wc -l)" = 3 ]'
+          [ "$(col $(checks_csv $out) status save.commit | sort -u)" = PASS ] && [ "$(col $(checks_csv $out) status save.commit | wc -l)" = 3 ]'
 done
 while read -r np args; do
   out=$TMP_ROOT/lay-$np-${args// /}
@@ -75,7 +74,7 @@ while read -r np args; do
   # shellcheck disable=SC2086
   run_mpi $np $out.log "$CK" -q --out "$out" --ckpt-dir $R --load-only $args </dev/null
   expect "ckpt reshard 4 -> $np: $args" "exit 0, every element verified" \
-    eval '[ $RC = 0 ] && all_pass $out && [ "$(col $(checks_csv $out) 9 load.values)" -gt 0 ]'
+    eval '[ $RC = 0 ] && all_pass $out && [ "$(col $(checks_csv $out) n_checked load.values)" -gt 0 ]'
 done <<'EOF'
 2 --load-split1d 3,7
 3 --load-split1d 0,4,6
@@ -91,7 +90,7 @@ while read -r np args; do
   # shellcheck disable=SC2086
   run_mpi $np $out.log "$CK" "${Q[@]}" --out "$out" $args </dev/null
   expect "ckpt empty pieces np=$np: $args" "exit 0, save.validate and every load check PASS" \
-    eval '[ $RC = 0 ] && all_pass $out && [ "$(col $(checks_csv $out) 9 load.values)" -gt 0 ]'
+    eval '[ $RC = 0 ] && all_pass $out && [ "$(col $(checks_csv $out) n_checked load.values)" -gt 0 ]'
 done <<'EOF'
 3 --split1d 0,4,7
 4 --split1d 0,5,5,0
@@ -151,7 +150,7 @@ expect "ckpt writer failure on rank 2: FAIL naming 2, reported on every rank, no
   "exit 1; save.commit FAIL for step 4 naming 2; 4 ranks print it; step_4 has no COMMIT; latest=step_2; load PASS" \
   eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/wfail) && fail_check_names $c save.commit 2 && only_fails $c save.commit &&
         [ "$(grep -c "checkpoint step 4 NOT committed (failed ranks: 2)" $LOG)" = 4 ] && [ ! -e $W/step_4/COMMIT ] &&
-        [ "$(cat $W/latest)" = step_2 ] && [ "$(col $c 8 load.values)" = PASS ]'
+        [ "$(cat $W/latest)" = step_2 ] && [ "$(col $c status load.values)" = PASS ]'
 
 # 5b. Background staging: rank 1's optimizer step changes the state before its staging copy of the
 #     last save ran (the wait the suite exists to prove): that checkpoint holds step-6 values under
@@ -167,7 +166,7 @@ out=$TMP_ROOT/early-mid
 run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --inject-fault early-mutate,rank=1,index=1
 expect "ckpt early-mutate on an earlier save: that step is loaded, load.values FAIL naming 1" \
   "exit 1; load.values fails naming 1; step 2 loaded" \
-  eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c load.values 1 && grep -q ",load.values,[^,]*/step_2,.*,FAIL," $c'
+  eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c load.values 1 && csvq $c --where check=load.values "case~/step_2$" status=FAIL'
 # Faults aimed at no save, or at the synchronous save (no optimizer step follows it): refused.
 for spec in early-mutate,rank=1,index=3 kill,rank=1,index=7 writer-fail,index=3 early-mutate,rank=1,index=0; do
   run_mpi 2 $TMP_ROOT/badsave.log "$CK" "${Q[@]}" --out $TMP_ROOT/badsave --inject-fault $spec
@@ -206,21 +205,21 @@ printf '\x5a' | dd of=$C/step_2/__2_0 bs=1 seek=1001 conv=notrunc status=none
 run_mpi 4 $TMP_ROOT/flip.log "$CK" -q --out $TMP_ROOT/flip --ckpt-dir $C --load-only
 expect "ckpt flipped byte: checksum FAIL names __2_0 offset 1001, culprit 2" "exit 1, load.checksum/values FAIL, culprit 2" \
   eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/flip) && fail_check_names $c load.checksum 2 && fail_check_names $c load.values 2 &&
-        [ "$(col $c 13 load.checksum)" = 1001 ] && grep -q "checksum mismatch in .*__2_0 at byte offset 1001" $LOG &&
+        [ "$(col $c first_index load.checksum)" = 1001 ] && grep -q "checksum mismatch in .*__2_0 at byte offset 1001" $LOG &&
         only_fails $c load.checksum load.values'
 T=$TMP_ROOT/trunc
 truncate -s 3000 $T/step_2/__1_0
 run_mpi 4 $TMP_ROOT/trunc.log "$CK" -q --out $TMP_ROOT/trunc-out --ckpt-dir $T --load-only
 expect "ckpt truncated file: FAIL names __1_0 and offset 3000, culprit 1" "exit 1, load.files FAIL culprit 1" \
   eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/trunc-out) && fail_check_names $c load.files 1 &&
-        [ "$(col $c 13 load.files)" = 3000 ] && grep -q "__1_0 is truncated" $LOG'
+        [ "$(col $c first_index load.files)" = 3000 ] && grep -q "__1_0 is truncated" $LOG'
 # A flipped element after the read (a misplaced read) on rank 1: load.values names rank 1.
 out=$TMP_ROOT/flipval
 run_mpi 4 $out.log "$CK" -q --out $out --ckpt-dir $TMP_ROOT/reshard --load-only --load-split1d 5,0,5,0 \
   --inject-fault flip,rank=1,op=load.values,index=3
 expect "ckpt value check catches a wrong loaded element on rank 1" "exit 1, load.values FAIL naming 1 only" \
   eval '[ $RC = 1 ] && fail_check_names $(checks_csv $out) load.values 1 && only_fails $(checks_csv $out) load.values &&
-        [ "$(col $(checks_csv $out) 11 load.values)" = 1 ]'
+        [ "$(col $(checks_csv $out) failing_ranks load.values)" = 1 ]'
 
 # 8. ENOSPC: a small tmpfs (or, without mount rights, a file-size limit) under a checkpoint that
 #    was saved before; the new saves fail on every rank, the previous stays loadable.
@@ -239,7 +238,7 @@ expect "ckpt out of space ($ERRTXT): error on every rank, nothing committed, pre
   "exit 1, save.commit FAILs only, every rank prints the error, latest=step_2, load PASS" \
   eval '[ $RC = 1 ] && c=$(checks_csv $TMP_ROOT/enospc2) && only_fails $c save.commit &&
         for r in 0 1 2 3; do grep -q "rank $r: checkpoint step 3 NOT committed.*$ERRTXT" $LOG || exit 1; done &&
-        [ "$(cat $E/latest)" = step_2 ] && [ ! -e $E/step_3/COMMIT ] && [ "$(col $c 8 load.values)" = PASS ]'
+        [ "$(cat $E/latest)" = step_2 ] && [ ! -e $E/step_3/COMMIT ] && [ "$(col $c status load.values)" = PASS ]'
 umount $E 2>/dev/null
 
 # 9. An existing checkpoint directory is never overwritten without --overwrite.

@@ -38,7 +38,7 @@ for op in all_reduce reduce_scatter all_gather all_to_all broadcast; do
     --inject-fault flip,rank=2,op=$op,index=5
   expect "coll fault in $op on rank 2 is caught" "exit 1, FAIL rows naming rank 2 only" \
     eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_rows $f)" -ge 1 ] && fail_names_rank $f 2 &&
-          ! grep -v "^#" $f | awk -F, "NR>1 && \$8==\"FAIL\" && \$11!=\"2\"" | grep -q .'
+          ! csvq $f --where status=FAIL failing_ranks!=2'
 done
 
 # A corrupted block in an all-gather names the rank the block came from (culprit column).
@@ -46,7 +46,7 @@ out=$TMP_ROOT/culprit
 run_mpi 4 $TMP_ROOT/culprit.log "$COLL" -b 4K -e 4K -n 1 -w 0 -q --ops all_gather --placement out --out "$out" \
   --inject-fault flip,rank=1,op=all_gather,index=770
 expect "coll all_gather culprit is the block's source rank" "culprit 3 (index 770 of 256-element blocks)" \
-  eval '[ $RC = 1 ] && grep -v "^#" $(checks_csv $out) | awk -F, "\$8==\"FAIL\" && \$18==\"3\"" | grep -q .'
+  eval '[ $RC = 1 ] && csvq $(checks_csv $out) --where status=FAIL culprit=3'
 
 # --backend nccl on a machine without a GPU: one clear line, its own exit code (4), nothing written.
 for build in default host-only; do
@@ -111,7 +111,7 @@ expect "coll perf CSV metadata" "# key=value lines for versions, hosts, command"
   eval 'for k in nccl mpi ucx mpi_transport cuda_runtime cuda_driver gpu hosts rank_map slurm_job_id git_rev command; do
           grep -q "^# $k=" $f || exit 1; done'
 expect "coll perf CSV rows" "one row per op, size and placement with busbw" \
-  eval '[ "$(grep -v "^#" $f | awk -F, "NR>1 && \$20!=\"\"" | wc -l)" -ge 9 ]'
+  eval '[ "$(csvq $f --count --where busbw_GBps!=)" -ge 9 ]'
 
 # A rank that skips a collective: the watchdog aborts within timeout + 10 s, names it, exit 3.
 start=$SECONDS

@@ -8,11 +8,11 @@ DDP=$BIN/dtbench-ddp
 QUICK=(-n 2 -w 1 -q --backend host --backward-ms 0.5)
 FAST=(-n 1 -w 0 -q --backend host --backward-ms 0)
 
-# Column helpers (checks CSV): check=5, status=8, failing_ranks=11, culprit=18.
-fail_check() { grep -v '^#' "$1" | awk -F, -v c="$2" 'NR>1 && $8=="FAIL" && $5==c' | grep -q .; }
-fail_check_rank() { grep -v '^#' "$1" | awk -F, -v c="$2" -v r="$3" 'NR>1 && $8=="FAIL" && $5==c && ($11==r || $11 ~ "(^|;)"r"(;|$)")' | grep -q .; }
-fail_check_culprit() { grep -v '^#' "$1" | awk -F, -v c="$2" -v r="$3" 'NR>1 && $8=="FAIL" && $5==c && ($18==r || $18 ~ "(^|;)"r"(;|$)")' | grep -q .; }
-has_check() { grep -v '^#' "$1" | awk -F, -v c="$2" 'NR>1 && $5==c && $8=="PASS"' | grep -q .; }
+# Checks CSV rows: a FAIL of check $2 (naming rank $3 in failing_ranks / culprit), a PASS of check $2.
+fail_check() { csvq "$1" --where status=FAIL check="$2"; }
+fail_check_rank() { csvq "$1" --where status=FAIL check="$2" failing_ranks@="$3"; }
+fail_check_culprit() { csvq "$1" --where status=FAIL check="$2" culprit@="$3"; }
+has_check() { csvq "$1" --where check="$2" status=PASS; }
 
 for np in 1 2 3 4 8; do
   for mode in allreduce distopt; do
@@ -82,14 +82,14 @@ run_fault ignore-no-sync 2 no_sync rank 1 --microbatches 3 --inject-fault ignore
 run_fault drop-piece 4 ownership.cover.local rank 2 --distributed-optimizer --inject-fault drop-piece,rank=2
 f=$(checks_csv $TMP_ROOT/fault-early-dispatch)
 expect "ddp early dispatch blames only rank 3 in dispatch_order" "failing_ranks == 3" \
-  eval 'grep -v "^#" $f | awk -F, "\$5==\"dispatch_order\" && \$8==\"FAIL\"" | awk -F, "{exit !(\$11==\"3\")}"'
+  eval '! csvq $f --where check=dispatch_order status=FAIL failing_ranks!=3'
 
 # Sweep: one grad_sync row per bucket size, the best size named, the flat peer and the ratio.
 out=$TMP_ROOT/sweep
 run_mpi 4 $out.log "$DDP" -n 2 -w 1 -c 0 -q --backend host --backward-ms 0 --bucket-sweep 4K:64K --out "$out"
 p=$(perf_csv $out)
 expect "ddp --bucket-sweep reports each size and the best" "exit 0, >= 4 grad_sync rows, best_bucket_size, bucketed_over_flat" \
-  eval '[ $RC = 0 ] && [ "$(grep -v "^#" $p | awk -F, "\$6==\"grad_sync\"" | wc -l)" -ge 4 ] &&
+  eval '[ $RC = 0 ] && [ "$(csvq $p --count --where op=grad_sync)" -ge 4 ] &&
         grep -q ",best_bucket_size," $p && grep -q ",bucketed_over_flat," $p'
 out=$TMP_ROOT/overlap
 run_mpi 2 $out.log "$DDP" -n 2 -w 1 -c 0 -q --backend host --backward-ms 2 --out "$out"

@@ -8,14 +8,14 @@ source "$(dirname "$0")/../lib.sh"
 EP=$BIN/dtbench-ep
 QUICK=(-n 2 -w 1 -q --backend host)
 
-# Column numbers of the checks CSV (see README "CSV columns").
-col_check=5 col_status=8 col_failing=11 col_expected=14 col_culprit=18
-fail_checks() { grep -v '^#' "$1" | awk -F, -v s=$col_status -v c=$col_check 'NR>1 && $s=="FAIL" {print $c}' | sort -u; }
-pass_row() { grep -v '^#' "$1" | awk -F, -v s=$col_status -v c=$col_check -v n="$2" 'NR>1 && $c==n && $s=="PASS"' | grep -q .; }
-# Every FAIL row of check $2 (whose case contains $4, if given) has culprit $3 among its culprits.
-culprit_is() { grep -v '^#' "$1" | awk -F, -v s=$col_status -v c=$col_check -v k=$col_culprit -v n="$2" -v r="$3" -v cs="${4:-}" \
-  'NR>1 && $s=="FAIL" && $c==n && index($6, cs) { total++; if ($k==r || $k ~ "(^|;)"r"(;|$)") good++ }
-   END { exit !(total > 0 && good == total) }'; }
+fail_checks() { csvq "$1" --where status=FAIL --print check | sort -u; }
+pass_row() { csvq "$1" --where check="$2" status=PASS; }
+# Every FAIL row of check $2 (whose case matches $4, if given) has culprit $3 among its culprits.
+culprit_is() {
+  local rows=(--where status=FAIL check="$2" case~"${4:-}") total
+  total=$(csvq "$1" --count "${rows[@]}") && [ "$total" -gt 0 ] &&
+    [ "$(csvq "$1" --count "${rows[@]}" culprit@="$3")" = "$total" ]
+}
 
 for np in 1 2 4 8; do
   out=$TMP_ROOT/np$np
@@ -55,7 +55,7 @@ run_mpi 8 $TMP_ROOT/cond124.log "$EP" "${QUICK[@]}" --pp 4 --vpp 2 --out "$out" 
   --inject-fault flip,rank=3,op=finalize.cond_embedder,index=1
 expect "ep cond embedder PP=4 VPP=2 expects 124, flip on rank 3 caught" "exit 1, FAIL rows expected 124 naming rank 3" \
   eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = finalize.cond_embedder ] &&
-        grep -v "^#" $f | awk -F, -v e=$col_expected -v fr=$col_failing "\$8==\"FAIL\" && \$e==124 && \$fr==3" | grep -q .'
+        csvq $f --where status=FAIL expected=124 failing_ranks=3'
 
 # Fault: expert grads reduced over the dense dp_cp group (EP 2 at 4 ranks: expt_dp {0,2},{1,3}).
 # The 2^rank sum decodes to the members really used; the culprit is a rank that should not be there.
@@ -107,7 +107,7 @@ for c in "grad_sync.expert|1|3" "group_identity.dense|2|0" "finalize.tp_avg|3|7"
   run_mpi 4 $TMP_ROOT/flip-$check.log "$EP" "${QUICK[@]}" --out "$out" --inject-fault flip,rank=$rank,op=$check,index=$index
   expect "ep flip in $check on rank $rank is caught" "exit 1, FAIL rows of $check naming rank $rank only" \
     eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = $check ] && fail_names_rank $f $rank &&
-          ! grep -v "^#" $f | awk -F, -v fr=$col_failing "NR>1 && \$8==\"FAIL\" && \$fr!=\"$rank\"" | grep -q .'
+          ! csvq $f --where status=FAIL failing_ranks!=$rank'
 done
 
 # Megatron's reduce-scatter with fp32 accumulation on the expert grads over expt_dp (fp32_accum.h,
@@ -133,7 +133,7 @@ fp32_fault() {  # name np check culprit args...
 CULPRIT=2 fp32_fault bf16-accum 8 fp32_accum_rs.exact 2 --inject-fault bf16-accum,rank=2
 f=$(checks_csv $TMP_ROOT/bf16-accum)
 expect "ep fault bf16-accum fails only on rank 2" "no FAIL row names another rank, grad sync untouched" \
-  eval '! grep -v "^#" $f | awk -F, -v fr=$col_failing "NR>1 && \$8==\"FAIL\" && \$fr!=\"2\"" | grep -q . &&
+  eval '! csvq $f --where status=FAIL failing_ranks!=2 &&
         ! fail_checks $f | grep -q grad_sync'
 CULPRIT=5 fp32_fault rs-wrong-offset 8 fp32_accum_rs.in_place 5 --inject-fault rs-wrong-offset,rank=5
 CULPRIT= fp32_fault fp32-in-bf16-rs 8 fp32_accum_rs.bf16_differs 0 --inject-fault fp32-in-bf16-rs
@@ -152,7 +152,7 @@ for l in "8|--dist-opt-instances 2|n2" "8|--dist-opt-instances 2 --tp 2 --optimi
   f=$(checks_csv $out)
   expect "ep np=$np partial DistOpt $name all checks pass" "exit 0, only PASS, intra/inter groups and 2^rank over both levels" \
     eval '[ $RC = 0 ] && all_pass $out && pass_row $f groups.partial_distopt && pass_row $f group_identity.distopt.dense &&
-          pass_row $f group_identity.distopt.expert && grep -v "^#" $f | awk -F, "\$5==\"groups.members\" && \$6==\"inter_expert_dp\"" | grep -q .'
+          pass_row $f group_identity.distopt.expert && csvq $f --where check=groups.members case=inter_expert_dp'
 done
 # Fault: the inter-group all-reduce left out (every rank): the own shard holds only its instance's
 # sum; the 2^rank decode names the missing members (rank 0 misses rank 4, rank 4 misses rank 0).
@@ -168,11 +168,9 @@ expect "ep fault skip-inter-ar (N=2) is caught" "exit 1, group_identity.distopt.
 f=$(perf_csv $TMP_ROOT/np4)
 expect "ep perf CSV comparisons measured in the same run" "rows for both sides and the ratios" \
   eval 'body=$(grep -v "^#" $f) &&
-        echo "$body" | awk -F, "\$6==\"two_level_sync\" && \$14!=\"\"" | grep -q . &&
-        echo "$body" | awk -F, "\$6==\"all_reduce\" && \$20!=\"\"" | grep -q . &&
+        csvq $f --where op=two_level_sync iters!= && csvq $f --where op=all_reduce busbw_GBps!= &&
         echo "$body" | grep -q time_over_flat_all_reduce &&
-        echo "$body" | awk -F, "\$6==\"all_to_allv\" && \$20!=\"\"" | grep -q . &&
-        echo "$body" | awk -F, "\$6==\"all_to_all\" && \$20!=\"\"" | grep -q . &&
+        csvq $f --where op=all_to_allv busbw_GBps!= && csvq $f --where op=all_to_all busbw_GBps!= &&
         echo "$body" | grep -q load_imbalance_max_over_mean && echo "$body" | grep -q peak_bytes_per_rank_max'
 
 # Bad input: one line naming the flag, exit 2, nothing written.

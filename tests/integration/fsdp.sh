@@ -51,7 +51,7 @@ f=$(checks_csv $TMP_ROOT/np4)
 expect "fsdp np=4 has every check" "unshard, grad, counts, memory, prefetch, fp32-accum, bf16 differs rows" eval '
   for c in unshard.params grad.own_shard collectives.count memory.live_units memory.peak_bytes prefetch.order \
            prefetch.identical fp32_accum_rs.exact fp32_comm_rs.exact bf16_rs.differs fp32_accum_rs.bad_scratch_refused; do
-    grep -v "^#" $f | awk -F, -v c=$c "\$5==c && \$8==\"PASS\"" | grep -q . || exit 1; done'
+    csvq $f --where check=$c status=PASS || exit 1; done'
 
 # fault_test NAME NP RANK CHECK ARGS...: exit 1, a FAIL row of CHECK naming RANK in failing_ranks
 # or culprit, and no FAIL row of another check unless allowed (ALSO).
@@ -62,9 +62,8 @@ fault_test() {
   run_mpi $np $out.log "$FSDP" "${QUICK[@]}" --out "$out" "$@"
   expect "fsdp fault $name caught, names rank $rank" "exit 1, FAIL $check naming $rank" eval '
     f=$(checks_csv $out) && [ $RC = 1 ] &&
-    grep -v "^#" $f | awk -F, -v c=$check -v r=$rank "\$5==c && \$8==\"FAIL\" &&
-      (\$11==r || \$11 ~ \"(^|;)\"r\"(;|$)\" || \$18==r || \$18 ~ \"(^|;)\"r\"(;|$)\")" | grep -q . &&
-    ! grep -v "^#" $f | awk -F, -v c=$check -v a="${ALSO:-none}" "NR>1 && \$8==\"FAIL\" && \$5!=c && \$5!=a" | grep -q .'
+    { csvq $f --where check=$check status=FAIL failing_ranks@=$rank || csvq $f --where check=$check status=FAIL culprit@=$rank; } &&
+    ! csvq $f --where status=FAIL check!=$check check!="${ALSO:-none}"'
 }
 Z3=(--strategy optim_grads_params)
 ALSO= fault_test flip-unshard 4 2 unshard.params "${Z3[@]}" --inject-fault flip,rank=2,op=unshard

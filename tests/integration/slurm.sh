@@ -231,7 +231,7 @@ expect "slurm job with a bad knob (LAUNCHER=bogus): exit 2 with a message" "exit
 P=$RES/planted; mkdir -p $P/slow $P/fail
 cp "$RES/$J_NODE"/*.csv $P/slow/ && cp "$RES/$J_NODE"/*.csv $P/fail/
 f=$(perf_of $P/slow)
-awk -F, -v OFS=, '/^#/ || $1=="run_id" {print; next} $6=="all_gather" && $13>=262144 {$20=0.0000001} {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+csvq "$f" --where op=all_gather "bytes>=262144" --set busbw_GBps=0.0000001
 LOG=$TMP_ROOT/accept-slow.log
 "$BIN/dtbench-accept" -t "$REPO/tools/thresholds-host.csv" $P/slow >$LOG 2>&1; RC=$?
 expect "slurm results: dtbench-accept fails on a planted slow row" "exit 1, FAIL naming all_gather" \

@@ -29,15 +29,15 @@ expect "compare: run-to-run noise (same binary, 3 repeats each) is not flagged" 
 # compare never calls a shift inside the runs' own min..max a regression, so not every row is flagged.
 cp -r $T/B $T/Bslow
 for f in $T/Bslow/*/*-perf.csv; do
-  awk -F, -v OFS=, '/^#/ || $1=="run_id" {print; next}
-    $6=="all_gather" {$16*=100; $17*=100; $18*=100; $19/=100; $20/=100} {print}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+  csvq "$f" --where op=all_gather --set "time_med_us*=100" "time_min_us*=100" "time_max_us*=100" \
+    "algbw_GBps/=100" "busbw_GBps/=100"
 done
 LOG=$T/cmp-slow.log
 "$CMP" --csv $T/cmp.csv $T/A $T/Bslow >$LOG 2>&1; RC=$?
 expect "compare: a planted 100x all_gather slowdown is flagged, nothing else" "exit 1, REGRESSION rows all all_gather" \
   eval '[ $RC = 1 ] && grep -q "^dtbench-compare: REGRESSION" $LOG &&
         [ "$(grep -c " REGRESSION$" $LOG)" -ge 1 ] && ! grep " REGRESSION$" $LOG | grep -qv "^all_gather" &&
-        grep -q ",all_gather,.*,REGRESSION$" $T/cmp.csv'
+        csvq $T/cmp.csv --where op=all_gather verdict=REGRESSION'
 # An existing --csv is never overwritten unless --force.
 cp $T/cmp.csv $T/cmp.keep
 LOG=$T/cmp-exists.log
@@ -62,16 +62,16 @@ expect "accept: a clean run passes the host thresholds" "exit 0, PASS verdict, n
 mkdir -p $T/slow $T/failrow
 cp $T/A/r1/*.csv $T/slow/ && cp $T/A/r1/*.csv $T/failrow/
 p=$(perf_csv $T/slow)
-line=$(grep -n ',reduce_scatter,' "$p" | tail -1 | cut -d: -f1)
-sed -i "${line}s/^\(\([^,]*,\)\{19\}\)[^,]*/\10.00000001/" "$p"
+line=$(csvq "$p" --where op=reduce_scatter --print @line | tail -1)
+csvq "$p" --where @line=$line --set busbw_GBps=0.00000001
 LOG=$T/acc-slow.log
 "$ACC" -t "$TH" $T/slow >$LOG 2>&1; RC=$?
 expect "accept: a planted slow reduce_scatter row fails, naming file:line" "exit 1, FAIL rule + $(basename $p):$line" \
   eval '[ $RC = 1 ] && grep -q "^FAIL .*reduce_scatter" $LOG && grep -q "$(basename $p):$line reduce_scatter" $LOG &&
         grep -q "^dtbench-accept: FAIL" $LOG'
 c=$(checks_csv $T/failrow)
-line=$(grep -n ',all_gather.out_of_place,' "$c" | head -1 | cut -d: -f1)
-awk -F, -v OFS=, -v L=$line 'NR==L {$8="FAIL"; $10=1; $11="1"; $12=1} {print}' "$c" >"$c.tmp" && mv "$c.tmp" "$c"
+line=$(csvq "$c" --where check=all_gather.out_of_place --print @line | head -1)
+csvq "$c" --where @line=$line --set status=FAIL n_wrong=1 failing_ranks=1 first_rank=1
 LOG=$T/acc-fail.log
 "$ACC" -t "$TH" $T/failrow >$LOG 2>&1; RC=$?
 expect "accept: a planted FAIL check row fails the node, naming file:line and rank" "exit 1, ranks 1" \
@@ -92,7 +92,7 @@ mkdir -p $T/bad1 $T/bad2
 cp $T/A/r1/*-perf.csv $T/bad1/
 p=$(perf_csv $T/bad1)
 line=$(( $(grep -c '^#' "$p") + 3 ))
-sed -i "${line}s/^\(\([^,]*,\)\{15\}\)[^,]*/\1abc/" "$p"
+csvq "$p" --where @line=$line --set time_med_us=abc
 LOG=$T/bad1.log
 "$CMP" $T/A/r1 $T/bad1 >$LOG 2>&1; RC=$?
 expect "compare: a non-number in a perf CSV -> file:line, exit 2" "exit 2, '$p:$line: ... time_med_us'" \
@@ -149,22 +149,23 @@ run_mpi 4 $T/S2.log "$BIN/dtbench-ddp" --backend host -n 3 -w 1 -q --out $T/S2 -
 LOG=$T/S-ckpt.log RC=$SUITE_RUNS_OK
 expect "report: one run of every suite (coll ddp fsdp ep ckpt) for the full report" "each exits 0" eval '[ $SUITE_RUNS_OK = 1 ]'
 ck=$(ls $T/S/ckpt-*-perf.csv | head -1)
+timeline() { csvq $ck --where op=save_timeline "$@"; }
 expect "ckpt: per-save timeline rows (blocking_end, write_start, write_end, durable_commit per save)" \
   "one row of each per committed save, write_start <= write_end <= durable_commit" \
-  eval 'n=$(grep -c ",save_timeline,.*,durable_commit," $ck); [ "$n" -ge 2 ] &&
-        [ "$(grep -c ",save_timeline,.*,blocking_end," $ck)" = $n ] && [ "$(grep -c ",save_timeline,.*,write_start," $ck)" = $n ] &&
-        [ "$(grep -c ",save_timeline,.*,write_end," $ck)" = $n ] &&
-        awk -F, '\''$6=="save_timeline" {v[$5","$22]=$23; c[$5]=1}
-          END {for (k in c) if (!(v[k",write_start"] <= v[k",write_end"] && v[k",write_end"] <= v[k",durable_commit"]+1e-9)) exit 1}'\'' $ck'
+  eval 'n=$(timeline metric=durable_commit --count) && [ "$n" -ge 2 ] &&
+        [ "$(timeline metric=blocking_end --count)" = $n ] && [ "$(timeline metric=write_start --count)" = $n ] &&
+        [ "$(timeline metric=write_end --count)" = $n ] &&
+        timeline --print case,metric,value | awk -F"\t" '\''{v[$1, $2] = $3; c[$1] = 1}
+          END {for (k in c) if (!(v[k, "write_start"] <= v[k, "write_end"] && v[k, "write_end"] <= v[k, "durable_commit"] + 1e-9)) exit 1}'\'''
 
 LOG=$T/rep2.log
 "$REP" -o $T/report.html --title "dtbench: every suite" $T/A $T/B $T/S $T/S2 >$LOG 2>&1; RC=$?
 # What the plots must show, from the suites' own CSVs: the DDP best bucket sizes, the number of FSDP
 # strategies and of checkpoint saves.
-best() { awk -F, '$22=="best_bucket_size" {v=$23; u=""; while (v >= 1024 && v % 1024 == 0) {v/=1024; u=u "K"}
-                  sub(/KK/, "M", u); sub(/MK/, "G", u); print v u}' $1/ddp-*-perf.csv; }
-n_strat=$(grep -c ",overlap_efficiency," $T/S/fsdp-*-perf.csv)
-n_saves=$(grep -c ",save_timeline,.*,durable_commit," $ck)
+best() { csvq $1/ddp-*-perf.csv --where metric=best_bucket_size --print value |
+         awk '{v=$1; u=""; while (v >= 1024 && v % 1024 == 0) {v/=1024; u=u "K"} sub(/KK/, "M", u); sub(/MK/, "G", u); print v u}'; }
+n_strat=$(csvq $T/S/fsdp-*-perf.csv --count --where metric=overlap_efficiency)
+n_saves=$(timeline metric=durable_commit --count)
 cat >$T/expect.txt <<EOF
 busbw-coll-all_reduce-fp32 series ^A 1; series ^B 1; series ^S 1
 busbw-coll-reduce_scatter-fp32 series ^A 1; series ^B 1; series ^S 1

@@ -1,0 +1,60 @@
+#pragma once
+// Reading dtbench's own CSV reports back (for dtbench-compare, -accept, -report). Every error is an
+// InputError whose message starts with "FILE:LINE: " so a user can open the offending line.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dtbench {
+
+// `# key=value` lines at the top of a report (run_id, hosts, rank_map, nccl, slurm_job_id...).
+using CsvMetadata = std::map<std::string, std::string>;
+
+struct PerfRecord {
+  unsigned line = 0;  // line in its file, for messages
+  std::string run_id, suite, backend;
+  int ranks = 0;
+  std::string case_name, op, dtype, redop, in_place;
+  int group_size = 0;
+  std::string layout;
+  uint64_t count = 0, bytes = 0;
+  int iters = 0, warmup = 0;
+  double time_med_us = -1, time_min_us = -1, time_max_us = -1;  // < 0: not a timed op
+  double algbw = -1, busbw = -1;                                // < 0: not applicable
+  long long n_wrong = -1;                                       // < 0: not validated
+  std::string metric, unit;
+  double value = 0;
+  bool has_value = false;
+  bool timed() const { return time_med_us >= 0; }
+};
+
+struct CheckRecord {
+  unsigned line = 0;
+  std::string run_id, suite, backend;
+  int ranks = 0;
+  std::string check, case_name, dtype;
+  bool pass = true;
+  unsigned long long n_checked = 0, n_wrong = 0;
+  std::string failing_ranks, culprit, detail;
+  int first_rank = -1;
+};
+
+struct PerfFile {
+  std::string path;
+  CsvMetadata meta;
+  std::vector<PerfRecord> rows;
+};
+
+struct ChecksFile {
+  std::string path;
+  CsvMetadata meta;
+  std::vector<CheckRecord> rows;
+};
+
+// Throws InputError "PATH:LINE: ..." on a missing file, a missing/unknown column, a wrong field count
+// or a value that is not a number.
+PerfFile read_perf_csv(const std::string& path);
+ChecksFile read_checks_csv(const std::string& path);
+
+}  // namespace dtbench
