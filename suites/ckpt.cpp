@@ -18,6 +18,7 @@
 
 #include "ckpt/ckpt_async.h"
 #include "ckpt/ckpt_state.h"
+#include "core/perf_names.h"
 #include "core/error.h"
 #include "core/pattern_fill.h"
 #include "core/suite.h"
@@ -302,8 +303,8 @@ void report_saves(Context& ctx, const SaveRun& s) {
     staging_bytes = std::max(staging_bytes, o.staging_bytes_per_rank);
   }
   const std::string c = g.save.describe(ctx.run.size);
-  perf_metric(ctx, c, "save", "blocking_time", blocking, "ms", s.bytes);
-  perf_metric(ctx, c, "save", "wait_for_previous_save", queued, "ms", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, perf_names::kBlockingTime, blocking, "ms", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, "wait_for_previous_save", queued, "ms", s.bytes);
   // The blocking time assumes the previous save has committed by the next save call; when saves
   // come faster than they complete, training also stalls there, and the user should know.
   if (!queued.empty() && median(queued) > median(blocking) && ctx.run.rank == 0)
@@ -312,14 +313,14 @@ void report_saves(Context& ctx, const SaveRun& s) {
                  "median %.3g ms for the previous save to commit (at most one in flight), beyond the %.3g ms "
                  "blocking time; a larger --steps-per-save avoids it\n",
                  median(queued), median(blocking));
-  perf_metric(ctx, c, "save", "staging_bw", stage, "GB/s", s.bytes);
-  perf_metric(ctx, c, "save", "write_bw_aggregate", write, "GB/s", s.bytes);
-  perf_metric(ctx, c, "save", "write_bw_slowest_rank", slowest, "GB/s", s.bytes);
-  perf_metric(ctx, c, "save", "time_to_durable_commit", durable, "ms", s.bytes);
-  perf_metric(ctx, c, "save", "blocking_over_sync_save", blocking_ratio, "ratio", s.bytes);
-  if (s.sync_save_s > 0) perf_metric(ctx, c, "save", "sync_save_time", {s.sync_save_s * 1e3}, "ms", s.bytes);
-  if (s.sync_write_gbps > 0) perf_metric(ctx, c, "save", "sync_write_bw_aggregate", {s.sync_write_gbps}, "GB/s", s.bytes);
-  if (staging_bytes > 0) perf_metric(ctx, c, "save", "staging_bytes_per_rank", {staging_bytes}, "bytes", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, "staging_bw", stage, "GB/s", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, perf_names::kWriteBwAggregate, write, "GB/s", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, "write_bw_slowest_rank", slowest, "GB/s", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, perf_names::kTimeToDurableCommit, durable, "ms", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, "blocking_over_sync_save", blocking_ratio, "ratio", s.bytes);
+  if (s.sync_save_s > 0) perf_metric(ctx, c, perf_names::kSave, "sync_save_time", {s.sync_save_s * 1e3}, "ms", s.bytes);
+  if (s.sync_write_gbps > 0) perf_metric(ctx, c, perf_names::kSave, "sync_write_bw_aggregate", {s.sync_write_gbps}, "GB/s", s.bytes);
+  if (staging_bytes > 0) perf_metric(ctx, c, perf_names::kSave, "staging_bytes_per_rank", {staging_bytes}, "bytes", s.bytes);
   // Per save, for dtbench-report's timeline: phase boundaries in ms from the save call. The writers
   // start once the snapshot is staged and write for bytes / aggregate write bandwidth (first writer
   // start to last fsync); the commit follows at the next step boundary that sees every writer done.
@@ -331,10 +332,10 @@ void report_saves(Context& ctx, const SaveRun& s) {
     const double block_ms = o.blocking_s * 1e3, durable_ms = o.durable_s * 1e3;
     const double start_ms = std::min(o.write_start_s * 1e3, durable_ms);
     const double write_ms = o.write_gbps > 0 ? double(o.bytes) / (o.write_gbps * 1e9) * 1e3 : 0;
-    perf_metric(ctx, sc, "save_timeline", "blocking_end", {block_ms}, "ms", o.bytes);
-    perf_metric(ctx, sc, "save_timeline", "write_start", {start_ms}, "ms", o.bytes);
-    perf_metric(ctx, sc, "save_timeline", "write_end", {std::min(start_ms + write_ms, durable_ms)}, "ms", o.bytes);
-    perf_metric(ctx, sc, "save_timeline", "durable_commit", {durable_ms}, "ms", o.bytes);
+    perf_metric(ctx, sc, perf_names::kSaveTimeline, perf_names::kBlockingEnd, {block_ms}, "ms", o.bytes);
+    perf_metric(ctx, sc, perf_names::kSaveTimeline, perf_names::kWriteStart, {start_ms}, "ms", o.bytes);
+    perf_metric(ctx, sc, perf_names::kSaveTimeline, perf_names::kWriteEnd, {std::min(start_ms + write_ms, durable_ms)}, "ms", o.bytes);
+    perf_metric(ctx, sc, perf_names::kSaveTimeline, perf_names::kDurableCommit, {durable_ms}, "ms", o.bytes);
   }
   double base = ctx.max_over_ranks(median(s.base_steps)), busy = ctx.max_over_ranks(median(s.busy_steps));
   perf_metric(ctx, c, "train", "step_time_no_save", {base * 1e3}, "ms", 0);

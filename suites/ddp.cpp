@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "ddp/ddp_sync.h"
+#include "core/perf_names.h"
 #include "core/check_kit.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -463,7 +464,7 @@ std::string us(double s) { return format_double(s * 1e6, 4) + " us"; }
 
 // Writes the rows of one measured configuration; returns the grad-sync (comm only) time.
 void report(Context& ctx, const BucketPlan& plan, const std::string& case_name, const Measured& m) {
-  PerfRow sync = row_for(ctx, plan, case_name, "grad_sync", &m.comm);
+  PerfRow sync = row_for(ctx, plan, case_name, perf_names::kDdpGradSync, &m.comm);
   const double factor = g.dp > 1 ? 2.0 * (g.dp - 1) / g.dp : 0.0;  // AR, or RS + AG: 2(n-1)/n
   sync.algbw = m.comm.med_s > 0 ? double(sync.bytes) / m.comm.med_s / 1e9 : 0;
   sync.busbw = sync.algbw * factor;
@@ -472,11 +473,11 @@ void report(Context& ctx, const BucketPlan& plan, const std::string& case_name, 
   if (m.with_compute) {
     const double exposed = std::max(0.0, m.step.med_s - m.compute.med_s);
     const double eff = m.comm.med_s > 0 ? std::clamp(1.0 - exposed / m.comm.med_s, 0.0, 1.0) : 1.0;
-    ctx.perf(row_for(ctx, plan, case_name, "step", &m.step));
+    ctx.perf(row_for(ctx, plan, case_name, perf_names::kDdpStep, &m.step));
     ctx.perf(row_for(ctx, plan, case_name, "compute", &m.compute));
-    PerfRow base = row_for(ctx, plan, case_name, "step", nullptr);
-    ctx.perf(metric_row(base, "exposed_comm", exposed * 1e6, "us"));
-    ctx.perf(metric_row(base, "overlap_efficiency", eff, "fraction"));
+    PerfRow base = row_for(ctx, plan, case_name, perf_names::kDdpStep, nullptr);
+    ctx.perf(metric_row(base, perf_names::kExposedComm, exposed * 1e6, "us"));
+    ctx.perf(metric_row(base, perf_names::kOverlapEfficiency, eff, "fraction"));
     line += ", step " + us(m.step.med_s) + " (compute " + us(m.compute.med_s) + ", exposed comm " + us(exposed) +
             ", overlap " + format_double(eff * 100, 3) + "%)";
   }
@@ -545,7 +546,7 @@ void run(Context& ctx) {
       if (size > g.sweep_max / 2) break;
     }
     PerfRow best = row_for(ctx, plan, best_case, "bucket_sweep", nullptr);
-    ctx.perf(metric_row(best, "best_bucket_size", double(best_size), "elements"));
+    ctx.perf(metric_row(best, perf_names::kBestBucketSize, double(best_size), "elements"));
     ctx.progress("best bucket size on this fabric: " + size_text(best_size) + " elements (" + best_case + ")");
   }
 

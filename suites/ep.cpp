@@ -23,6 +23,7 @@
 
 #include "ddp/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
 #include "ep/ep_sync.h"
+#include "core/perf_names.h"
 #include "core/check_kit.h"
 #include "core/error.h"
 #include "core/fp32_accum.h"
@@ -745,9 +746,9 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
   };
   emit("all_reduce", "flat over world, same bytes", tf);
   for (const auto& [name, t] : times) {
-    emit("two_level_sync", name + " " + groups_text, t);
+    emit(perf_names::kTwoLevelSync, name + " " + groups_text, t);
     PerfRow ratio;
-    ratio.case_name = "grad sync", ratio.op = "two_level_sync", ratio.layout = name + " " + groups_text;
+    ratio.case_name = "grad sync", ratio.op = perf_names::kTwoLevelSync, ratio.layout = name + " " + groups_text;
     ratio.metric = "time_over_flat_all_reduce", ratio.unit = "ratio";
     ratio.value = tf.med_s > 0 ? t.med_s / tf.med_s : 0;
     ctx.perf(ratio);

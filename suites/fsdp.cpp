@@ -10,6 +10,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/perf_names.h"
 #include "core/check_kit.h"
 #include "core/error.h"
 #include "core/fp32_accum.h"
@@ -185,7 +186,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
                                   res.stats.prefetch_order_ok, res.stats.order_violation, "prefetch before compute end");
 
   PerfRow row;
-  row.case_name = case_name, row.op = "fsdp_step", row.dtype = dts, row.group_size = shard.size();
+  row.case_name = case_name, row.op = perf_names::kFsdpStep, row.dtype = dts, row.group_size = shard.size();
   row.layout = shard_layout_kind_name(g_opt.layout_kind);
   row.metric = "peak_bytes", row.unit = "B", row.value = ctx.max_over_ranks(double(res.stats.peak_bytes));
   ctx.perf(row);
@@ -367,7 +368,7 @@ void run_step_perf(Context& ctx, Groups& g) {
       t[pf] = ts.med_s;
       PerfRow row;
       row.case_name = std::string(strategy_name(s)) + "/prefetch=" + (pf ? "on" : "off");
-      row.op = "fsdp_step", row.dtype = dtype_name(ctx.opts.dtype), row.group_size = shard.size();
+      row.op = perf_names::kFsdpStep, row.dtype = dtype_name(ctx.opts.dtype), row.group_size = shard.size();
       row.redop = grad_reduce_name(cfg.reduce), row.layout = shard_layout_kind_name(g_opt.layout_kind);
       row.iters = ts.iters, row.warmup = ctx.opts.warmup;
       row.time_med_us = ts.med_s * 1e6, row.time_min_us = ts.min_s * 1e6, row.time_max_us = ts.max_s * 1e6;
@@ -376,9 +377,9 @@ void run_step_perf(Context& ctx, Groups& g) {
     double exposed_off = t[0] - compute_s, exposed_on = t[1] - compute_s;
     double eff = exposed_off > 0 ? 1.0 - exposed_on / exposed_off : 0;
     PerfRow row;
-    row.case_name = strategy_name(s), row.op = "fsdp_step", row.dtype = dtype_name(ctx.opts.dtype);
+    row.case_name = strategy_name(s), row.op = perf_names::kFsdpStep, row.dtype = dtype_name(ctx.opts.dtype);
     row.group_size = no_shard ? W : g.shard->size();
-    row.metric = "overlap_efficiency", row.unit = "fraction", row.value = eff;
+    row.metric = perf_names::kOverlapEfficiency, row.unit = "fraction", row.value = eff;
     ctx.perf(row);
     ctx.progress(std::string("step ") + strategy_name(s) + ": " + format_double(t[0] * 1e3, 4) + " ms (prefetch off), " +
                  format_double(t[1] * 1e3, 4) + " ms (on), compute " + format_double(compute_s * 1e3, 4) +

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/perf_names.h"
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/perf_csv.h"
@@ -51,7 +52,7 @@ std::map<Key, Samples> collect(const RunData& run, const std::string& suite_filt
       if (!glob_match(suite_filter, r.suite)) continue;
       // Per-save timeline points are single samples of one save (for dtbench-report), not measurements
       // with a spread: their medians over saves are compared instead.
-      if (r.op == "save_timeline") continue;
+      if (r.op == perf_names::kSaveTimeline) continue;
       Key k{r.suite, r.op, r.dtype, r.in_place, r.redop, r.layout, r.metric, r.ranks, r.group_size, r.bytes};
       Samples& s = out[k];
       if (r.timed()) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/perf_names.h"
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/perf_csv.h"
@@ -472,17 +473,17 @@ int main(int argc, char** argv) {
               std::string cfg = without_bucket_count(r.layout);
               SweepLine& l = sweep[r.dtype][d.label + "\x1f" + cfg];
               l.run = run;
-              if (timed && r.op == "step") { l.step.pts.push_back({double(size), r.time_med_us / 1e3}); continue; }
-              if (timed && r.op == "grad_sync") { l.comm.pts.push_back({double(size), r.time_med_us / 1e3}); continue; }
-              if (metric && r.metric == "exposed_comm" && r.unit == "us") {
+              if (timed && r.op == perf_names::kDdpStep) { l.step.pts.push_back({double(size), r.time_med_us / 1e3}); continue; }
+              if (timed && r.op == perf_names::kDdpGradSync) { l.comm.pts.push_back({double(size), r.time_med_us / 1e3}); continue; }
+              if (metric && r.metric == perf_names::kExposedComm && r.unit == "us") {
                 l.exposed.pts.push_back({double(size), r.value / 1e3});
                 continue;
               }
-              if (metric && r.metric == "best_bucket_size") { l.best.push_back(r.value); continue; }
+              if (metric && r.metric == perf_names::kBestBucketSize) { l.best.push_back(r.value); continue; }
             }
           }
           if (r.suite == "fsdp") {
-            if (timed && r.op == "fsdp_step") {
+            if (timed && r.op == perf_names::kFsdpStep) {
               size_t p = r.case_name.find("/prefetch=");
               if (p != std::string::npos) {
                 fsdp_step[d.label + " " + r.case_name.substr(0, p) + " " + r.dtype]["prefetch " + r.case_name.substr(p + 10)]
@@ -490,7 +491,7 @@ int main(int argc, char** argv) {
                 continue;
               }
             }
-            if (metric && r.metric == "overlap_efficiency") {
+            if (metric && r.metric == perf_names::kOverlapEfficiency) {
               fsdp_eff[d.label + " " + r.case_name + " " + r.dtype]["overlap efficiency"].push_back(r.value);
               continue;
             }
@@ -512,19 +513,20 @@ int main(int argc, char** argv) {
               ep_flat[d.label + "|" + r.dtype].push_back(r.time_med_us);
               continue;
             }
-            if (r.op == "two_level_sync") {
+            if (r.op == perf_names::kTwoLevelSync) {
               std::string mode = r.layout.substr(0, r.layout.find(' '));
               ep_sync[d.label + " " + mode + " " + r.dtype + "\x1f" + d.label + "|" + r.dtype]["two-level sync"].push_back(
                   r.time_med_us);
               continue;
             }
           }
-          if (r.suite == "ckpt" && metric && r.op == "save_timeline") {
+          if (r.suite == "ckpt" && metric && r.op == perf_names::kSaveTimeline) {
             ckpt_lanes[d.label + " " + r.case_name][r.metric].push_back(r.value);
             continue;
           }
-          if (r.suite == "ckpt" && metric && r.op == "save" &&
-              (r.metric == "blocking_time" || r.metric == "time_to_durable_commit" || r.metric == "write_bw_aggregate")) {
+          if (r.suite == "ckpt" && metric && r.op == perf_names::kSave &&
+              (r.metric == perf_names::kBlockingTime || r.metric == perf_names::kTimeToDurableCommit ||
+               r.metric == perf_names::kWriteBwAggregate)) {
             ckpt_aggr[d.label + " " + r.case_name + " (median)"][r.metric].push_back(r.value);
             ckpt_aggr_bytes[d.label + " " + r.case_name + " (median)"] = r.bytes;
           }
@@ -647,9 +649,9 @@ int main(int argc, char** argv) {
     for (auto& k : ckpt_lanes.keys) {
       auto& m = ckpt_lanes[k];
       auto v = [&](const char* name) { return m.count(name) ? median(m[name]) : 0.0; };
-      SaveLane l{k, v("blocking_end"), v("write_start"), v("write_end"), v("durable_commit")};
-      if (!m.count("write_start")) l.write_start = l.blocking_end;
-      if (!m.count("write_end")) l.write_end = l.write_start;
+      SaveLane l{k, v(perf_names::kBlockingEnd), v(perf_names::kWriteStart), v(perf_names::kWriteEnd), v(perf_names::kDurableCommit)};
+      if (!m.count(perf_names::kWriteStart)) l.write_start = l.blocking_end;
+      if (!m.count(perf_names::kWriteEnd)) l.write_end = l.write_start;
       lanes.push_back(l);
       timeline_runs.insert(k.substr(0, k.find(' ')));
     }
@@ -657,9 +659,10 @@ int main(int argc, char** argv) {
     for (auto& k : ckpt_aggr.keys) {
       if (timeline_runs.count(k.substr(0, k.find(' ')))) continue;
       auto& m = ckpt_aggr[k];
-      if (!m.count("blocking_time") || !m.count("time_to_durable_commit")) continue;
-      SaveLane l{k, median(m["blocking_time"]), median(m["blocking_time"]), 0, median(m["time_to_durable_commit"])};
-      double bw_gbps = m.count("write_bw_aggregate") ? median(m["write_bw_aggregate"]) : 0;
+      if (!m.count(perf_names::kBlockingTime) || !m.count(perf_names::kTimeToDurableCommit)) continue;
+      SaveLane l{k, median(m[perf_names::kBlockingTime]), median(m[perf_names::kBlockingTime]), 0,
+                 median(m[perf_names::kTimeToDurableCommit])};
+      double bw_gbps = m.count(perf_names::kWriteBwAggregate) ? median(m[perf_names::kWriteBwAggregate]) : 0;
       l.write_end = bw_gbps > 0 ? std::min(l.commit, l.write_start + double(ckpt_aggr_bytes[k]) / (bw_gbps * 1e9) * 1e3)
                                 : l.write_start;
       lanes.push_back(l);
