@@ -23,7 +23,9 @@ run_mpi() {
 expect() {
   local name=$1 why=$2
   shift 2
-  if "$@"; then pass "$name"; else fail "$name" "$why (rc=$RC, log: $(tail -c 600 "$LOG" 2>/dev/null | tr '\n' '|'))"; fi
+  # In a subshell: an `exit 1` inside an eval'd condition fails this check, not the whole script
+  # (which would end silently, dropping every check after it from the count).
+  if ("$@"); then pass "$name"; else fail "$name" "$why (rc=$RC, log: $(tail -c 600 "$LOG" 2>/dev/null | tr '\n' '|'))"; fi
 }
 
 # The only checks CSV / perf CSV in a directory.
@@ -32,6 +34,8 @@ perf_csv() { ls "$1"/*-perf.csv 2>/dev/null | head -1; }
 # dtbench CSVs are read by column name (fields may be quoted and hold commas): tests/csvq.py.
 CSVQ=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/csvq.py
 csvq() { python3 "$CSVQ" "$@"; }
+# no_rows FILE COND...: no row matches (not `! csvq`, which a csvq error, exit 2, would pass).
+no_rows() { local f=$1; shift; [ "$(csvq "$f" --count --where "$@")" = 0 ]; }
 # Number of FAIL rows, and whether some FAIL row names a rank in failing_ranks.
 fail_rows() { csvq "$1" --count --where status=FAIL; }
 fail_names_rank() { csvq "$1" --where status=FAIL failing_ranks@="$2"; }

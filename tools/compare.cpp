@@ -20,6 +20,7 @@
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/perf_csv.h"
+#include "core/report.h"  // csv_field
 
 using namespace dtbench;
 
@@ -191,9 +192,11 @@ void compare_pair(const RunData& A, const RunData& B, const std::string& suite_f
         ++hidden;
       }
       if (csv)
-        std::fprintf(csv, "%s,%s,%s,%s,%s,%s,%d,%s,\"%s\",%s,%llu,%s,%s,%s,%s,%s,%s\n", A.label.c_str(),
-                     B.label.c_str(), suite.c_str(), k.op.c_str(), k.dtype.c_str(), k.in_place.c_str(), k.ranks,
-                     k.redop.c_str(), (k.metric.empty() ? k.layout : k.metric).c_str(),
+        // Labels are paths and layouts hold commas: every text field goes through csv_field.
+        std::fprintf(csv, "%s,%s,%s,%s,%s,%s,%d,%s,%s,%s,%llu,%s,%s,%s,%s,%s,%s\n", csv_field(A.label).c_str(),
+                     csv_field(B.label).c_str(), csv_field(suite).c_str(), csv_field(k.op).c_str(),
+                     csv_field(k.dtype).c_str(), csv_field(k.in_place).c_str(), k.ranks, csv_field(k.redop).c_str(),
+                     csv_field(k.metric.empty() ? k.layout : k.metric).c_str(),
                      k.metric.empty() ? "" : "metric", static_cast<unsigned long long>(k.bytes),
                      num(sa.timed ? median_or_nan(sa.med) : median_or_nan(sa.value)).c_str(),
                      num(sb.timed ? median_or_nan(sb.med) : median_or_nan(sb.value)).c_str(),

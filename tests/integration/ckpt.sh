@@ -15,7 +15,7 @@ fail_check_names() {  # FAIL row of check $2 naming rank $3 in failing_ranks or 
 only_fails() {  # every FAIL row is one of the listed checks
   local f=$1; shift
   local pat; pat=$(printf '%s|' "$@"); pat=${pat%|}
-  ! csvq "$f" --where status=FAIL "check!~^($pat)$"
+  no_rows "$f" status=FAIL "check!~^($pat)$"
 }
 
 # 1. Save + async saves + load, 1-4 ranks, several layouts; the temp checkpoint dir is removed.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/csvq.py, the tests' CSV reader, on a planted report: columns by name past a quoted field that
-# holds commas and quotes, ';'-lists, numeric conditions, --count, @line, an unknown column (exit 2),
-# a malformed file, and --set rewriting only the matching rows with dtbench's quoting.
+# tests/csvq.py (the tests' CSV reader) and lib.sh's no_rows on a planted report: columns by name
+# past a quoted field that holds commas and quotes, ';'-lists, numeric conditions, --count, @line, an
+# unknown column (exit 2), a malformed file, and --set rewriting only the matching rows with
+# dtbench's quoting.
 source "$(dirname "$0")/../lib.sh"
 f=$TMP_ROOT/planted-checks.csv LOG=$TMP_ROOT/csvq.log RC=0
 cat >$f <<'EOF'
@@ -42,6 +43,8 @@ q $TMP_ROOT/bad.csv --count
 expect "csvq: an unclosed quote is exit 2 naming the file" "exit 2, bad.csv in the message" eval '[ $RC = 2 ] && grep -q "bad.csv" $LOG'
 q $TMP_ROOT/missing.csv
 expect "csvq: an unreadable file is exit 2" "exit 2" eval '[ $RC = 2 ]'
+expect "no_rows: true for no match, false for a match or an unknown column" "status=SKIP none; status=FAIL some; statsu error" \
+  eval 'no_rows $f status=SKIP && ! no_rows $f status=FAIL && ! no_rows $f statsu=SKIP 2>/dev/null'
 
 q $f --where check=load.values "first_index>=1000" --set "first_index*=2" culprit=2 'detail=#1, a "b"'
 cat >$TMP_ROOT/want-set <<'EOF'
@@ -58,3 +61,9 @@ expect "csvq --set on no row is exit 1, file unchanged" "exit 1, same bytes" eva
 q $f --where @line=6 --set "first_index*=2"
 expect "csvq --set *= on a non-number is exit 2 naming line and column" "exit 2, ':6: column 'first_index'', unchanged" \
   eval '[ $RC = 2 ] && grep -q ":6: column .first_index.: .x. is not a number" $LOG && cmp -s $f $TMP_ROOT/before.csv'
+
+# expect runs its condition in a subshell: an `exit 1` inside it fails that check and the script
+# goes on (it used to end the whole script without a FAIL line).
+out=$(expect "inner" "exits" eval 'exit 1'; echo "still here")
+if [[ $out == "FAIL inner: exits"* && $out == *"still here" ]]; then pass "lib expect: exit 1 in a condition is a FAIL, the script goes on"
+else fail "lib expect: exit 1 in a condition is a FAIL, the script goes on" "got: $(echo "$out" | tr '\n' '|')"; fi

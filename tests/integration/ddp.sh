@@ -82,7 +82,7 @@ run_fault ignore-no-sync 2 no_sync rank 1 --microbatches 3 --inject-fault ignore
 run_fault drop-piece 4 ownership.cover.local rank 2 --distributed-optimizer --inject-fault drop-piece,rank=2
 f=$(checks_csv $TMP_ROOT/fault-early-dispatch)
 expect "ddp early dispatch blames only rank 3 in dispatch_order" "failing_ranks == 3" \
-  eval '! csvq $f --where check=dispatch_order status=FAIL failing_ranks!=3'
+  eval 'no_rows $f check=dispatch_order status=FAIL failing_ranks!=3'
 
 # Sweep: one grad_sync row per bucket size, the best size named, the flat peer and the ratio.
 out=$TMP_ROOT/sweep

@@ -107,7 +107,7 @@ for c in "grad_sync.expert|1|3" "group_identity.dense|2|0" "finalize.tp_avg|3|7"
   run_mpi 4 $TMP_ROOT/flip-$check.log "$EP" "${QUICK[@]}" --out "$out" --inject-fault flip,rank=$rank,op=$check,index=$index
   expect "ep flip in $check on rank $rank is caught" "exit 1, FAIL rows of $check naming rank $rank only" \
     eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_checks $f)" = $check ] && fail_names_rank $f $rank &&
-          ! csvq $f --where status=FAIL failing_ranks!=$rank'
+          no_rows $f status=FAIL failing_ranks!=$rank'
 done
 
 # Megatron's reduce-scatter with fp32 accumulation on the expert grads over expt_dp (fp32_accum.h,
@@ -133,7 +133,7 @@ fp32_fault() {  # name np check culprit args...
 CULPRIT=2 fp32_fault bf16-accum 8 fp32_accum_rs.exact 2 --inject-fault bf16-accum,rank=2
 f=$(checks_csv $TMP_ROOT/bf16-accum)
 expect "ep fault bf16-accum fails only on rank 2" "no FAIL row names another rank, grad sync untouched" \
-  eval '! csvq $f --where status=FAIL failing_ranks!=2 &&
+  eval 'no_rows $f status=FAIL failing_ranks!=2 &&
         ! fail_checks $f | grep -q grad_sync'
 CULPRIT=5 fp32_fault rs-wrong-offset 8 fp32_accum_rs.in_place 5 --inject-fault rs-wrong-offset,rank=5
 CULPRIT= fp32_fault fp32-in-bf16-rs 8 fp32_accum_rs.bf16_differs 0 --inject-fault fp32-in-bf16-rs

@@ -38,6 +38,11 @@ expect "compare: a planted 100x all_gather slowdown is flagged, nothing else" "e
   eval '[ $RC = 1 ] && grep -q "^dtbench-compare: REGRESSION" $LOG &&
         [ "$(grep -c " REGRESSION$" $LOG)" -ge 1 ] && ! grep " REGRESSION$" $LOG | grep -qv "^all_gather" &&
         csvq $T/cmp.csv --where op=all_gather verdict=REGRESSION'
+# Run labels are directory names and may hold commas: the --csv fields are quoted where needed.
+cp -r $T/A "$T/run,a" && cp -r $T/Bslow "$T/run,b"
+"$CMP" --csv $T/cmp-comma.csv "$T/run,a" "$T/run,b" >$LOG 2>&1; RC=$?
+expect "compare: --csv with run labels holding commas stays one field each" "exit 1, baseline 'run,a', candidate 'run,b'" \
+  eval '[ $RC = 1 ] && csvq $T/cmp-comma.csv --where baseline=run,a candidate=run,b op=all_gather verdict=REGRESSION'
 # An existing --csv is never overwritten unless --force.
 cp $T/cmp.csv $T/cmp.keep
 LOG=$T/cmp-exists.log
