@@ -12,24 +12,10 @@
 namespace dtbench {
 namespace {
 
-std::string hex64(uint64_t v) {
-  char b[17];
-  std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
-  return b;
-}
-
-// Index entries as index-file piece lines (see sharded_index.h) for the gather to rank 0.
-std::string dims_text(const TensorShape& s) {
-  std::string o = "[";
-  for (size_t i = 0; i < s.size(); ++i) o += (i ? "," : "") + std::to_string(s[i]);
-  return o + "]";
-}
+// This rank's index entries as index-file piece lines, for the gather to rank 0.
 std::string entries_text(const std::vector<IndexEntry>& es) {
   std::string out;
-  for (const IndexEntry& e : es)
-    out += e.key + " " + dtype_name(e.dtype) + " " + dims_text(e.global_shape) + " " + dims_text(e.global_offset) +
-           " " + dims_text(e.local_shape) + " " + e.file + " " + std::to_string(e.byte_offset) + " " +
-           std::to_string(e.byte_length) + " " + hex64(e.checksum) + "\n";
+  for (const IndexEntry& e : es) out += index_entry_line(e);
   return out;
 }
 

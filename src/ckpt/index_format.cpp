@@ -176,15 +176,17 @@ std::string CheckpointIndex::serialize() const {
       << "world_size " << world_size_ << '\n'
       << "step " << step_ << '\n'
       << "pieces " << entries_.size() << '\n';
-  char checksum[17];
-  for (const IndexEntry& e : entries_) {
-    std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(e.checksum));
-    out << e.key << ' ' << dtype_name(e.dtype) << ' ' << dims_field(e.global_shape) << ' '
-        << dims_field(e.global_offset) << ' ' << dims_field(e.local_shape) << ' ' << e.file << ' '
-        << e.byte_offset << ' ' << e.byte_length << ' ' << checksum << '\n';
-  }
+  for (const IndexEntry& e : entries_) out << index_entry_line(e);
   out << "end\n";
   return out.str();
+}
+
+std::string index_entry_line(const IndexEntry& e) {
+  char checksum[17];
+  std::snprintf(checksum, sizeof checksum, "%016llx", static_cast<unsigned long long>(e.checksum));
+  return e.key + ' ' + dtype_name(e.dtype) + ' ' + dims_field(e.global_shape) + ' ' + dims_field(e.global_offset) +
+         ' ' + dims_field(e.local_shape) + ' ' + e.file + ' ' + std::to_string(e.byte_offset) + ' ' +
+         std::to_string(e.byte_length) + ' ' + checksum + '\n';
 }
 
 CheckpointIndex CheckpointIndex::parse(const std::string& text, const std::string& source) {

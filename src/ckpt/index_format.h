@@ -40,6 +40,8 @@ struct IndexEntry {
 };
 
 std::string shard_file_name(int rank, int k);  // "__<rank>_<k>"
+// One piece line of the index file (format above), '\n' included.
+std::string index_entry_line(const IndexEntry& e);
 uint64_t xxh64_checksum(const void* data, size_t bytes);
 IndexEntry make_index_entry(const ShardedPiece& piece, std::string file, int64_t byte_offset,
                             uint64_t checksum);
