@@ -275,9 +275,14 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
     busy = busy || ck.in_flight();
     (busy ? out->busy_steps : out->base_steps).push_back(wall_seconds() - t0 - fill_s);
     combine_verify(grads, ctx.verify_local(grad_check, grad, 0, grad_n, 0,
-                                           block_expected(DType::f32, [grad_seed](size_t i, size_t len, void* o) {
-                                             fill_sum_totals(DType::f32, o, len, grad_seed, i);
-                                           }),
+                                           block_expected(
+                                               DType::f32,
+                                               [grad_seed](size_t i, size_t len, void* o) {
+                                                 fill_sum_totals(DType::f32, o, len, grad_seed, i);
+                                               },
+                                               [grad_seed](size_t i, size_t len, const void* o) {
+                                                 return sum_totals_differ(DType::f32, o, len, grad_seed, i);
+                                               }),
                                            0, [](size_t) { return -1; }));
   }
   ctx.report_check({grad_check, "every step", "fp32", ""}, grads);
@@ -502,6 +507,9 @@ void body(Context& ctx) {
   ck.use_staging([&backend](size_t bytes) { return backend.alloc_host_staging(bytes); },
                  [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.begin_staging(); },
                  [&backend] { backend.wait_staging(); });
+  // corrupt-frame: a bit of the index-th checkpoint metadata frame this rank receives is flipped
+  // after MPI delivered it; exchange.metadata must FAIL naming this rank.
+  if (ctx.fault.applies("corrupt-frame", ctx.run.rank)) ck.exchange().corrupt_received(ctx.fault.index);
   std::string root = g.ckpt_dir;
   const bool created = root.empty();  // a private directory under --out, removed unless --keep-ckpt
   if (created && ctx.run.rank == 0) {
@@ -523,6 +531,7 @@ void body(Context& ctx) {
     ctx.check_condition({"exchange.metadata", e.exchange(), dtype_name(g.save.dtype), e.what()}, e.local().empty(),
                         e.local(), "every rank's frame intact (source rank, exchange number, xxh64 of the payload)");
   }
+  if (ck.exchange().corrupted()) note_fault_applied();
   ck.barrier();
   if (created && !g.keep && ctx.run.rank == 0) remove_tree(root);
   if (created && g.keep) ctx.progress("checkpoints kept in " + root);
@@ -650,7 +659,8 @@ int main(int argc, char** argv) {
       "  mpirun -np 3 dtbench-ckpt --ckpt-dir /scratch/ck --load-only --strict raise_all   # reshard 4 -> 3\n"
       "  mpirun -np 4 dtbench-ckpt --hidden 512 --layers 4 --repeat 5 --io direct          # benchmark\n";
   suite.add_options = add_options;
-  suite.faults = {"early-mutate", "kill", "overlap", "writer-fail"};
+  suite.faults = {"corrupt-frame", "early-mutate", "kill", "overlap", "writer-fail"};
+  suite.faults_that_can_miss = {"corrupt-frame"};
   suite.validate = validate_options;
   suite.body = body;
   return suite_main(argc, argv, suite);

@@ -93,6 +93,8 @@ class AsyncCheckpointer {
   void release_staging_hold() { writer_.release_staging(); }
   bool in_flight() const { return in_flight_; }
   void barrier() { MPI_Barrier(control_); }
+  // The metadata exchange, for its test fault (CheckedExchange::corrupt_received).
+  CheckedExchange& exchange() { return *exchange_; }
 
   // Staging memory, the snapshot point (on the training thread) and the wait for queued
   // device-to-host copies (Backend::alloc_host_staging / begin_staging / wait_staging); without it,

@@ -68,6 +68,12 @@ CheckedExchange::CheckedExchange(MPI_Comm data, MPI_Comm control) : data_(data),
   if (control_size != size_) throw RuntimeError("CheckedExchange: data and control communicators differ in size");
 }
 
+void CheckedExchange::maybe_corrupt(char* frame, size_t len) {
+  if (received_++ != corrupt_nth_ || len == 0) return;
+  frame[len - 1] ^= 0x10;  // the payload's last byte, or the checksum's when the payload is empty
+  corrupted_ = true;
+}
+
 std::vector<int> CheckedExchange::frame_lengths(int mine) {
   std::vector<int> lens(size_t(size_), 0);
   MPI_Allgather(&mine, 1, MPI_INT, lens.data(), 1, MPI_INT, control_);
@@ -102,6 +108,8 @@ std::vector<std::string> CheckedExchange::all_gather(const std::string& what, co
   // Zero-filled: bytes that never arrive cannot look like a frame header.
   std::string all(total, '\0');
   MPI_Allgatherv(frame.data(), int(frame.size()), MPI_BYTE, &all[0], lens.data(), displs.data(), MPI_BYTE, data_);
+  const int next = (rank_ + 1) % size_;  // the frame a corrupt-frame fault changes (own one at 1 rank)
+  maybe_corrupt(&all[size_t(displs[size_t(next)])], size_t(lens[size_t(next)]));
   std::vector<std::string> out(static_cast<size_t>(size_));
   std::string local;
   for (int r = 0; r < size_; ++r) {
@@ -122,6 +130,10 @@ std::vector<std::string> CheckedExchange::gather(const std::string& what, const 
   std::string all(rank_ == root ? total : 0, '\0');
   MPI_Gatherv(frame.data(), int(frame.size()), MPI_BYTE, rank_ == root ? &all[0] : nullptr, lens.data(),
               displs.data(), MPI_BYTE, root, data_);
+  if (rank_ == root) {
+    const int next = (root + 1) % size_;
+    maybe_corrupt(&all[size_t(displs[size_t(next)])], size_t(lens[size_t(next)]));
+  }
   std::vector<std::string> out;
   std::string local;
   if (rank_ == root) {
@@ -143,6 +155,7 @@ std::string CheckedExchange::broadcast(const std::string& what, const std::strin
   MPI_Bcast(&len, 1, MPI_INT, root, control_);
   frame.resize(size_t(len), '\0');
   MPI_Bcast(&frame[0], len, MPI_BYTE, root, data_);
+  if (rank_ != root) maybe_corrupt(&frame[0], frame.size());
   std::string out = text, local;
   if (rank_ != root) {
     const std::string why = check_frame(frame.data(), frame.size(), root, seq_, &out);

@@ -51,7 +51,17 @@ class CheckedExchange {
   // Root's text on every rank.
   std::string broadcast(const std::string& what, const std::string& text, int root);
 
+  // Fault injection inside dtbench (--inject-fault corrupt-frame): in the nth exchange (from 0) in
+  // which this rank receives another rank's frame, one bit of that frame is flipped after MPI
+  // delivered it, as a bad link would. The check must then fail on this rank; corrupted() says
+  // whether the nth exchange came.
+  void corrupt_received(int64_t nth) { corrupt_nth_ = nth; }
+  bool corrupted() const { return corrupted_; }
+
  private:
+  // The test fault above: flips the last byte of the frame at `frame` (len > 0) when this is the
+  // receiving exchange it targets; counts receiving exchanges.
+  void maybe_corrupt(char* frame, size_t len);
   // Agrees on the frames' verdict (control communicator); throws CorruptExchange everywhere if any
   // rank's `local` finding is not empty.
   void agree(const std::string& what, const std::string& local);
@@ -60,6 +70,8 @@ class CheckedExchange {
   MPI_Comm data_, control_;
   int rank_ = 0, size_ = 1;
   uint64_t seq_ = 0;  // calls made so far: the same on every rank
+  int64_t corrupt_nth_ = -1, received_ = 0;
+  bool corrupted_ = false;
 };
 
 }  // namespace dtbench

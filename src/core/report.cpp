@@ -118,7 +118,10 @@ Reports::Reports(const std::string& suite, const std::string& run_id, int world_
   std::string base = paths.out_dir + "/" + suite + "-" + run_id;
   std::string checks = paths.checks.empty() ? base + "-checks.csv" : paths.checks;
   std::string perf = paths.perf.empty() ? base + "-perf.csv" : paths.perf;
-  if (paths.checks.empty() || paths.perf.empty()) ensure_writable_dir(paths.out_dir, "--out");
+  if (paths.checks.empty() || paths.perf.empty()) {
+    if (::access(paths.out_dir.c_str(), F_OK) != 0) created_dir_ = paths.out_dir;
+    ensure_writable_dir(paths.out_dir, "--out");
+  }
   // Refuse before creating anything, so a refused run writes nothing.
   for (const std::string& p : {checks, perf})
     if (::access(p.c_str(), F_OK) == 0) throw InputError(p + ": file exists; dtbench never overwrites results");
@@ -134,6 +137,15 @@ Reports::Reports(const std::string& suite, const std::string& run_id, int world_
     std::remove(checks.c_str());
     throw;
   }
+}
+
+void Reports::discard() {
+  const std::string checks = checks_->path(), perf = perf_->path();
+  checks_.reset();
+  perf_.reset();
+  std::remove(checks.c_str());
+  std::remove(perf.c_str());
+  if (!created_dir_.empty()) ::rmdir(created_dir_.c_str());  // fails, harmlessly, unless empty
 }
 
 std::vector<std::string> Reports::prefix() const {

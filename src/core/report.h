@@ -77,11 +77,16 @@ class Reports {
   int total_checks() const { return total_; }
   const std::string& checks_path() const { return checks_->path(); }
   const std::string& perf_path() const { return perf_->path(); }
+  // Removes both files (and the --out directory when this run created it and it is empty): for a
+  // run that ends as bad input after it ran (a fault that found nothing to corrupt), which must
+  // leave nothing behind.
+  void discard();
 
  private:
   std::vector<std::string> prefix() const;
   std::string suite_, run_id_, backend_;
   int world_size_;
+  std::string created_dir_;  // the --out directory, when this run made it
   std::unique_ptr<CsvWriter> checks_, perf_;
   int failed_ = 0, total_ = 0;
 };

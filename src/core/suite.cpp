@@ -309,13 +309,20 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
 
   // 5. Verdict. The final barrier is watched: a rank that fell behind is named here.
   ctx.world.barrier();
-  // A flip that reached no data proved nothing: bad input (exit 2), not a PASS.
-  if (fault.kind == "flip" && ctx.max_over_ranks(flip_applied() ? 1.0 : 0.0) == 0.0) {
+  // A flip (or a fault that can miss) that reached no data proved nothing: bad input (exit 2), not a PASS.
+  const bool can_miss = fault.kind == "flip" || std::find(suite.faults_that_can_miss.begin(),
+                                                          suite.faults_that_can_miss.end(),
+                                                          fault.kind) != suite.faults_that_can_miss.end();
+  if (fault.active() && can_miss && ctx.max_over_ranks(fault_applied() ? 1.0 : 0.0) == 0.0) {
+    if (ctx.reports_) ctx.reports_->discard();
     ctx.reports_.reset();
     backend.reset();
-    return fail(kExitBadInput, "--inject-fault " + opts.inject_fault + ": no check on rank " +
-                                   (fault.rank < 0 ? std::string("any") : std::to_string(fault.rank)) +
-                                   " matched, nothing was corrupted (op= names part of a check name)");
+    const std::string on = fault.rank < 0 ? std::string("any") : std::to_string(fault.rank);
+    return fail(kExitBadInput, "--inject-fault " + opts.inject_fault + ": " +
+                                   (fault.kind == "flip" ? "no check on rank " + on +
+                                                               " matched, nothing was corrupted (op= names part of a check name)"
+                                                         : "nothing was corrupted on rank " + on +
+                                                               " (index= is past the last place the fault can act)"));
   }
   int failed = root ? ctx.reports_->failed_checks() : 0;
   MPI_Bcast(&failed, 1, MPI_INT, 0, g_control);

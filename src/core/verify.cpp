@@ -62,16 +62,16 @@ FaultSpec parse_fault_spec(const std::string& s) {
 }
 
 namespace {
-std::atomic<bool> g_flip_applied{false};
+std::atomic<bool> g_fault_applied{false};
 }  // namespace
 
-void note_flip_applied() { g_flip_applied = true; }
-bool flip_applied() { return g_flip_applied.load(); }
+void note_fault_applied() { g_fault_applied = true; }
+bool fault_applied() { return g_fault_applied.load(); }
 
 int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n) {
   if (!f.applies("flip", world_rank) || total_n == 0) return -1;
   if (!f.op.empty() && check.find(f.op) == std::string::npos) return -1;
-  note_flip_applied();
+  note_fault_applied();
   return size_t(f.index) < total_n ? f.index : int64_t(total_n - 1);
 }
 

@@ -167,6 +167,26 @@ run_mpi 4 $out.log "$CK" "${Q[@]}" --out $out --inject-fault early-mutate,rank=1
 expect "ckpt early-mutate on an earlier save: that step is loaded, load.values FAIL naming 1" \
   "exit 1; load.values fails naming 1; step 2 loaded" \
   eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c load.values 1 && csvq $c --where check=load.values "case~/step_2$" status=FAIL'
+# 5c. A metadata frame corrupted inside dtbench after MPI delivered it (the fabric interposer does
+#     the same beneath dtbench in fabric.sh): exchange.metadata FAILs naming the receiving rank and
+#     its node, at any exchange; an exchange number past the run's last is refused.
+host=$(hostname)
+for spec in "corrupt-frame,rank=2,index=0|4|all_gather of the piece lists|2" \
+            "corrupt-frame,rank=1,index=4|3|broadcast of the commit verdict|1" \
+            "corrupt-frame,rank=0,index=2|5|gather of the index entries|0" \
+            "corrupt-frame,rank=1,index=1|2|broadcast of the step directory check|1"; do
+  IFS='|' read -r f np ex r <<<"$spec"
+  out=$TMP_ROOT/cframe-$np
+  run_mpi $np $out.log "$CK" "${Q[@]}" --out $out --ckpt-dir $out-ck --inject-fault $f
+  expect "ckpt --inject-fault $f (np $np): FAIL exchange.metadata [$ex] naming rank $r ($host)" \
+    "exit 1, the FAIL row and line name rank $r and its node, no other check fails" \
+    eval '[ $RC = 1 ] && c=$(checks_csv $out) && fail_check_names $c exchange.metadata $r && only_fails $c exchange.metadata &&
+          grep -qE "^FAIL exchange.metadata \[$ex\].*failing ranks $r \($host\)" $LOG'
+done
+run_mpi 3 $TMP_ROOT/cframe-past.log "$CK" "${Q[@]}" --out $TMP_ROOT/cframe-past --inject-fault corrupt-frame,rank=1,index=100000
+expect "ckpt --inject-fault corrupt-frame past the last exchange: refused" "exit 2 naming --inject-fault, no results left" \
+  eval '[ $RC = 2 ] && grep -q "error: --inject-fault corrupt-frame,rank=1,index=100000: nothing was corrupted" $LOG &&
+        [ ! -e $TMP_ROOT/cframe-past ]'
 # Faults aimed at no save, or at the synchronous save (no optimizer step follows it): refused.
 for spec in early-mutate,rank=1,index=3 kill,rank=1,index=7 writer-fail,index=3 early-mutate,rank=1,index=0; do
   run_mpi 2 $TMP_ROOT/badsave.log "$CK" "${Q[@]}" --out $TMP_ROOT/badsave --inject-fault $spec

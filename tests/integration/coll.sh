@@ -93,7 +93,7 @@ expect "coll unwritable --perf-csv writes nothing" "exit 2 naming the perf path,
 # A flip aimed at no check proves nothing: exit 2 naming --inject-fault, never a PASS.
 run_mpi 2 $TMP_ROOT/nomatch.log "$COLL" "${QUICK[@]}" --inject-fault flip,op=no_such_check --out $TMP_ROOT/nomatch
 expect "coll flip matching no check is refused" "exit 2 naming --inject-fault" \
-  eval '[ $RC = 2 ] && grep -q "error: --inject-fault flip,op=no_such_check: no check" $LOG'
+  eval '[ $RC = 2 ] && grep -q "error: --inject-fault flip,op=no_such_check: no check" $LOG && [ ! -e $TMP_ROOT/nomatch ]'
 run_mpi 2 $TMP_ROOT/bad.log "$COLL" --out /proc/dtbench-nope
 expect "coll unwritable --out" "exit 2 naming --out" eval '[ $RC = 2 ] && grep -q "error: --out /proc/dtbench-nope" $LOG'
 
