@@ -128,8 +128,12 @@ template <DType dt>
 void BM_VerifyIdentity(benchmark::State& st) {
   const bool moved = st.range(0) != 0;
   Buffer buf(MemSpace::host, dt, kElems);
-  auto totals = block_expected(dt, [](size_t i, size_t len, void* out) { fill_sum_totals(dt, out, len, 7, i); });
-  auto values = block_expected(dt, [](size_t i, size_t len, void* out) { fill_moved_values(dt, out, len, 7, 3, i); });
+  auto totals = block_expected(
+      dt, [](size_t i, size_t len, void* out) { fill_sum_totals(dt, out, len, 7, i); },
+      [](size_t i, size_t len, const void* data) { return sum_totals_differ(dt, data, len, 7, i); });
+  auto values = block_expected(
+      dt, [](size_t i, size_t len, void* out) { fill_moved_values(dt, out, len, 7, 3, i); },
+      [](size_t i, size_t len, const void* data) { return moved_values_differ(dt, data, len, 7, 3, i); });
   if (moved) values.fill(0, kElems, buf.data());
   else totals.fill(0, kElems, buf.data());
   for (auto _ : st) {

@@ -8,6 +8,8 @@
 //    is a bijection of the low 32 index bits: within 2^32 elements no two indices share a hash and
 //    nothing repeats with a period. Streams (the sum totals, each source rank) have their own keys,
 //    and two keys differ (so two streams never share a hash at one index) but for a 2^-32 chance.
+//    fp32 elements hash their index; 16-bit elements hash their pair index and take one half each
+//    (element_hash): within 2^33 elements no two pairs share a hash.
 //  * Sums: sum_total(h, bits) is the expected reduction T, an integer in [0, 2^bits] (2^24 fp32, 2048
 //    fp16, 256 bf16: every integer up to 2^bits is exact), 0 for 1 in 64 indices (every rank then
 //    sends +0, so a sign-flipped zero shows). Rank r of a group of n contributes
@@ -44,6 +46,20 @@ DT_HD uint32_t pattern_key(uint64_t seed, uint32_t stream, uint64_t index) {
 }
 
 DT_HD uint32_t pattern_hash(uint32_t key, uint64_t index) { return mix32(uint32_t(index) ^ key); }
+
+// A 16-bit element has only 16 bits to show, so 16-bit elements come in pairs (2p, 2p+1) that share
+// one hash w of the pair index p: the even element takes w's low half, the odd one its high half
+// (one hash per two elements is what keeps the 16-bit check near memcpy speed). The half h16 is
+// spread to h16 * 0x10001, both halves of a 32-bit word, so the value functions below read the same
+// bit positions for every type: the low six bits pick a zero, the high ones carry the value.
+DT_HD uint32_t spread16(uint32_t h16) { return h16 * 0x10001u; }
+// The 32-bit hash the value functions take for element `index` of a stream, in type dtype_code.
+DT_HD uint32_t element_hash(uint64_t seed, uint32_t stream, int dtype_code, uint64_t index) {
+  if (dtype_code == 0) return pattern_hash(pattern_key(seed, stream, index), index);
+  const uint64_t pair = index >> 1;
+  const uint32_t w = pattern_hash(pattern_key(seed, stream, pair), pair);
+  return spread16((index & 1) ? w >> 16 : w & 0xffffu);
+}
 
 // log2 of the largest integer up to which every integer is exactly representable (significand bits).
 DT_HD uint32_t exact_sum_bits(int dtype_code) {  // 0 = fp32, 1 = bf16, 2 = fp16
@@ -92,14 +108,14 @@ DT_HD float moved_value(uint32_t h, int dtype_code) { return bits_f32(moved_bits
 
 // Element-wise forms (the host block loops and the kernels compute the same per element).
 DT_HD float sum_share_at(uint64_t seed, int dtype_code, int rank, int n, uint64_t index) {
-  const uint32_t h = pattern_hash(pattern_key(seed, 0, index), index);
+  const uint32_t h = element_hash(seed, 0, dtype_code, index);
   return float(sum_share(h, sum_total(h, exact_sum_bits(dtype_code)), uint32_t(rank), uint32_t(n), 1.0 / n));
 }
 DT_HD float sum_total_at(uint64_t seed, int dtype_code, uint64_t index) {
-  return float(sum_total(pattern_hash(pattern_key(seed, 0, index), index), exact_sum_bits(dtype_code)));
+  return float(sum_total(element_hash(seed, 0, dtype_code, index), exact_sum_bits(dtype_code)));
 }
 DT_HD float moved_value_at(uint64_t seed, int dtype_code, int rank, uint64_t index) {
-  return moved_value(pattern_hash(pattern_key(seed, 1u + uint32_t(rank), index), index), dtype_code);
+  return moved_value(element_hash(seed, 1u + uint32_t(rank), dtype_code, index), dtype_code);
 }
 
 constexpr uint64_t kReduceStride = 2654435761u;  // Knuth's multiplicative hash constant

@@ -81,14 +81,28 @@ void fill_inputs(Context& ctx, const CollDescriptor& d, Buffer& send, Buffer& re
 // Expected moved values of an output laid out as blocks of `count` per source rank: element i holds
 // source (i / count)'s value at pattern index first_of_block + i % count.
 auto moved_blocks(DType dt, uint64_t seed, size_t count, size_t first_of_block) {
-  return block_expected(dt, [=](size_t i, size_t len, void* out) {
-    char* o = static_cast<char*>(out);
+  // Calls part(source, pattern index, n, data) for each source block's piece of [i, i + len).
+  auto by_block = [=](size_t i, size_t len, auto* data, auto part) {
     while (len > 0) {
       const size_t src = i / count, in_block = i % count, take = std::min(len, count - in_block);
-      fill_moved_values(dt, o, take, seed, int(src), first_of_block + in_block);
-      i += take, o += take * dtype_size(dt), len -= take;
+      if (part(int(src), first_of_block + in_block, take, data)) return true;
+      i += take, data += take * dtype_size(dt), len -= take;
     }
-  });
+    return false;
+  };
+  return block_expected(
+      dt,
+      [=](size_t i, size_t len, void* out) {
+        by_block(i, len, static_cast<char*>(out), [=](int src, size_t at, size_t n, char* o) {
+          fill_moved_values(dt, o, n, seed, src, at);
+          return false;
+        });
+      },
+      [=](size_t i, size_t len, const void* data) {
+        return by_block(i, len, static_cast<const char*>(data), [=](int src, size_t at, size_t n, const char* o) {
+          return moved_values_differ(dt, o, n, seed, src, at);
+        });
+      });
 }
 
 // Runs one validation round and reports it. Returns true when every rank's output is right.
@@ -111,7 +125,9 @@ bool validate(Context& ctx, Comm& comm, const CollDescriptor& d, Buffer& send, B
   const bool avg = g_opt.op == RedOp::avg;
   // The reduced value at pattern index i. Sums are exact in any order, so compared bit for bit;
   // averages are not exact in any order: allow max(2, n) ULPs as nccl-tests does.
-  auto sums = block_expected(dt, [=](size_t i, size_t len, void* out) { fill_sum_totals(dt, out, len, seed, i); });
+  auto sums = block_expected(
+      dt, [=](size_t i, size_t len, void* out) { fill_sum_totals(dt, out, len, seed, i); },
+      [=](size_t i, size_t len, const void* data) { return sum_totals_differ(dt, data, len, seed, i); });
   const int code = dtype_code(dt);
   auto averages = [=](size_t i) { return double(round_to(dt, float(double(sum_total_at(seed, code, i)) / n))); };
   auto check_reduced = [&](size_t out_at, size_t index_base) {
@@ -131,10 +147,10 @@ bool validate(Context& ctx, Comm& comm, const CollDescriptor& d, Buffer& send, B
                        source_block);
     case CollKind::broadcast: {
       const int root = g_opt.root;
-      return ctx.check(info, recv, 0, count, 0, block_expected(dt, [=](size_t i, size_t len, void* out) {
-                         fill_moved_values(dt, out, len, seed, root, i);
-                       }),
-                       0, [=](size_t) { return root; });
+      auto values = block_expected(
+          dt, [=](size_t i, size_t len, void* out) { fill_moved_values(dt, out, len, seed, root, i); },
+          [=](size_t i, size_t len, const void* data) { return moved_values_differ(dt, data, len, seed, root, i); });
+      return ctx.check(info, recv, 0, count, 0, values, 0, [=](size_t) { return root; });
     }
     default:
       throw InputError("unsupported collective");

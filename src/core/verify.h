@@ -39,6 +39,13 @@ inline double ulp_of(DType dt, double x) {
   return r;
 }
 
+// A tolerance check (lim: the allowed absolute error). An expected zero keeps its sign even then:
+// dtbench's patterns send non-negative values and exact +0s, and round-to-nearest sums, averages
+// and cancellations of those give +0, so -0 where +0 belongs is a fabric that flipped a sign bit.
+inline bool within_tolerance(double got, double want, double lim) {
+  return std::fabs(got - want) <= lim && !(want == 0 && std::signbit(got) != std::signbit(want));
+}
+
 namespace detail {
 // The rare path of verify_values: a wrong element (kept out of line so the compare loop stays tight).
 template <class CulpritFn>
@@ -62,7 +69,8 @@ void record_wrong(LocalVerify& v, size_t index, double want, double got, Culprit
 
 // Compares observed[i] with expected(index_base + i) for i in [0, n). `tol_ulps` = 0 means exact, sign
 // of zero included (a fabric that delivers -0 for +0 is wrong even though -0 == +0); > 0 allows that
-// many ULPs of the expected value (averages, bf16 rounding).
+// many ULPs of the expected value (averages, bf16 rounding), and an expected zero still keeps its
+// sign (within_tolerance).
 // `culprit_of(index)` names the rank responsible for an index (-1 when unknown).
 template <class ExpectedFn, class CulpritFn>
 LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t index_base, ExpectedFn expected,
@@ -80,7 +88,7 @@ LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t inde
     for (size_t i = 0; i < n; ++i) {
       const double want = expected(index_base + i);
       const double got = observed[i];
-      if (__builtin_expect(std::fabs(got - want) <= tol_ulps * ulp_of(dt, want), 1)) continue;
+      if (__builtin_expect(within_tolerance(got, want, tol_ulps * ulp_of(dt, want)), 1)) continue;
       detail::record_wrong(v, index_base + i, want, got, culprit_of);
     }
   }
@@ -163,7 +171,7 @@ inline bool segment_differs(const float* obs, size_t len, const ExpectedTable& t
   } else {
     const double* w = t.want.data();
     const double* l = t.lim.data();
-    for (; j < len; ++j) bad |= unsigned(!(std::fabs(double(obs[j]) - w[j]) <= l[j]));
+    for (; j < len; ++j) bad |= unsigned(!within_tolerance(double(obs[j]), w[j], l[j]));
   }
   return bad != 0;
 }
@@ -208,7 +216,7 @@ LocalVerify verify_with_table(DType dt, const float* observed, size_t n, size_t 
     for (size_t j = 0; j < len; ++j) {
       const double want = t.want[j], got = observed[s + j];
       const bool ok = tol_ulps == 0 ? got == want && std::signbit(got) == std::signbit(want)
-                                    : std::fabs(got - want) <= tol_ulps * ulp_of(dt, want);
+                                    : within_tolerance(got, want, tol_ulps * ulp_of(dt, want));
       if (!ok) record_wrong(v, index_base + s + j, want, got, culprit_of);
     }
   }
@@ -230,11 +238,16 @@ LocalVerify verify_values(DType dt, const float* observed, size_t n, size_t inde
 // pattern's host loops, src/core/pattern_fill.h): fill(index, n, out) stores expected(index + k) as dt
 // elements at out for k < n. A check against it generates the expectation of a chunk and compares
 // the raw elements bit for bit (tol_ulps must be 0): a -0 where +0 belongs, or any other change of
-// bits, is wrong, and no conversion runs on the common (all equal) path.
-template <class Fill>
+// bits, is wrong, and no conversion runs on the common (all equal) path. The optional
+// differs(index, n, data) is the fused form (whether any element at data differs, nothing written):
+// the check runs it first and fills only a chunk that differs, to find its wrong elements.
+struct NoFusedCompare {};
+template <class Fill, class Differs = NoFusedCompare>
 struct BlockExpected {
   DType dt;
   Fill fill;
+  Differs differs;
+  static constexpr bool fused = !std::is_same<Differs, NoFusedCompare>::value;
   double operator()(size_t i) const {
     unsigned char e[4];
     fill(i, 1, e);
@@ -243,11 +256,15 @@ struct BlockExpected {
 };
 template <class T>
 struct is_block_expected : std::false_type {};
-template <class Fill>
-struct is_block_expected<BlockExpected<Fill>> : std::true_type {};
+template <class Fill, class Differs>
+struct is_block_expected<BlockExpected<Fill, Differs>> : std::true_type {};
 template <class Fill>
 BlockExpected<Fill> block_expected(DType dt, Fill fill) {
-  return BlockExpected<Fill>{dt, fill};
+  return BlockExpected<Fill>{dt, fill, NoFusedCompare{}};
+}
+template <class Fill, class Differs>
+BlockExpected<Fill, Differs> block_expected(DType dt, Fill fill, Differs differs) {
+  return BlockExpected<Fill, Differs>{dt, fill, differs};
 }
 
 namespace detail {
@@ -308,10 +325,10 @@ void apply_flip_fault(const FaultSpec& f, int world_rank, const std::string& che
 int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n);
 // Flips the bit apply_flip_fault flips, in one observed value of type dt.
 void flip_value(DType dt, float& value);
-// Whether a "flip" fault reached any data on this rank (flip_target found its element, or a suite
-// that flips by itself called note_flip_applied): a flip that matches no check is bad input, never
-// a silent PASS.
-void note_flip_applied();
-bool flip_applied();
+// Whether the --inject-fault reached any data on this rank: flip_target found its element, or a
+// suite applied a flip or one of its Suite::faults_that_can_miss itself. Such a fault that
+// corrupted nothing is bad input (exit 2), never a silent PASS.
+void note_fault_applied();
+bool fault_applied();
 
 }  // namespace dtbench

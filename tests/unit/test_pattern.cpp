@@ -263,7 +263,9 @@ TEST(IdentityPattern, ReduceScatterShardOfAnotherRankIsWrong) {
           size_t differing = 0;
           for (uint64_t k = 0; k < std::min<uint64_t>(count, 256); ++k)
             differing += sum_total_at(1, dtype_code(dt), r * count + k) != sum_total_at(1, dtype_code(dt), other * count + k);
-          if (count >= 8) EXPECT_GT(differing, 0u) << dtype_name(dt) << " n " << n << " rank " << r;
+          if (count >= 8) {
+            EXPECT_GT(differing, 0u) << dtype_name(dt) << " n " << n << " rank " << r;
+          }
         }
       }
     }
