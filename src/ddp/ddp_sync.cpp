@@ -48,7 +48,9 @@ int64_t GradPattern::base(uint64_t e) const {
   return int64_t((uint64_t(pattern_hash(pattern_key(seed, 0, e), e)) * uint64_t(modulus)) >> 32);
 }
 
-int64_t GradPattern::value(int q, uint64_t e) const { return (base(e) + q) % modulus; }
+bool GradPattern::zero_grad(uint64_t e) const { return (pattern_hash(pattern_key(seed, 0, e), e) & 63u) == 0; }
+
+int64_t GradPattern::value(int q, uint64_t e) const { return zero_grad(e) ? 0 : (base(e) + q) % modulus; }
 
 float GradPattern::local(int q, uint64_t e) const {
   const float g = round_to(grad_dtype, float(group_size) * float(value(q, e)));
@@ -70,7 +72,7 @@ int64_t residue_count(int64_t b, int64_t group_size, int64_t m, int64_t c) {
   return group_size / m + (offset < group_size % m ? 1 : 0);
 }
 
-double GradPattern::reduced(uint64_t e) const { return reduced_of_base(base(e)); }
+double GradPattern::reduced(uint64_t e) const { return zero_grad(e) ? 0.0 : reduced_of_base(base(e)); }
 
 double GradPattern::reduced_of_base(int64_t b) const {
   return size_t(modulus) == reduced_table_.size() ? reduced_table_[size_t(b)] : reduced_slow(b);

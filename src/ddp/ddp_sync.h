@@ -26,7 +26,9 @@ namespace dtbench {
 // Group position q of a D-rank data-parallel group contributes, per microbatch, to element e of a
 // grad buffer the value D * v_q(e), v_q(e) = (b(e) + q) mod m: a small integer, with b(e) in [0, m)
 // from a hash of (seed, e) (kernels/pattern.h), so nothing repeats with a period in e, and m chosen
-// not to divide D, so the group sum still depends on b at every group size. After k
+// not to divide D, so the group sum still depends on b at every group size. One element in 64
+// (zero_grad(e), from the hash's low bits) gets no gradient on any rank, like a frozen or unused
+// row: it must reduce to exactly +0, so a fabric that turns +0 into -0 is seen. After k
 // microbatches of local accumulation the grad holds k*D*v; the 1/D pre-scale (fp32 scalar, result
 // rounded to the grad dtype as torch's `grad_data *= f` does) then gives k*v, so the fp32 or bf16
 // sum over the group is exact for most D. The expectation applies that rounding explicitly and, for
@@ -43,7 +45,8 @@ struct GradPattern {
   static GradPattern make(uint64_t seed, int group_size, int microbatches, DType grad_dtype,
                           const GradScaling& scaling);
 
-  int64_t value(int q, uint64_t e) const;   // v_q(e) in [0, m)
+  int64_t value(int q, uint64_t e) const;   // v_q(e) in [0, m); 0 on every rank where zero_grad(e)
+  bool zero_grad(uint64_t e) const;         // element e gets no gradient (1 in 64 elements)
   float local(int q, uint64_t e) const;     // after k microbatches: k*D*v (in the grad dtype)
   float prescaled_of(int64_t v) const;      // round(local-of-v * pre_scale)
   float prescaled(int q, uint64_t e) const {

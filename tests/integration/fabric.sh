@@ -49,16 +49,18 @@ done
 
 # The training-shaped suites: every mode, one dtype each (alternating), world sizes 2..8. Each must
 # exit 1 with a FAIL line naming rank 1 (the rank whose MPI delivered wrong data) and its node, as a
-# failing rank or as the culprit. ddp runs with the distributed optimizer, so its reduce-scatter and
-# param all-gather are reached too.
+# failing rank or as the culprit. ddp runs with the distributed optimizer (its reduce-scatter and
+# param all-gather are reached too) and without it (its grad all-reduce alone).
 names_rank1="^FAIL .*(failing ranks|culprit) ([0-9]+ \([^)]*\);)*1 \($host\)"
-for suite in "ddp --distributed-optimizer" fsdp ep; do
+for suite in "ddp --distributed-optimizer" ddp fsdp ep; do
   read -r -a S <<<"$suite"
   for mode in "${MODES[@]}"; do
+    # dtbench-ddp without the distributed optimizer issues no reduce-scatter.
+    [ "$suite" = ddp ] && [ "$mode" = wrong-shard ] && continue
     dt=${TYPES[$((i % ${#TYPES[@]}))]} np=$((2 + i % 7)) i=$((i + 1))
-    name="fabric $mode ${S[0]} np=$np $dt"
-    run_mpi "$np" "$TMP_ROOT/${S[0]}-$mode.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="$mode,rank=1" \
-      "$BIN/dtbench-${S[0]}" "${S[@]:1}" --backend host -d "$dt" -n 2 -w 1 -q --out "$TMP_ROOT/${S[0]}-$mode"
+    name="fabric $mode $suite np=$np $dt"
+    run_mpi "$np" "$TMP_ROOT/${S[0]}${S[1]:-}-$mode.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="$mode,rank=1" \
+      "$BIN/dtbench-${S[0]}" "${S[@]:1}" --backend host -d "$dt" -n 2 -w 1 -q --out "$TMP_ROOT/${S[0]}${S[1]:-}-$mode"
     why=""
     [ "$RC" = 1 ] || why="exit $RC, expected 1"
     grep -q "^pmpi_fault: rank 1 corrupted" "$LOG" || why="$why; the interposer never fired"
