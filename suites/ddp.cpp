@@ -582,8 +582,8 @@ void add_options(CLI::App& app, CommonOptions&) {
   app.add_option("--layers", g.layers, "preset: override the number of transformer layers");
   app.add_option("--hidden", g.hidden, "preset: override the hidden size (ffn scales with it)");
   app.add_option("--bucket-size", g.bucket_size,
-                 "Megatron bucket cap in ELEMENTS (K/M/G binary suffixes); default max(40M, 1M*D), 16K for the tiny "
-                 "model; without overlap one bucket per buffer");
+                 bucket_size_help("default max(40M, 1M*D), 16K for the tiny model; without overlap one bucket "
+                                  "per buffer"));
   app.add_option("--bucket-mb", g.bucket_mb, "PyTorch bucket cap in MiB of grads (first bucket 1 MiB)")
       ->check(CLI::PositiveNumber);
   app.add_option("--dp-size", g.dp_size, "data-parallel group size D (default: the world; a divisor gives world/D "
@@ -629,13 +629,12 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
   if (!(g.backward_ms >= 0) || !std::isfinite(g.backward_ms))
     throw InputError("--backward-ms must be a finite number >= 0");
   if (g.bucket_mb < 0 || !std::isfinite(g.bucket_mb)) throw InputError("--bucket-mb must be positive");
+  if (g.bucket_mb > 0 && g.bucket_mb * 1024 * 1024 < 1) throw InputError("--bucket-mb must be at least one byte");
   if (!g.bucket_size.empty() && g.bucket_mb > 0)
     throw InputError("--bucket-size (elements) and --bucket-mb (bytes) are mutually exclusive");
   g.bucket_elems.reset();
   if (!g.bucket_size.empty()) {
-    const uint64_t n = parse_bytes(g.bucket_size, "--bucket-size");
-    if (n == 0) throw InputError("--bucket-size must be at least 1 element");
-    g.bucket_elems = int64_t(n);
+    g.bucket_elems = parse_bucket_elements(g.bucket_size);
   } else if (g.bucket_mb == 0 && g.model == "tiny" && !g.layers && !g.hidden) {
     g.bucket_elems = 16384;  // the tiny model fits one default bucket; give the default run several
   }

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "ddp/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
@@ -42,7 +43,8 @@ struct EpOptions {
   int top_k = 2, tokens = 64, token_hidden = 0;  // token_hidden 0: --hidden
   int vpp = 2;
   int instances = 1;  // --dist-opt-instances: num_distributed_optimizer_instances
-  int64_t bucket_size = 0;  // 0: one bucket per buffer (Megatron without overlap_grad_reduce)
+  std::string bucket_size;  // elements, as in dtbench-ddp; empty: one bucket per buffer
+  std::optional<int64_t> bucket_elems;  // parsed; none: Megatron without overlap_grad_reduce
   std::string routing = "uniform", scaling = "all", optimizer = "both";
   // parsed
   std::vector<GradScaleMode> modes;
@@ -957,7 +959,7 @@ void run(Context& ctx) {
   const ModelSpec model = build_moe_stage_model(g_opt.shape, layout, routing, rank, ctx.opts.dtype);
   BucketPlanOptions po;
   po.dp_size = layout.dp_cp(), po.expert_dp_size = layout.edp();
-  if (g_opt.bucket_size > 0) po.bucket_size = g_opt.bucket_size;
+  po.bucket_size = g_opt.bucket_elems;
   const BucketPlan plain(model, po);
   po.distributed_optimizer = true;
   // fp32-accum RS over the whole expt_dp (and the N = 1 DistOpt): buffers padded for D = |group|.
@@ -1033,8 +1035,8 @@ void add_options(CLI::App& app, CommonOptions& opts) {
       ->capture_default_str();
   app.add_option("--optimizer", g_opt.optimizer, "allreduce (plain DDP), distopt (reduce-scatter) or both")
       ->capture_default_str();
-  app.add_option("--bucket-size", g_opt.bucket_size, "DDP bucket size in elements (0: one bucket per buffer)")
-      ->capture_default_str();
+  app.add_option("--bucket-size", g_opt.bucket_size,
+                 bucket_size_help("default one bucket per buffer (Megatron without overlap_grad_reduce)"));
   app.add_option("--vpp", g_opt.vpp, "virtual pipeline chunks of the conditional embedder")->capture_default_str();
   app.add_option("--dist-opt-instances,--num-distributed-optimizer-instances", g_opt.instances,
                  "partial distributed optimizer: N instances (DistOpt RS over DP/N ranks, then AR over N); "
@@ -1082,7 +1084,8 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
     throw InputError("--token-hidden: rows need at least 8 elements to carry a token id (got " +
                      std::to_string(g_opt.token_hidden) + ")");
   if (g_opt.vpp < 1) throw InputError("--vpp: must be >= 1 (got " + std::to_string(g_opt.vpp) + ")");
-  if (g_opt.bucket_size < 0) throw InputError("--bucket-size: must be >= 0 (got " + std::to_string(g_opt.bucket_size) + ")");
+  g_opt.bucket_elems.reset();
+  if (!g_opt.bucket_size.empty()) g_opt.bucket_elems = parse_bucket_elements(g_opt.bucket_size);
   g_opt.modes.clear();
   if (g_opt.scaling == "all") {
     g_opt.modes = {GradScaleMode::default_sum, GradScaleMode::average_in_collective, GradScaleMode::per_token_loss};

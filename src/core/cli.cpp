@@ -100,4 +100,16 @@ uint64_t parse_bytes(const std::string& text, const std::string& flag) {
   return *bytes;
 }
 
+int64_t parse_bucket_elements(const std::string& text, const std::string& flag) {
+  const std::optional<uint64_t> n = parse_size(text);
+  if (!n) throw InputError(flag + ": not a number of elements: \"" + text + "\" (e.g. 3000, 64K, 40M)");
+  if (*n == 0) throw InputError(flag + " must be at least 1 element");
+  if (*n > uint64_t(1e15)) throw InputError(flag + ": out of range: \"" + text + "\"");
+  return int64_t(*n);
+}
+
+std::string bucket_size_help(const std::string& default_text) {
+  return "Megatron bucket cap in ELEMENTS (K/M/G binary suffixes, >= 1); " + default_text;
+}
+
 }  // namespace dtbench

@@ -36,5 +36,10 @@ int parse_tool_args(CLI::App& app, int argc, char** argv);
 
 // parse_size (core/units.h) for a flag: throws InputError naming `flag` for a non-size or above 1e15.
 uint64_t parse_bytes(const std::string& text, const std::string& flag);
+// A bucket cap as --bucket-size takes it in every suite: a number of ELEMENTS, binary K/M/G suffixes
+// allowed (the grammar of parse_size), at least 1. Throws InputError naming `flag`.
+int64_t parse_bucket_elements(const std::string& text, const std::string& flag = "--bucket-size");
+// The --help text of --bucket-size, the same in every suite; `default_text` says what its absence means.
+std::string bucket_size_help(const std::string& default_text);
 
 }  // namespace dtbench

@@ -25,21 +25,21 @@ constexpr double kMiB = 1048576.0;  // torch: bucket_cap_mb * 1024 * 1024 bytes
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-void require_group_size(int size, const char* flag) {
-  if (size < 1)
-    throw InputError(std::string(flag) + " must be >= 1 (got " + std::to_string(size) + ")");
+// The planner's errors are about values; the suites check their flags first and name them.
+void require_group_size(int size, const char* what) {
+  if (size < 1) throw InputError(std::string(what) + " must be >= 1 (got " + std::to_string(size) + ")");
 }
 
 void require_positive_bucket_size(const std::optional<int64_t>& bucket_size) {
   if (bucket_size && *bucket_size <= 0)
-    throw InputError("--bucket-size must be a positive number of elements (got " +
+    throw InputError("bucket size must be a positive number of elements (got " +
                      std::to_string(*bucket_size) + ")");
 }
 
 void require_positive_bucket_mb(const std::optional<double>& bucket_mb) {
   if (bucket_mb && !(std::isfinite(*bucket_mb) && *bucket_mb * kMiB >= 1.0)) {
     std::ostringstream msg;
-    msg << "--bucket-mb must be positive (got " << *bucket_mb << ")";
+    msg << "bucket cap in MiB must be at least one byte (got " << *bucket_mb << ")";
     throw InputError(msg.str());
   }
 }
@@ -51,13 +51,13 @@ bool operator==(const GradBufferKey& a, const GradBufferKey& b) {
 }
 
 int64_t default_bucket_size(int dp_size) {
-  require_group_size(dp_size, "--dp-size");
+  require_group_size(dp_size, "data-parallel size");
   return std::max<int64_t>(kMegatronMinBucketSize, int64_t(1'000'000) * dp_size);
 }
 
 std::optional<int64_t> megatron_bucket_size(std::optional<int64_t> requested, int dp_size,
                                             bool overlap_grad_reduce) {
-  require_group_size(dp_size, "--dp-size");
+  require_group_size(dp_size, "data-parallel size");
   require_positive_bucket_size(requested);
   if (!overlap_grad_reduce) return std::nullopt;
   return requested ? *requested : default_bucket_size(dp_size);
@@ -65,11 +65,11 @@ std::optional<int64_t> megatron_bucket_size(std::optional<int64_t> requested, in
 
 BucketPlan::BucketPlan(const ModelSpec& model, const BucketPlanOptions& options)
     : options_(options) {
-  require_group_size(options_.dp_size, "--dp-size");
+  require_group_size(options_.dp_size, "data-parallel size");
   if (options_.expert_dp_size == 0) options_.expert_dp_size = options_.dp_size;
-  require_group_size(options_.expert_dp_size, "--expert-dp-size");
+  require_group_size(options_.expert_dp_size, "expert data-parallel size");
   if (options_.bucket_size && options_.bucket_mb)
-    throw InputError("--bucket-size (elements) and --bucket-mb (bytes) are mutually exclusive");
+    throw InputError("a bucket cap in elements and one in MiB exclude each other");
   require_positive_bucket_size(options_.bucket_size);
   require_positive_bucket_mb(options_.bucket_mb);
 

@@ -91,7 +91,8 @@ struct OwnedParamPiece {
 
 class BucketPlan {
  public:
-  // InputError naming --dp-size, --bucket-size or --bucket-mb for invalid options.
+  // InputError saying which value is invalid (a group size < 1, a bucket cap <= 0, both caps);
+  // the suites check their flags before and name them.
   BucketPlan(const ModelSpec& model, const BucketPlanOptions& options);
 
   const BucketPlanOptions& options() const { return options_; }

@@ -108,6 +108,7 @@ bad=(
   "--bucket-size 4K --bucket-mb 1|--bucket-mb"
   "--bucket-mb -1|--bucket-mb"
   "--bucket-mb 0|--bucket-mb"
+  "--bucket-mb 1e-9|--bucket-mb"
   "--bucket-sweep 8M|--bucket-sweep"
   "--bucket-sweep 8M:1M|--bucket-sweep"
   "--model nosuch|--model"

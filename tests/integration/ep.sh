@@ -31,6 +31,7 @@ layouts=(
   "8|--tp 2 --etp 1 --ep 2 --pp 2|tp2-ep2-pp2"
   "8|--cp 2 --ep 4 --experts 6 --routing zipf:1.2|cp2-ep4-zipf"
   "4|-d bf16 --bucket-size 3000|bf16-buckets"
+  "4|--bucket-size 4K|buckets-suffix"
   "3|--ep 3 --experts 4|np3-uneven"
 )
 for l in "${layouts[@]}"; do
@@ -194,6 +195,8 @@ bad=(
   "4|--inject-fault bf16-accum,rank=1|--inject-fault"
   "4|--inject-fault fp32-in-bf16-rs|--inject-fault"
   "4|--inject-fault skip-inter-ar|--inject-fault"
+  "2|--bucket-size 0|--bucket-size"
+  "2|--bucket-size 12Q|--bucket-size"
 )
 for case in "${bad[@]}"; do
   IFS='|' read -r np args flag <<<"$case"

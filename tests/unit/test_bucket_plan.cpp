@@ -523,31 +523,34 @@ TEST(BucketPlanDefaults, OneBucketPerBufferWithoutOverlap) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bad options name the flag.
+// Bad values are refused with what is wrong (the suites name their flags before planning).
 
-void expect_input_error_naming(const std::function<void()>& f, const std::string& flag) {
+void expect_input_error_saying(const std::function<void()>& f, const std::string& what) {
   try {
     f();
-    ADD_FAILURE() << "no InputError for " << flag;
+    ADD_FAILURE() << "no InputError for " << what;
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("--"), std::string::npos) << "a planner names no flag: " << e.what();
   }
 }
 
-TEST(BucketPlanFlags, InvalidOptionsNameTheFlag) {
+TEST(BucketPlanOptions, InvalidValuesAreRefusedWithTheValue) {
   const ModelSpec model = linear_stack(2, 4, 4, true);
   auto plan_with = [&](BucketPlanOptions o) { return [=] { BucketPlan p(model, o); }; };
-  for (int dp : {0, -3}) expect_input_error_naming(plan_with(megatron(std::nullopt, true, dp)), "--dp-size");
-  for (int64_t cap : {0, -5}) expect_input_error_naming(plan_with(megatron(cap, true)), "--bucket-size");
-  for (double mb : {0.0, -1.0}) expect_input_error_naming(plan_with(torch_ddp(mb)), "--bucket-mb");
+  for (int dp : {0, -3})
+    expect_input_error_saying(plan_with(megatron(std::nullopt, true, dp)), "data-parallel size must be >= 1 (got " + std::to_string(dp));
+  for (int64_t cap : {0, -5})
+    expect_input_error_saying(plan_with(megatron(cap, true)), "bucket size must be a positive number of elements (got " + std::to_string(cap));
+  for (double mb : {0.0, -1.0}) expect_input_error_saying(plan_with(torch_ddp(mb)), "bucket cap in MiB");
   BucketPlanOptions both = torch_ddp(25);
   both.bucket_size = 1000;
-  expect_input_error_naming(plan_with(both), "--bucket-mb");
+  expect_input_error_saying(plan_with(both), "exclude each other");
   BucketPlanOptions expert = megatron(std::nullopt, true);
   expert.expert_dp_size = -1;
-  expect_input_error_naming(plan_with(expert), "--expert-dp-size");
-  expect_input_error_naming([] { default_bucket_size(0); }, "--dp-size");
-  expect_input_error_naming([] { megatron_bucket_size(0, 8, true); }, "--bucket-size");
+  expect_input_error_saying(plan_with(expert), "expert data-parallel size must be >= 1 (got -1)");
+  expect_input_error_saying([] { default_bucket_size(0); }, "data-parallel size");
+  expect_input_error_saying([] { megatron_bucket_size(0, 8, true); }, "bucket size must be a positive");
 }
 
 }  // namespace
