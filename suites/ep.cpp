@@ -22,7 +22,7 @@
 #include <optional>
 #include <sstream>
 
-#include "ddp/ddp_sync.h"  // scale_elements (shared with dtbench-ddp)
+#include "ddp/ddp_sync.h"  // GradSync and scale_elements (shared with dtbench-ddp)
 #include "ep/ep_sync.h"
 #include "core/perf_names.h"
 #include "core/check_kit.h"
@@ -170,10 +170,18 @@ bool check_pieces(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t
 struct GradBuffers {
   const BucketPlan* plan = nullptr;
   int dense = -1, expert = -1;  // buffer index in the plan
-  Buffer dense_buf, expert_buf;
-  size_t numel(bool expert_side) const { return expert_side ? expert_buf.count() : dense_buf.count(); }
-  Buffer& buf(bool expert_side) { return expert_side ? expert_buf : dense_buf; }
+  std::vector<Buffer> grads;    // by plan buffer: what GradSync reduces
+  Buffer& buf(bool expert_side) {
+    const int i = index(expert_side);
+    return i >= 0 ? grads[size_t(i)] : absent;
+  }
+  Buffer& dense_buf() { return buf(false); }
+  Buffer& expert_buf() { return buf(true); }
+  size_t numel(bool expert_side) { return buf(expert_side).count(); }
   int index(bool expert_side) const { return expert_side ? expert : dense; }
+
+ private:
+  Buffer absent;  // the empty stand-in for a side this rank does not hold
 };
 
 GradBuffers make_grad_buffers(Context& ctx, const BucketPlan& plan, DType dt) {
@@ -181,40 +189,12 @@ GradBuffers make_grad_buffers(Context& ctx, const BucketPlan& plan, DType dt) {
   g.plan = &plan;
   for (size_t b = 0; b < plan.buffers().size(); ++b) {
     const GradBuffer& gb = plan.buffer(int(b));
-    if (gb.key.expert) {
-      if (g.expert >= 0) throw RuntimeError("dtbench-ep: more than one expert grad buffer");
-      g.expert = int(b), g.expert_buf = ctx.backend.alloc(dt, size_t(gb.numel));
-    } else {
-      if (g.dense >= 0) throw RuntimeError("dtbench-ep: more than one dense grad buffer");
-      g.dense = int(b), g.dense_buf = ctx.backend.alloc(dt, size_t(gb.numel));
-    }
+    int& side = gb.key.expert ? g.expert : g.dense;
+    if (side >= 0) throw RuntimeError(std::string("dtbench-ep: more than one ") + (gb.key.expert ? "expert" : "dense") + " grad buffer");
+    side = int(b);
+    g.grads.push_back(ctx.backend.alloc(dt, size_t(gb.numel)));
   }
   return g;
-}
-
-// Pre-scale and reduce every bucket of one buffer (as start_grad_sync does) over `comm`; with
-// partial DistOpt `comm` is the intra group and the own shard is then all-reduced over `inter` with
-// the same op. `collectives_only` skips the pre-scale (timing runs). The faults: "missing-scale"
-// skips this rank's pre-scale, "wrong-group" reduces expert grads over the dense group(s),
-// "skip-inter-ar" (every rank) leaves out partial DistOpt's inter-group all-reduce.
-void sync_buffer(Context& ctx, const BucketPlan& plan, int buffer, Buffer& buf, Comm& comm, Comm* inter,
-                 const GradScaling& s, bool collectives_only = false) {
-  if (buffer < 0) return;
-  const bool distopt = plan.options().distributed_optimizer;
-  const int D = comm.size();
-  const RedOp op = s.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum;
-  for (const GradBucket& b : plan.buffer(buffer).buckets) {
-    const size_t off = size_t(b.offset), n = size_t(b.numel);
-    if (!collectives_only && !ctx.fault.applies("missing-scale", ctx.run.rank)) scale_elements(buf, off, n, float(s.pre_scale));
-    if (!distopt) {
-      if (D > 1) comm.all_reduce(buf.at(off), buf.at(off), n, buf.dtype(), op);  // none for a group of one
-      continue;
-    }
-    const size_t shard = n / size_t(D), own = off + size_t(comm.rank()) * shard;  // in place: recv = send + rank * shard
-    if (D > 1) comm.reduce_scatter(buf.at(off), buf.at(own), shard, buf.dtype(), op);
-    if (inter && inter->size() > 1 && !ctx.fault.applies("skip-inter-ar", ctx.run.rank))
-      inter->all_reduce(buf.at(own), buf.at(own), shard, buf.dtype(), op);
-  }
 }
 
 // The groups a buffer is reduced over: dp_cp / expt_dp, or with partial DistOpt the intra group
@@ -230,25 +210,48 @@ SyncGroups sync_groups(const Groups& groups, const BucketPlan& plan, bool expert
                 : SyncGroups{groups.intra_dp_cp.get(), groups.inter_dp_cp.get()};
 }
 
+// Megatron's finish_grad_sync for this rank's buffers, through dtbench-ddp's engine (GradSync): every
+// bucket pre-scaled and reduced in bucket order (no overlap: Megatron without overlap_grad_reduce),
+// dense buffers over dp_cp and expert ones over expt_dp; with partial DistOpt an RS over the intra
+// group and an AR of the own shard over the inter group. `collectives_only` skips the pre-scale
+// (timing runs). The faults: "missing-scale" skips this rank's pre-scale, "skip-inter-ar" (every
+// rank) leaves out partial DistOpt's inter-group all-reduce, "wrong-group" reduces expert grads over
+// the dense group(s).
 void sync_grads(Context& ctx, GradBuffers& g, Groups& groups, const GradScaling& dense, const GradScaling& expert,
                 bool collectives_only = false) {
-  const SyncGroups d = sync_groups(groups, *g.plan, false);
-  sync_buffer(ctx, *g.plan, g.dense, g.dense_buf, *d.reduce, d.inter, dense, collectives_only);
-  if (ctx.fault.kind != "wrong-group") {
-    const SyncGroups e = sync_groups(groups, *g.plan, true);
-    sync_buffer(ctx, *g.plan, g.expert, g.expert_buf, *e.reduce, e.inter, expert, collectives_only);
-    return;
+  const BucketPlan& plan = *g.plan;
+  const bool wrong_group = ctx.fault.kind == "wrong-group";
+  const SyncGroups d = sync_groups(groups, plan, false), e = sync_groups(groups, plan, true);
+  SyncConfig config;
+  config.distributed_optimizer = plan.options().distributed_optimizer;
+  config.instances = d.inter ? d.inter->size() : 1;
+  config.overlap = false;
+  config.skip_prescale = ctx.fault.applies("missing-scale", ctx.run.rank);
+  config.skip_inter_all_reduce = ctx.fault.applies("skip-inter-ar", ctx.run.rank);
+  config.expert_buffers = !wrong_group;
+  SyncComms comms;
+  comms.reduce = d.reduce, comms.inter = d.inter;
+  comms.expert_reduce = e.reduce, comms.expert_inter = e.inter;
+  std::vector<GradScaling> scaling;
+  for (const GradBuffer& gb : plan.buffers()) {
+    GradScaling s = gb.key.expert ? expert : dense;
+    if (collectives_only) s.pre_scale = 1.0;
+    scaling.push_back(s);
   }
+  std::vector<Buffer> no_params;  // the sync never gathers params here
+  GradSync sync(plan, config, comms, g.grads, no_params, scaling);
+  sync.finish_grad_sync();
+  if (!wrong_group) return;
   // The fault: expert grads reduced over the dense group. Expert buffers differ in size across that
   // group when experts split unevenly over EP (and some ranks may hold none), so the fault reduces
   // the prefix every rank has: the collectives still match and stay inside every buffer.
   if (g.expert >= 0 && !collectives_only)
-    for (const GradBucket& b : g.plan->buffer(g.expert).buckets)
-      scale_elements(g.expert_buf, size_t(b.offset), size_t(b.numel), float(expert.pre_scale));
-  const double mine = g.expert >= 0 ? double(g.expert_buf.count()) : 0.0;
+    for (const GradBucket& b : plan.buffer(g.expert).buckets)
+      scale_elements(g.expert_buf(), size_t(b.offset), size_t(b.numel), float(expert.pre_scale));
+  const double mine = g.expert >= 0 ? double(g.expert_buf().count()) : 0.0;
   const size_t common = size_t(-ctx.max_over_ranks(-mine));
   if (common > 0 && d.reduce->size() > 1)
-    d.reduce->all_reduce(g.expert_buf.data(), g.expert_buf.data(), common, g.expert_buf.dtype(),
+    d.reduce->all_reduce(g.expert_buf().data(), g.expert_buf().data(), common, g.expert_buf().dtype(),
                          expert.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum);
 }
 
@@ -312,8 +315,8 @@ void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& gr
   // Megatron's test fills main_grad (fp32) with 2^rank and uses per-token loss (no scaling).
   GradBuffers g = make_grad_buffers(ctx, plan, DType::f32);
   const float mine = float(std::ldexp(1.0, rank));
-  fill_with(g.dense_buf, 0, g.dense_buf.count(), [&](size_t) { return mine; });
-  fill_with(g.expert_buf, 0, g.expert_buf.count(), [&](size_t) { return mine; });
+  fill_with(g.dense_buf(), 0, g.dense_buf().count(), [&](size_t) { return mine; });
+  fill_with(g.expert_buf(), 0, g.expert_buf().count(), [&](size_t) { return mine; });
   const GradScaling none = grad_scaling(GradScaleMode::per_token_loss, false, layout.dp_cp(), layout.edp());
   sync_grads(ctx, g, groups, none, none);
 
@@ -350,7 +353,7 @@ void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& gr
   }
   LocalVerify v;
   if (both) {
-    const float d = g.dense_buf.to_host_f32(0, 1)[0], e = g.expert_buf.to_host_f32(0, 1)[0];
+    const float d = g.dense_buf().to_host_f32(0, 1)[0], e = g.expert_buf().to_host_f32(0, 1)[0];
     const bool differ_expected = dense_members != expert_members;
     v.n_checked = 1;
     if ((d != e) != differ_expected) {
@@ -523,8 +526,8 @@ void run_finalize(Context& ctx, const ParallelLayout& layout, Groups& groups, co
                       num_tokens == expected_tokens, format_double(num_tokens), format_double(expected_tokens));
   const float factor = num_tokens_factor(expected_tokens);
   const float applied = ctx.fault.applies("missing-scale", rank) ? 1.0f : num_tokens_factor(num_tokens);
-  scale_elements(g.dense_buf, 0, g.dense_buf.count(), applied);
-  scale_elements(g.expert_buf, 0, g.expert_buf.count(), applied);
+  scale_elements(g.dense_buf(), 0, g.dense_buf().count(), applied);
+  scale_elements(g.expert_buf(), 0, g.expert_buf().count(), applied);
   const bool ok = check_synced(ctx, g, layout, mode, Fill::pattern, seed, "finalize.num_tokens_scale", case_name, factor);
   ctx.progress("finalize_model_grads (" + opt_name + "), num_tokens " + format_double(num_tokens) +
                (ok ? ": ok" : ": CHECK FAILED"));
@@ -724,9 +727,9 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
   size_t max_elems = 0;
   for (bool use_distopt : g_opt.distopt) {
     GradBuffers g = make_grad_buffers(ctx, use_distopt ? distopt : plain, dt);
-    g.dense_buf.fill_zero();
-    if (!g.expert_buf.empty()) g.expert_buf.fill_zero();
-    max_elems = std::max<size_t>(max_elems, size_t(ctx.max_over_ranks(double(g.dense_buf.count() + g.expert_buf.count()))));
+    g.dense_buf().fill_zero();
+    if (!g.expert_buf().empty()) g.expert_buf().fill_zero();
+    max_elems = std::max<size_t>(max_elems, size_t(ctx.max_over_ranks(double(g.dense_buf().count() + g.expert_buf().count()))));
     times[use_distopt ? "distopt" : "allreduce"] = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters,
                                                                [&] { sync_grads(ctx, g, groups, s, s, true); });
   }

@@ -229,10 +229,20 @@ GradSync::GradSync(const BucketPlan& plan, const SyncConfig& config, const SyncC
     : plan_(plan), config_(config), comms_(comms), grads_(grads), params_(params), scaling_(std::move(scaling)) {
   if (grads_.size() != plan_.buffers().size() || scaling_.size() != plan_.buffers().size())
     throw std::logic_error("GradSync: one grad buffer and one scaling per plan buffer");
-  if (config_.distributed_optimizer && params_.size() != grads_.size())
+  if (config_.distributed_optimizer && !params_.empty() && params_.size() != grads_.size())
     throw std::logic_error("GradSync: the distributed optimizer needs a param buffer per grad buffer");
   if (config_.instances > 1 && !comms_.inter) throw std::logic_error("GradSync: partial DistOpt needs an inter group");
+  if (config_.instances > 1 && comms_.expert_reduce && !comms_.expert_inter)
+    throw std::logic_error("GradSync: partial DistOpt needs an expert inter group");
   begin_step();
+}
+
+Comm& GradSync::reduce_of(int buffer) const {
+  return plan_.buffer(buffer).key.expert && comms_.expert_reduce ? *comms_.expert_reduce : *comms_.reduce;
+}
+
+Comm* GradSync::inter_of(int buffer) const {
+  return plan_.buffer(buffer).key.expert && comms_.expert_reduce ? comms_.expert_inter : comms_.inter;
 }
 
 void GradSync::begin_step() {
@@ -253,7 +263,7 @@ void GradSync::param_ready(int tensor) {
   events_.push_back(SyncEvent{SyncEvent::ready, p.buffer, p.bucket, tensor, seq_++});
   const int count = ++ready_count_[p.buffer][p.bucket];
   const int needed = int(plan_.bucket(p.buffer, p.bucket).params.size());
-  if (dispatched_[p.buffer][p.bucket]) return;
+  if (dispatched_[p.buffer][p.bucket] || !synced(p.buffer)) return;
   const bool early = p.buffer == 0 && p.bucket == config_.early_bucket && count == 1;  // fault
   if (early || (config_.overlap && count == needed)) dispatch(p.buffer, p.bucket);
 }
@@ -265,7 +275,7 @@ void GradSync::dispatch(int buffer, int bucket_index) {
   // Megatron start_grad_sync: scale the bucket's grads in place, then one collective.
   if (scaling.pre_scale != 1.0 && !config_.skip_prescale)
     scale_elements(grad, size_t(bucket.offset), size_t(bucket.numel), float(scaling.pre_scale));
-  Comm* comm = (buffer == 0 && bucket_index == config_.wrong_group_bucket && comms_.wrong) ? comms_.wrong : comms_.reduce;
+  Comm* comm = (buffer == 0 && bucket_index == config_.wrong_group_bucket && comms_.wrong) ? comms_.wrong : &reduce_of(buffer);
   CollArgs a;
   a.dtype = grad.dtype();
   a.op = to_redop(scaling.op);
@@ -295,17 +305,18 @@ void GradSync::finish_grad_sync() {
   // bucket order: the same order on every rank.
   for (size_t b = 0; b < dispatched_.size(); ++b)
     for (size_t k = 0; k < dispatched_[b].size(); ++k)
-      if (!dispatched_[b][k]) dispatch(int(b), int(k));
+      if (!dispatched_[b][k] && synced(int(b))) dispatch(int(b), int(k));
   for (Pending& p : pending_) p.req->wait();
-  if (config_.instances > 1) {
+  if (config_.instances > 1 && !config_.skip_inter_all_reduce) {
     // Partial DistOpt: the intra-group result is summed over the N instances (same op).
     for (Pending& p : pending_) {
       const GradBucket& bucket = plan_.bucket(p.buffer, p.bucket);
       Buffer& grad = grads_[p.buffer];
+      const Comm& reduce = reduce_of(p.buffer);
       const bool all_reduce = !config_.distributed_optimizer || config_.force_all_reduce;
-      const size_t shard = all_reduce ? size_t(bucket.numel) : size_t(bucket.numel) / size_t(comms_.reduce->size());
-      const size_t at = size_t(bucket.offset) + (all_reduce ? 0 : size_t(comms_.reduce->rank()) * shard);
-      comms_.inter->all_reduce(grad.at(at), grad.at(at), shard, grad.dtype(), to_redop(scaling_[p.buffer].op));
+      const size_t shard = all_reduce ? size_t(bucket.numel) : size_t(bucket.numel) / size_t(reduce.size());
+      const size_t at = size_t(bucket.offset) + (all_reduce ? 0 : size_t(reduce.rank()) * shard);
+      inter_of(p.buffer)->all_reduce(grad.at(at), grad.at(at), shard, grad.dtype(), to_redop(scaling_[p.buffer].op));
     }
   }
   pending_.clear();
@@ -313,9 +324,11 @@ void GradSync::finish_grad_sync() {
 
 void GradSync::param_gather() {
   if (!config_.distributed_optimizer) return;
-  Comm& comm = *comms_.reduce;
+  if (params_.size() != grads_.size()) throw std::logic_error("GradSync::param_gather: no param buffers");
   std::vector<RequestPtr> reqs;
   for (size_t b = 0; b < plan_.buffers().size(); ++b) {
+    if (!synced(int(b))) continue;
+    Comm& comm = reduce_of(int(b));
     Buffer& param = params_[b];
     for (const GradBucket& bucket : plan_.buffer(int(b)).buckets) {
       CollArgs a;

@@ -175,17 +175,24 @@ struct SyncConfig {
   bool skip_prescale = false;
   int early_bucket = -1;
   int wrong_group_bucket = -1;
+  bool skip_inter_all_reduce = false;  // partial DistOpt leaves out the inter-group all-reduce
+  bool expert_buffers = true;          // false: the caller reduces the expert buffers itself (a fault)
 };
 
 struct SyncComms {
   Comm* reduce = nullptr;  // RS / AR group: the DP group, or the intra group with partial DistOpt
   Comm* inter = nullptr;   // partial DistOpt only
   Comm* wrong = nullptr;   // fault injection only
+  // The expert buffers' groups (Megatron reduces them over expt_dp, the dense ones over dp_cp);
+  // null: the dense groups above.
+  Comm* expert_reduce = nullptr;
+  Comm* expert_inter = nullptr;
 };
 
 class GradSync {
  public:
-  // grads[b] / params[b]: buffer b of the plan (params only with the distributed optimizer).
+  // grads[b] / params[b]: buffer b of the plan (params only for param_gather: the distributed
+  // optimizer's all-gather; empty when the caller never gathers).
   // scaling[b]: pre-scale and op of buffer b.
   GradSync(const BucketPlan& plan, const SyncConfig& config, const SyncComms& comms,
            std::vector<Buffer>& grads, std::vector<Buffer>& params, std::vector<GradScaling> scaling);
@@ -210,6 +217,9 @@ class GradSync {
 
  private:
   void dispatch(int buffer, int bucket);
+  bool synced(int buffer) const { return config_.expert_buffers || !plan_.buffer(buffer).key.expert; }
+  Comm& reduce_of(int buffer) const;
+  Comm* inter_of(int buffer) const;
   const BucketPlan& plan_;
   SyncConfig config_;
   SyncComms comms_;
