@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "core/suite.h"
+#include "layout/layout_groups.h"
 
 using namespace dtbench;
 
@@ -57,12 +58,10 @@ Groups make_groups(Context& ctx) {
   ParallelLayout layout(ParallelSizes{world, world / g.dp, 1, 1, 1, 0, g.instances});
   Groups gr;
   gr.dp_color = layout.group_color(GroupKind::dp_cp, rank);
-  gr.dp = ctx.world.split(gr.dp_color, layout.group_index(GroupKind::dp_cp, rank), "dp");
+  gr.dp = split_layout_group(ctx.world, layout, GroupKind::dp_cp, "dp");
   if (g.instances > 1) {
-    gr.intra = ctx.world.split(layout.group_color(GroupKind::intra_dp_cp, rank),
-                               layout.group_index(GroupKind::intra_dp_cp, rank), "intra_dp");
-    gr.inter = ctx.world.split(layout.group_color(GroupKind::inter_dp_cp, rank),
-                               layout.group_index(GroupKind::inter_dp_cp, rank), "inter_dp");
+    gr.intra = split_layout_group(ctx.world, layout, GroupKind::intra_dp_cp, "intra_dp");
+    gr.inter = split_layout_group(ctx.world, layout, GroupKind::inter_dp_cp, "inter_dp");
   }
   if (ctx.fault.kind == "wrong-group") {
     // A group of the reduce group's size with other members: contiguous blocks, else strided,

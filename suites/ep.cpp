@@ -29,6 +29,7 @@
 #include "core/error.h"
 #include "core/fp32_accum.h"
 #include "ddp/bucket_plan.h"
+#include "layout/layout_groups.h"
 #include "layout/parallel_layout.h"
 #include "ep/moe_routing.h"
 #include "core/suite.h"
@@ -88,30 +89,23 @@ struct Groups {
   bool in_embedding = false;
 };
 
-std::unique_ptr<Comm> split_group(Context& ctx, const ParallelLayout& layout, GroupKind kind) {
-  int color = layout.group_color(kind, ctx.run.rank), key = layout.group_index(kind, ctx.run.rank);
-  // Ranks outside every group of this kind (middle PP stages for the embedding) get a group of their own.
-  if (color == kNoGroup) color = layout.num_groups(kind) + ctx.run.rank, key = 0;
-  return ctx.world.split(color, key, group_kind_name(kind));
-}
-
 Groups build_groups(Context& ctx, const ParallelLayout& layout) {
   Groups g;
-  g.tp = split_group(ctx, layout, GroupKind::tp);
-  g.pp = split_group(ctx, layout, GroupKind::pp);
-  g.dp_cp = split_group(ctx, layout, GroupKind::dp_cp);
-  g.expt_dp = split_group(ctx, layout, GroupKind::expert_dp);
-  g.ep = split_group(ctx, layout, GroupKind::ep);
-  g.embedding = split_group(ctx, layout, GroupKind::embedding);
+  g.tp = split_layout_group(ctx.world, layout, GroupKind::tp);
+  g.pp = split_layout_group(ctx.world, layout, GroupKind::pp);
+  g.dp_cp = split_layout_group(ctx.world, layout, GroupKind::dp_cp);
+  g.expt_dp = split_layout_group(ctx.world, layout, GroupKind::expert_dp);
+  g.ep = split_layout_group(ctx.world, layout, GroupKind::ep);
+  g.embedding = split_layout_group(ctx.world, layout, GroupKind::embedding);
   g.in_embedding = layout.group_color(GroupKind::embedding, ctx.run.rank) != kNoGroup;
   std::vector<std::pair<GroupKind, Comm*>> all = {{GroupKind::tp, g.tp.get()},       {GroupKind::pp, g.pp.get()},
                                                   {GroupKind::dp_cp, g.dp_cp.get()}, {GroupKind::expert_dp, g.expt_dp.get()},
                                                   {GroupKind::ep, g.ep.get()},       {GroupKind::embedding, g.embedding.get()}};
   if (layout.dist_opt_instances() > 1) {
-    g.intra_dp_cp = split_group(ctx, layout, GroupKind::intra_dp_cp);
-    g.inter_dp_cp = split_group(ctx, layout, GroupKind::inter_dp_cp);
-    g.intra_expt_dp = split_group(ctx, layout, GroupKind::intra_expert_dp);
-    g.inter_expt_dp = split_group(ctx, layout, GroupKind::inter_expert_dp);
+    g.intra_dp_cp = split_layout_group(ctx.world, layout, GroupKind::intra_dp_cp);
+    g.inter_dp_cp = split_layout_group(ctx.world, layout, GroupKind::inter_dp_cp);
+    g.intra_expt_dp = split_layout_group(ctx.world, layout, GroupKind::intra_expert_dp);
+    g.inter_expt_dp = split_layout_group(ctx.world, layout, GroupKind::inter_expert_dp);
     all.insert(all.end(), {{GroupKind::intra_dp_cp, g.intra_dp_cp.get()},
                            {GroupKind::inter_dp_cp, g.inter_dp_cp.get()},
                            {GroupKind::intra_expert_dp, g.intra_expt_dp.get()},
