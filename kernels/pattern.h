@@ -21,7 +21,8 @@
 //    rank, index): 28 bits of identity in fp32, 15 in fp16, 12 in bf16, and +0 or -0 for 1 in 64
 //    elements. Checks compare bit patterns, so -0 for +0 is wrong.
 //
-// The older periodic families (reduce_value, gather_value below) feed the ddp and fsdp closed forms.
+// The older periodic families (reduce_value, gather_value below) feed the verify-table benchmarks;
+// reduce_sum_of_base is the closed form of a rotated sum that ddp and fsdp use with a hashed base.
 #include <cstdint>
 
 #include "element_math.h"
@@ -145,9 +146,8 @@ DT_HD float reduce_value(uint64_t seed, int rank, uint64_t index, int64_t m) {
   return float((reduce_base(seed, index, m) + rank) % m);
 }
 
-// Sum of reduce_value over ranks 0..n-1 at `index`, in closed form (O(1) in n).
-DT_HD int64_t reduce_sum(uint64_t seed, int64_t n, uint64_t index, int64_t m) {
-  int64_t b = reduce_base(seed, index, m);
+// Sum of (b + r) mod m over ranks r = 0..n-1, in closed form (O(1) in n).
+DT_HD int64_t reduce_sum_of_base(int64_t b, int64_t n, int64_t m) {
   int64_t full_cycles = n / m, k = n % m;
   int64_t total = full_cycles * (m * (m - 1) / 2);
   if (b + k <= m) {
@@ -158,6 +158,10 @@ DT_HD int64_t reduce_sum(uint64_t seed, int64_t n, uint64_t index, int64_t m) {
     total += (b + m - 1) * head / 2 + tail * (tail - 1) / 2;
   }
   return total;
+}
+// Sum of reduce_value over ranks 0..n-1 at `index`, in closed form (O(1) in n).
+DT_HD int64_t reduce_sum(uint64_t seed, int64_t n, uint64_t index, int64_t m) {
+  return reduce_sum_of_base(reduce_base(seed, index, m), n, m);
 }
 
 // The period in the index of reduce_value / reduce_sum over indices [0, last_index]: m while

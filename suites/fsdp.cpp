@@ -94,7 +94,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
   FsdpConfig cfg;
   cfg.strategy = s, cfg.reduce = red, cfg.comm = g_opt.comm, cfg.microbatches = k, cfg.prefetch = prefetch;
   cfg.compute_s = g_opt.compute_us * 1e-6, cfg.dtype = dt, cfg.seed = ctx.opts.seed;
-  cfg.grad_modulus = fsdp_grad_modulus(dt, W, k);
+  cfg.grad_modulus = fsdp_grad_modulus(dt, W, k), cfg.grad_extra = fsdp_grad_extra(dt, W, k, cfg.grad_modulus);
   cfg.faults = faults_for(ctx);
   FsdpModel model(ctx.backend, shard, replica, ctx.world.rank(), W,
                   plan_fsdp_units(spec, shard.size(), g_opt.layout_kind, !no_shard), cfg);
@@ -134,7 +134,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
 
   // Own grad shard == sum over microbatches and world ranks of g/DP, in closed form. A missing
   // 1/DP scale on rank c leaves (DP-1) * sum_mb h(c) too much: the culprit is the c that fits.
-  int64_t gm = cfg.grad_modulus;
+  int64_t gm = cfg.grad_modulus, gq = cfg.grad_extra;
   bool exact_scale = red == GradReduce::avg || (W & (W - 1)) == 0;
   double tol = exact_scale ? 0 : 2.0 * W * k;
   CheckAccumulator grads("grad.own_shard");
@@ -143,7 +143,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
     UnitIndex::Cursor cursor = idx.cursor();
     auto expected = [&](size_t pos) {
       auto e = cursor.at(int64_t(pos));
-      return e ? double(fsdp_grad_expected(seed, W, k, u, e->item, e->elem, gm)) : 0.0;
+      return e ? double(fsdp_grad_expected(seed, W, k, u, e->item, e->elem, gm, gq)) : 0.0;
     };
     auto culprit = [&](size_t pos, double observed) {
       auto e = idx.at(int64_t(pos));
@@ -151,7 +151,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
       double diff = double(observed) - expected(pos);
       for (int c = 0; c < W; ++c) {
         double h = 0;
-        for (int mb = 0; mb < k; ++mb) h += double(fsdp_grad_h(seed, c, mb, u, e->item, e->elem, gm));
+        for (int mb = 0; mb < k; ++mb) h += double(fsdp_grad_h(seed, c, mb, u, e->item, e->elem, gm, gq));
         if (std::fabs(diff - (W - 1) * h) <= std::max(1.0, tol * ulp_of(dt, expected(pos)))) return c;
       }
       return -1;
@@ -361,6 +361,7 @@ void run_step_perf(Context& ctx, Groups& g) {
       cfg.strategy = s, cfg.reduce = g_opt.reduce_list.front(), cfg.comm = g_opt.comm, cfg.microbatches = k;
       cfg.prefetch = pf == 1, cfg.compute_s = g_opt.compute_us * 1e-6, cfg.dtype = ctx.opts.dtype;
       cfg.seed = ctx.opts.seed, cfg.grad_modulus = fsdp_grad_modulus(ctx.opts.dtype, W, k);
+      cfg.grad_extra = fsdp_grad_extra(ctx.opts.dtype, W, k, cfg.grad_modulus);
       FsdpModel model(ctx.backend, shard, no_shard ? nullptr : g.replica.get(), ctx.world.rank(), W,
                       plan_fsdp_units(g_opt.spec, shard.size(), g_opt.layout_kind, !no_shard), cfg);
       compute_s = double(k) * 2.0 * double(model.units().size()) * cfg.compute_s;

@@ -130,8 +130,16 @@ bool power_sum_exact(DType dt, const std::vector<int>& members) {
   return *lo >= 0 && *hi <= max_exp && *hi - *lo <= bits - 1;
 }
 
-float updated_param(uint64_t seed, uint64_t e) { return gather_value(seed * 31u + 0x5bd1e995u, 0, e); }
-float stale_param(uint64_t seed, int world_rank, uint64_t e) { return gather_value(seed * 31u + 99991u, world_rank + 1, e); }
+namespace {
+// An integer in [-125, 125] (exact in every grad dtype) from the counter hash of (seed, stream, e):
+// no period in e, so a block moved by any offset holds other values.
+float param_value(uint64_t seed, uint32_t stream, uint64_t e) {
+  return float(int64_t(pattern_hash(pattern_key(seed, stream, e), e) % 251u) - 125);
+}
+}  // namespace
+
+float updated_param(uint64_t seed, uint64_t e) { return param_value(seed ^ 0x5bd1e995u, 0, e); }
+float stale_param(uint64_t seed, int world_rank, uint64_t e) { return param_value(seed ^ 99991u, 1u + uint32_t(world_rank), e); }
 
 // ----------------------------------------------------------------------------- order and cover
 

@@ -154,7 +154,15 @@ int64_t fsdp_grad_modulus(DType dt, int W, int k) {
   int64_t denom = int64_t(k) * W * W;
   int64_t m = limit / denom;
   if (m < 2) return 0;
-  return std::min<int64_t>(m, 64);
+  m = std::min<int64_t>(m, 64);
+  while (m > 2 && W % m == 0) --m;
+  return m == 2 && W % 2 == 0 ? 1 : m;
+}
+
+int64_t fsdp_grad_extra(DType dt, int W, int k, int64_t m) {
+  const int64_t limit = exact_integer_limit(dt == DType::f32 ? 0 : dt == DType::bf16 ? 1 : 2);
+  const int64_t q = limit / (int64_t(k) * W) - int64_t(W) * m;
+  return std::max<int64_t>(0, std::min<int64_t>(q, int64_t(1) << 16));
 }
 
 // --- local element helpers ----------------------------------------------------------------------
@@ -251,7 +259,7 @@ FsdpModel::FsdpModel(Backend& backend, Comm& shard, Comm* replica, int dp_rank, 
     : impl_(std::make_unique<Impl>(backend, shard, replica, dp_rank, dp_size)), units_(std::move(units)), cfg_(cfg) {
   if (cfg_.comm == GradComm::fp32_accum && cfg_.reduce == GradReduce::avg)
     throw InputError("--grad-comm fp32-accum: the fp32-accumulating reduce-scatter sums; use --grad-reduce prescale or premul");
-  if (cfg_.grad_modulus < 2) throw InputError("FsdpModel: grad modulus must be >= 2");
+  if (cfg_.grad_modulus < 1 || cfg_.grad_extra < 0) throw InputError("FsdpModel: grad modulus must be >= 1");
   DType dt = cfg_.dtype;
   int D = shard.size(), r = shard.rank();
   for (size_t i = 0; i < units_.size(); ++i) {
@@ -494,7 +502,7 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
       // The compute's output: DP * h per element (premul: the 1/DP factor fused in).
       bool fuse = c.reduce == GradReduce::premul && !f.missing_scale;
       const UnitIndex& idx = st.index;
-      int64_t gm = c.grad_modulus;
+      int64_t gm = c.grad_modulus, gq = c.grad_extra;
       int rank = m.dp_rank, W = m.dp_size;
       uint64_t seed = c.seed;
       UnitIndex::Cursor cursor = idx.cursor();
@@ -503,8 +511,8 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
       fill_with(st.grad_temp, 0, size_t(st.N), [&, i](size_t pos) {
         auto e = cursor.at(int64_t(pos));
         if (!e) return 0.0f;
-        if (e->item != key_item) key_item = e->item, key = fsdp_key(seed, i, e->item, mb + 1);
-        float g = float(W) * float(fsdp_grad_h_keyed(key, rank, e->elem, gm));
+        if (e->item != key_item) key_item = e->item, key = fsdp_grad_key(seed, i, e->item, mb);
+        float g = float(W) * float(fsdp_grad_h_keyed(key, rank, e->elem, gm, gq));
         return fuse ? g * factor : g;
       });
       if (c.prefetch && next && f.late_prefetch) issue_gather(*next);

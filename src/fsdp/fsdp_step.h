@@ -122,18 +122,25 @@ struct CollectiveCounts {
 CollectiveCounts expected_counts(FsdpStrategy s, int layer_units, bool has_root, int microbatches, bool hsdp);
 
 // --- closed-form data --------------------------------------------------------------------------
+// Values depend on the element index through a bijective hash (kernels/pattern.h pattern_hash), so
+// they repeat with no period: a shard or block that arrives moved by any offset (another rank's
+// shard, swapped all-gather blocks) holds other values. (A modular index term repeated every m or
+// 251 elements, and a shard whose size was a multiple of that passed as another rank's.)
 inline uint64_t fsdp_key(uint64_t seed, size_t unit, size_t item, int mb) {
   return seed * 1000003u + uint64_t(unit) * 7919u + uint64_t(item) * 104729u + uint64_t(mb) * 15485863u;
 }
+// fsdp_key folded into the 32-bit key of the element hashes.
+inline uint32_t fsdp_hash_key(uint64_t key) { return mix32(uint32_t(key) ^ mix32(uint32_t(key >> 32) ^ 0x9e3779b9u)); }
 // `version` counts optimizer steps: the identity update still gives every step new values, so a
 // buffer that missed its refresh (a stale all-gather) is visible.
 // The per-(item, version) part of fsdp_param_value (hoisted out of a loop over elements).
+// The item's hash key in the low 32 bits, the version's shift (37 per step, mod 251) above them.
 inline uint64_t fsdp_param_key(uint64_t seed, size_t unit, size_t item, int version) {
-  return (fsdp_key(seed, unit, item, 0) + uint64_t(version) * 37u) % 251u;
+  return uint64_t(fsdp_hash_key(fsdp_key(seed, unit, item, 0))) | (uint64_t(version) * 37u % 251u) << 32;
 }
+// An integer in [-125, 125] (exact in bf16 and fp16); consecutive versions differ at every element.
 inline float fsdp_param_value_keyed(uint64_t key, int64_t elem) {
-  uint64_t h = uint64_t(elem) * 92u + key;
-  return float(int64_t(h % 251u) - 125);
+  return float(int64_t((pattern_hash(uint32_t(key), uint64_t(elem)) % 251u + (key >> 32)) % 251u) - 125);
 }
 inline float fsdp_param_value(uint64_t seed, size_t unit, size_t item, int64_t elem, int version = 0) {
   return fsdp_param_value_keyed(fsdp_param_key(seed, unit, item, version), elem);
@@ -154,23 +161,45 @@ class ParamValues {
   size_t item_ = SIZE_MAX;
   uint64_t key_ = 0;
 };
-// h in [1, m]: rank-distinguishable (distinct over any m consecutive ranks).
-// fsdp_grad_h for key = fsdp_key(seed, unit, item, mb + 1) (hoisted out of a loop over elements).
-inline int64_t fsdp_grad_h_keyed(uint64_t key, int world_rank, int64_t elem, int64_t m) {
-  return int64_t(reduce_value(key, world_rank, uint64_t(elem), m)) + 1;
+// The per-(item, microbatch) key of fsdp_grad_h (hoisted out of a loop over elements).
+inline uint64_t fsdp_grad_key(uint64_t seed, size_t unit, size_t item, int mb) {
+  return fsdp_hash_key(fsdp_key(seed, unit, item, mb + 1));
 }
-inline int64_t fsdp_grad_h(uint64_t seed, int world_rank, int mb, size_t unit, size_t item, int64_t elem, int64_t m) {
-  return fsdp_grad_h_keyed(fsdp_key(seed, unit, item, mb + 1), world_rank, elem, m);
+// b(elem) in [0, m), hashed: every rank's h at an element is (b + rank) mod m + 1.
+inline int64_t fsdp_grad_base(uint64_t key, int64_t elem, int64_t m) {
+  return int64_t((uint64_t(pattern_hash(uint32_t(key), uint64_t(elem))) * uint64_t(m)) >> 32);
+}
+// t(elem) in [0, q], hashed (another hash than b's): world rank 0's extra term, so that the sum
+// carries position information even where the rotation's sum is the same at every element.
+inline int64_t fsdp_grad_extra_term(uint64_t key, int64_t elem, int64_t q) {
+  return q ? int64_t((uint64_t(pattern_hash(uint32_t(key) ^ 0x5bd1e995u, uint64_t(elem))) * uint64_t(q + 1)) >> 32) : 0;
+}
+// h in [1, m + q]: rank-distinguishable (distinct over any m consecutive ranks), rank 0 + t(elem).
+inline int64_t fsdp_grad_h_keyed(uint64_t key, int world_rank, int64_t elem, int64_t m, int64_t q) {
+  return (fsdp_grad_base(key, elem, m) + world_rank) % m + 1 + (world_rank == 0 ? fsdp_grad_extra_term(key, elem, q) : 0);
+}
+inline int64_t fsdp_grad_h(uint64_t seed, int world_rank, int mb, size_t unit, size_t item, int64_t elem, int64_t m,
+                           int64_t q) {
+  return fsdp_grad_h_keyed(fsdp_grad_key(seed, unit, item, mb), world_rank, elem, m, q);
 }
 // sum over microbatches 0..k-1 and world ranks 0..W-1 of h: the reduced (averaged) grad, O(k).
-inline int64_t fsdp_grad_expected(uint64_t seed, int W, int k, size_t unit, size_t item, int64_t elem, int64_t m) {
+inline int64_t fsdp_grad_expected(uint64_t seed, int W, int k, size_t unit, size_t item, int64_t elem, int64_t m,
+                                  int64_t q) {
   int64_t s = 0;
-  for (int mb = 0; mb < k; ++mb) s += reduce_sum(fsdp_key(seed, unit, item, mb + 1), W, uint64_t(elem), m) + W;
+  for (int mb = 0; mb < k; ++mb) {
+    const uint64_t key = fsdp_grad_key(seed, unit, item, mb);
+    s += reduce_sum_of_base(fsdp_grad_base(key, elem, m), W, m) + W + fsdp_grad_extra_term(key, elem, q);
+  }
   return s;
 }
-// Largest h range that keeps every partial sum exact: k * W^2 * m <= exact integer limit.
-// 0 when even m = 2 does not fit.
+// The rotation's range m: the largest m <= 64 with k * W^2 * m <= the exact integer limit that
+// does not divide W (the rotation's sum would be the same at every element); 1 when only m = 2
+// fits and W is even (then rank 0's extra term alone carries position). 0 when even m = 2 does
+// not fit.
 int64_t fsdp_grad_modulus(DType dt, int W, int k);
+// Rank 0's extra range q for that m: what is left of the exact range, k * W * (W * m + q) <= limit
+// (AVG sums DP * h over the ranks and microbatches), at most 2^16.
+int64_t fsdp_grad_extra(DType dt, int W, int k, int64_t m);
 
 // --- local helpers both backends use ----------------------------------------------------------
 // dst[dst_first + i] += src[src_first + i] (in dst's dtype, rounding once per add).
@@ -198,7 +227,8 @@ struct FsdpConfig {
   double compute_s = 0;  // simulated compute per unit and pass
   DType dtype = DType::f32;
   uint64_t seed = 1;
-  int64_t grad_modulus = 2;
+  int64_t grad_modulus = 2;  // fsdp_grad_modulus
+  int64_t grad_extra = 0;    // fsdp_grad_extra
   FsdpFaults faults;
 };
 

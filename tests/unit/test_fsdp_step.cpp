@@ -123,12 +123,19 @@ TEST(CollectiveCounts, PerStrategyAsMegatronD1) {
 TEST(FsdpData, GradClosedFormMatchesSumOverRanks) {
   for (int W : {1, 2, 3, 5, 8}) {
     for (int k : {1, 2, 3}) {
-      int64_t m = fsdp_grad_modulus(DType::f32, W, k);
-      for (int64_t elem = 0; elem < 64; ++elem) {
-        int64_t sum = 0;
-        for (int mb = 0; mb < k; ++mb)
-          for (int r = 0; r < W; ++r) sum += fsdp_grad_h(7, r, mb, 2, 1, elem, m);
-        ASSERT_EQ(fsdp_grad_expected(7, W, k, 2, 1, elem, m), sum) << "W " << W << " k " << k;
+      for (DType dt : {DType::f32, DType::bf16}) {
+        const int64_t m = fsdp_grad_modulus(dt, W, k), q = fsdp_grad_extra(dt, W, k, m);
+        if (m == 0) continue;
+        std::set<int64_t> sums;
+        for (int64_t elem = 0; elem < 64; ++elem) {
+          int64_t sum = 0;
+          for (int mb = 0; mb < k; ++mb)
+            for (int r = 0; r < W; ++r) sum += fsdp_grad_h(7, r, mb, 2, 1, elem, m, q);
+          ASSERT_EQ(fsdp_grad_expected(7, W, k, 2, 1, elem, m, q), sum) << "W " << W << " k " << k;
+          sums.insert(sum);
+        }
+        // Position: the reduced grad is not one value at every element (another rank's shard differs).
+        EXPECT_GT(sums.size(), 1u) << dtype_name(dt) << " W " << W << " k " << k;
       }
     }
   }
@@ -138,13 +145,20 @@ TEST(FsdpData, GradModulusKeepsSumsExact) {
   EXPECT_EQ(fsdp_grad_modulus(DType::f32, 8, 2), 64);
   // bf16: k * W^2 * m <= 256.
   EXPECT_EQ(fsdp_grad_modulus(DType::bf16, 4, 2), 8);
-  EXPECT_EQ(fsdp_grad_modulus(DType::bf16, 5, 2), 5);
+  // 256 / 50 = 5 would divide W = 5: every element would sum to the same value, so 4.
+  EXPECT_EQ(fsdp_grad_modulus(DType::bf16, 5, 2), 4);
+  for (int W = 1; W <= 64; ++W) {
+    const int64_t m = fsdp_grad_modulus(DType::f32, W, 1);
+    if (m > 2) EXPECT_NE(W % m, 0) << "W " << W;
+  }
   EXPECT_EQ(fsdp_grad_modulus(DType::bf16, 9, 2), 0);  // cannot be exact
   for (int W = 1; W <= 8; ++W)
     for (int k = 1; k <= 2; ++k) {
       int64_t m = fsdp_grad_modulus(DType::bf16, W, k);
       if (m == 0) continue;
-      EXPECT_LE(int64_t(k) * W * W * m, 256);  // the largest partial sum (AVG sums DP * h)
+      const int64_t q = fsdp_grad_extra(DType::bf16, W, k, m);
+      EXPECT_LE(int64_t(k) * W * (W * m + q), 256);  // the largest partial sum (AVG sums DP * h)
+      if (m == 1) EXPECT_GT(q, 0) << "no position information at W " << W;
     }
 }
 
