@@ -56,6 +56,8 @@ SUITE_SRC := $(wildcard suites/*.cpp)
 SUITES := $(SUITE_SRC:suites/%.cpp=$(BIN)/dtbench-%)
 TOOL_SRC := $(wildcard tools/*.cpp)
 TOOLS := $(TOOL_SRC:tools/%.cpp=$(BIN)/dtbench-%)
+# dtbench-report's plot and section units, linked into it alone.
+REPORT_SRC := $(wildcard tools/report/*.cpp)
 UNIT_SRC := $(wildcard tests/unit/*.cpp)
 UNIT_BIN := $(OBJ)/unit_tests
 BENCH_SRC := $(wildcard bench/*.cpp)
@@ -91,6 +93,10 @@ $(BIN)/dtbench-%: $(OBJ)/suites/%.o $(LIB)
 $(BIN)/dtbench-%: $(OBJ)/tools/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BIN)/dtbench-report: $(OBJ)/tools/report.o $(REPORT_SRC:%.cpp=$(OBJ)/%.o) $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
 
 $(UNIT_BIN): $(UNIT_SRC:%.cpp=$(OBJ)/%.o) $(LIB)
 	$(CXX) $(LDFLAGS) $(filter %.o,$^) $(LIB) -lgmock -lgtest_main -lgtest $(LDLIBS) -o $@

@@ -1,0 +1,55 @@
+// The runs section of dtbench-report (see sections.h).
+#include <map>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "sections.h"
+
+namespace dtbench::report {
+
+std::string runs_section(const std::vector<RunData>& data, int* failed_checks) {
+  std::ostringstream html;
+  html << "<section id=\"sec-runs\">\n<h2>Runs</h2>\n<table><tr><th>run</th><th>suite</th><th>backend</th>"
+          "<th>ranks</th><th>nodes</th><th>NCCL</th><th>MPI</th><th>Slurm job</th><th>checks</th></tr>\n";
+  for (auto& d : data) {
+    std::map<std::string, std::pair<int, int>> checks;  // suite -> pass, fail
+    for (auto& f : d.checks)
+      for (auto& c : f.rows) (c.pass ? checks[c.suite].first : checks[c.suite].second)++;
+    // A row per report (suite and run id), from whichever of its two files comes first.
+    std::set<std::string> seen;
+    auto add = [&](const CsvMetadata& md) {
+      std::string suite = md.count("suite") ? md.at("suite") : "?";
+      std::string key = suite + "|" + (md.count("run_id") ? md.at("run_id") : "");
+      if (!seen.insert(key).second) return;
+      auto g = [&](const char* k) { return md.count(k) ? md.at(k) : std::string("-"); };
+      auto ck = checks[suite];
+      html << "<tr><td>" << esc(d.label) << "</td><td>" << esc(suite) << "</td><td>" << esc(g("backend"))
+           << "</td><td>" << esc(g("world_size")) << "</td><td>" << esc(g("hosts")) << "</td><td>"
+           << esc(g("nccl")) << "</td><td>" << esc(g("mpi").substr(0, 40)) << "</td><td>" << esc(g("slurm_job_id"))
+           << "</td><td class=\"" << (ck.second ? "fail" : "pass") << "\">" << ck.first << " pass, " << ck.second
+           << " fail</td></tr>\n";
+    };
+    for (auto& f : d.perf) add(f.meta);
+    for (auto& f : d.checks) add(f.meta);
+  }
+  html << "</table>\n";
+  int nfailed = 0;
+  std::ostringstream failed;
+  failed << "<table><tr><th>run</th><th>failed check</th><th>case</th><th>dtype</th><th>failing ranks</th>"
+            "<th>culprit</th><th>file:line</th></tr>\n";
+  for (auto& d : data)
+    for (auto& f : d.checks)
+      for (auto& c : f.rows)
+        if (!c.pass && ++nfailed <= 50)
+          failed << "<tr class=\"fail\"><td>" << esc(d.label) << "</td><td>" << esc(c.check) << "</td><td>"
+                 << esc(c.case_name) << "</td><td>" << esc(c.dtype) << "</td><td>" << esc(c.failing_ranks)
+                 << "</td><td>" << esc(c.culprit) << "</td><td>" << esc(f.path) << ":" << c.line << "</td></tr>\n";
+  failed << "</table>\n";
+  if (nfailed) html << failed.str();
+  html << "<p>" << nfailed << " failed checks" << (nfailed > 50 ? " (first 50 listed)" : "") << ".</p>\n</section>\n";
+  *failed_checks = nfailed;
+  return html.str();
+}
+
+}  // namespace dtbench::report

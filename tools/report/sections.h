@@ -1,0 +1,107 @@
+#pragma once
+// The sections of dtbench-report's page, in page order, each drawn from the rows its suite writes:
+//   runs           every report's metadata and check verdicts, then every failed check;
+//   coll           busbw vs message size, one plot per collective and dtype, one line per run;
+//   ddp            bucket-size sweep: step time and exposed comm vs bucket size, best size marked;
+//   fsdp           step time prefetch off/on, overlap efficiency, AG/RS busbw per unit size;
+//   ckpt           save timeline: blocking / background write / until commit, one lane per save;
+//   ep             all-to-all-v vs all-to-all, two-level grad sync vs one flat all-reduce (bar pairs);
+//   other metrics  every row no plot used, in a table.
+// Every perf row is offered to the plotting sections (runs in the order given, file by file); take()
+// keeps what the section's plots need and returns true when the row is drawn and so need not be
+// listed under other metrics. Each section takes only rows of its own suite. html() renders the
+// section once every row is in; plot ids come from unique_id(), so the sections must render in page
+// order for the ids to stay the same from one report to the next.
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/perf_csv.h"
+#include "svg_plot.h"
+
+namespace dtbench::report {
+
+// The runs table and the failed checks (the first 50); `failed_checks` gets their number.
+std::string runs_section(const std::vector<RunData>& data, int* failed_checks);
+
+// dtbench-coll: busbw vs message size per collective and dtype, a line per run. A file that holds
+// several variants of a plot (in place and out of place, layouts) gets a line per variant.
+class CollSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  const PerfFile* variants_of_ = nullptr;               // the file `variants_` was counted in
+  std::map<std::string, std::set<std::string>> variants_;  // plot -> in_place|redop|layout
+  Ordered<Ordered<Series>> bw_;                         // plot -> series
+};
+
+// dtbench-ddp --bucket-sweep: step time (or grad sync time) and exposed comm per bucket cap, a plot
+// per dtype, lines per run and configuration, the best size marked.
+class DdpSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  struct SweepLine {
+    Series step, exposed, comm;
+    std::vector<double> best;  // the suite's own best_bucket_size verdicts
+    size_t run = 0;            // colour
+  };
+  Ordered<Ordered<SweepLine>> sweep_;  // dtype -> run and configuration -> lines
+};
+
+// dtbench-fsdp: step time prefetch off / on and overlap efficiency (bars), unit all-gather and
+// reduce-scatter busbw next to plain collectives (lines).
+class FsdpSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  Ordered<Ordered<std::vector<double>>> step_, efficiency_;  // group -> series -> values
+  Ordered<Ordered<Series>> busbw_;                           // plot -> series
+};
+
+// dtbench-ckpt: one timeline lane per save, or per case from the medians over saves in older reports.
+class CkptSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  using Metrics = std::map<std::string, std::vector<double>>;  // metric -> values
+  Ordered<Metrics> lanes_, medians_;                           // lane -> metrics
+  std::map<std::string, uint64_t> median_bytes_;               // lane -> checkpoint bytes
+};
+
+// dtbench-ep: dispatch all-to-all-v vs all-to-all, two-level grad sync vs one flat all-reduce.
+class EpSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  Ordered<Ordered<std::vector<double>>> a2a_, sync_;  // group -> series -> values
+  std::map<std::string, std::vector<double>> flat_;   // run|dtype -> flat all-reduce times
+};
+
+// Every timed or valued row that the plotting sections did not take, in a table.
+class OtherSection {
+ public:
+  void take(const RunData& d, const PerfRecord& r);
+  std::string html() const;
+
+ private:
+  struct Row {
+    const RunData* run;
+    const PerfRecord* r;
+  };
+  std::vector<Row> rows_;
+};
+
+}  // namespace dtbench::report
