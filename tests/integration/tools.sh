@@ -298,5 +298,5 @@ else
   expect "report: headless Chromium draws every plot (data pixels in each frame, none without the data; run colours)" \
     "13 frames in page order, each >= 150 saturated px left of its legend and <= 10 without data; A/B/S colours >= 300 px" \
     eval 'grep -q "^RESULT OK" $T/plots-png.log'
-  [ -n "${KEEP_REPORT:-}" ] && cp $T/report.html $T/report.png "$KEEP_REPORT"/ 2>/dev/null
+  if [ -n "${KEEP_REPORT:-}" ]; then cp $T/report.html $T/report.png "$KEEP_REPORT"/ 2>/dev/null; fi
 fi
