@@ -36,6 +36,31 @@ inline uint32_t narrow_bits(uint32_t u) {
   return dt == DType::f32 ? u : dt == DType::bf16 ? exact_bf16_bits(u) : exact_f16_bits(u);
 }
 
+// words[c] = word_of(hash of counter first + c) for c < count, in runs that share a key (`compare`:
+// OR of words[c] ^ word_of(...) instead, nothing written). Word: a 32-bit word, maybe 2-aligned.
+template <bool compare, class Word, class WordOf>
+__attribute__((always_inline)) inline uint32_t run_words(Word* __restrict words, size_t count, uint64_t seed,
+                                                         uint32_t stream, uint64_t first, WordOf word_of) {
+  alignas(64) uint32_t v[kRun];
+  uint32_t diff = 0;
+  for (size_t c0 = 0; c0 < count;) {
+    uint32_t key, lo;
+    const size_t len = next_run(seed, stream, first, c0, count, &key, &lo);
+    Word* __restrict w = words + c0;
+    if (compare) {
+#pragma omp simd reduction(| : diff)
+      for (uint32_t j = 0; j < uint32_t(len); ++j) diff |= w[j] ^ word_of(mix32((lo + j) ^ key));
+    } else {
+#pragma omp simd
+      for (uint32_t j = 0; j < uint32_t(len); ++j) v[j] = word_of(mix32((lo + j) ^ key));
+#pragma omp simd
+      for (size_t j = 0; j < len; ++j) w[j] = v[j];
+    }
+    c0 += len;
+  }
+  return diff;
+}
+
 // out[k] (as dt) = fp32_bits_of(h) with h the element hash of first + k in `stream`, for every k < n.
 // fp32: one hash per element. 16-bit types: one hash w per pair of elements, and pair_of(w) gives
 // both elements packed into one 32-bit word (the even element in the low half); a range that
@@ -45,29 +70,11 @@ inline uint32_t narrow_bits(uint32_t u) {
 template <DType dt, bool compare, class Fp32BitsOf, class PairOf>
 __attribute__((always_inline)) inline uint32_t run_stream(void* data, size_t n, uint64_t seed, uint32_t stream,
                                                           uint64_t first, Fp32BitsOf fp32_bits_of, PairOf pair_of) {
-  alignas(64) uint32_t v[kRun];
-  uint32_t diff = 0;
-  if (dt == DType::f32) {
-    uint32_t* __restrict o = static_cast<uint32_t*>(data);
-    for (size_t k0 = 0; k0 < n;) {
-      uint32_t key, lo;
-      const size_t len = next_run(seed, stream, first, k0, n, &key, &lo);
-      const uint32_t* __restrict ok = o + k0;
-      if (compare) {
-#pragma omp simd reduction(| : diff)
-        for (uint32_t j = 0; j < uint32_t(len); ++j) diff |= ok[j] ^ fp32_bits_of(mix32((lo + j) ^ key));
-      } else {
-#pragma omp simd
-        for (uint32_t j = 0; j < uint32_t(len); ++j) v[j] = fp32_bits_of(mix32((lo + j) ^ key));
-#pragma omp simd
-        for (size_t j = 0; j < len; ++j) o[k0 + j] = v[j];
-      }
-      k0 += len;
-    }
-    return diff;
-  }
+  if (dt == DType::f32)
+    return run_words<compare>(static_cast<uint32_t*>(data), n, seed, stream, first, fp32_bits_of);
   uint16_t* o = static_cast<uint16_t*>(data);
   const int code = dtype_code(dt);
+  uint32_t diff = 0;
   auto single = [&](size_t k) {  // an element whose pair is not wholly in the range
     const uint16_t want = uint16_t(narrow_bits<dt>(fp32_bits_of(element_hash(seed, stream, code, first + k))));
     if (compare) diff |= uint32_t(o[k] ^ want);
@@ -76,24 +83,8 @@ __attribute__((always_inline)) inline uint32_t run_stream(void* data, size_t n, 
   size_t k = 0;
   if (n > 0 && (first & 1)) single(k++);  // the odd half of a pair
   const size_t pairs = (n - k) / 2;
-  const uint64_t first_pair = (first + k) >> 1;
   typedef uint32_t __attribute__((may_alias, aligned(2))) u32_pair;  // two elements, maybe 2-aligned
-  u32_pair* __restrict op = reinterpret_cast<u32_pair*>(o + k);
-  for (size_t p0 = 0; p0 < pairs;) {
-    uint32_t key, lo;
-    const size_t len = next_run(seed, stream, first_pair, p0, pairs, &key, &lo);
-    const u32_pair* __restrict ok = op + p0;
-    if (compare) {
-#pragma omp simd reduction(| : diff)
-      for (uint32_t j = 0; j < uint32_t(len); ++j) diff |= ok[j] ^ pair_of(mix32((lo + j) ^ key));
-    } else {
-#pragma omp simd
-      for (uint32_t j = 0; j < uint32_t(len); ++j) v[j] = pair_of(mix32((lo + j) ^ key));
-#pragma omp simd
-      for (size_t j = 0; j < len; ++j) op[p0 + j] = v[j];
-    }
-    p0 += len;
-  }
+  diff |= run_words<compare>(reinterpret_cast<u32_pair*>(o + k), pairs, seed, stream, (first + k) >> 1, pair_of);
   k += 2 * pairs;
   if (k < n) single(k);
   return diff;
