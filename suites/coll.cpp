@@ -209,11 +209,8 @@ void run_sweep(Context& ctx) {
         row.layout = g_opt.accumulate_fp32 ? "accumulate=fp32" : "";
         row.count = d.count;
         row.bytes = coll_quoted_bytes(kind, d.count, dt, n);
-        row.iters = t.iters;
-        row.warmup = ctx.opts.warmup;
-        row.time_med_us = t.med_s * 1e6, row.time_min_us = t.min_s * 1e6, row.time_max_us = t.max_s * 1e6;
-        row.algbw = t.med_s > 0 ? double(row.bytes) / t.med_s / 1e9 : 0;
-        row.busbw = row.algbw * coll_busbw_factor(kind, n);
+        set_times(row, t);
+        set_bandwidths(row, coll_busbw_factor(kind, n));
         row.n_wrong = ctx.opts.check_iters ? wrong : -1;
         ctx.perf(row);
         std::ostringstream line;

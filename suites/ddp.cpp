@@ -429,7 +429,7 @@ Measured measure(Context& ctx, const BucketPlan& plan, Groups& gr) {
   return m;
 }
 
-PerfRow row_for(Context& ctx, const BucketPlan& plan, const std::string& case_name, const std::string& op,
+PerfRow row_for(const BucketPlan& plan, const std::string& case_name, const std::string& op,
                 const TimingStats* t) {
   PerfRow row;
   row.case_name = case_name;
@@ -443,11 +443,7 @@ PerfRow row_for(Context& ctx, const BucketPlan& plan, const std::string& case_na
     row.count += (unsigned long long)b.numel;
     row.bytes += (unsigned long long)b.numel * dtype_size(b.key.grad_dtype);
   }
-  if (t) {
-    row.iters = t->iters;
-    row.warmup = ctx.opts.warmup;
-    row.time_med_us = t->med_s * 1e6, row.time_min_us = t->min_s * 1e6, row.time_max_us = t->max_s * 1e6;
-  }
+  if (t) set_times(row, *t);
   return row;
 }
 
@@ -463,18 +459,17 @@ std::string us(double s) { return format_double(s * 1e6, 4) + " us"; }
 
 // Writes the rows of one measured configuration; returns the grad-sync (comm only) time.
 void report(Context& ctx, const BucketPlan& plan, const std::string& case_name, const Measured& m) {
-  PerfRow sync = row_for(ctx, plan, case_name, perf_names::kDdpGradSync, &m.comm);
+  PerfRow sync = row_for(plan, case_name, perf_names::kDdpGradSync, &m.comm);
   const double factor = g.dp > 1 ? 2.0 * (g.dp - 1) / g.dp : 0.0;  // AR, or RS + AG: 2(n-1)/n
-  sync.algbw = m.comm.med_s > 0 ? double(sync.bytes) / m.comm.med_s / 1e9 : 0;
-  sync.busbw = sync.algbw * factor;
+  set_bandwidths(sync, factor);
   ctx.perf(sync);
   std::string line = case_name + ": " + std::to_string(plan.num_buckets()) + " bucket(s), grad sync " + us(m.comm.med_s);
   if (m.with_compute) {
     const double exposed = std::max(0.0, m.step.med_s - m.compute.med_s);
     const double eff = m.comm.med_s > 0 ? std::clamp(1.0 - exposed / m.comm.med_s, 0.0, 1.0) : 1.0;
-    ctx.perf(row_for(ctx, plan, case_name, perf_names::kDdpStep, &m.step));
-    ctx.perf(row_for(ctx, plan, case_name, "compute", &m.compute));
-    PerfRow base = row_for(ctx, plan, case_name, perf_names::kDdpStep, nullptr);
+    ctx.perf(row_for(plan, case_name, perf_names::kDdpStep, &m.step));
+    ctx.perf(row_for(plan, case_name, "compute", &m.compute));
+    PerfRow base = row_for(plan, case_name, perf_names::kDdpStep, nullptr);
     ctx.perf(metric_row(base, perf_names::kExposedComm, exposed * 1e6, "us"));
     ctx.perf(metric_row(base, perf_names::kOverlapEfficiency, eff, "fraction"));
     line += ", step " + us(m.step.med_s) + " (compute " + us(m.compute.med_s) + ", exposed comm " + us(exposed) +
@@ -544,7 +539,7 @@ void run(Context& ctx) {
       if (best_case.empty() || t < best_time) best_case = case_name, best_size = size, best_time = t, best_comm = m.comm.med_s;
       if (size > g.sweep_max / 2) break;
     }
-    PerfRow best = row_for(ctx, plan, best_case, "bucket_sweep", nullptr);
+    PerfRow best = row_for(plan, best_case, "bucket_sweep", nullptr);
     ctx.perf(metric_row(best, perf_names::kBestBucketSize, double(best_size), "elements"));
     ctx.progress("best bucket size on this fabric: " + size_text(best_size) + " elements (" + best_case + ")");
   }
@@ -555,18 +550,17 @@ void run(Context& ctx) {
   flat_opts.bucket_mb.reset();
   BucketPlan flat(g.spec, flat_opts);
   Measured fm = measure(ctx, flat, gr);
-  PerfRow flat_row = row_for(ctx, flat, "flat", "flat_grad_sync", &fm.comm);
+  PerfRow flat_row = row_for(flat, "flat", "flat_grad_sync", &fm.comm);
   const double factor = g.dp > 1 ? 2.0 * (g.dp - 1) / g.dp : 0.0;
-  flat_row.algbw = fm.comm.med_s > 0 ? double(flat_row.bytes) / fm.comm.med_s / 1e9 : 0;
-  flat_row.busbw = flat_row.algbw * factor;
+  set_bandwidths(flat_row, factor);
   ctx.perf(flat_row);
   const double ratio = fm.comm.med_s > 0 ? best_comm / fm.comm.med_s : 0;
-  ctx.perf(metric_row(row_for(ctx, plan, best_case, "bucketed_over_flat", nullptr), "bucketed_over_flat", ratio, "ratio"));
+  ctx.perf(metric_row(row_for(plan, best_case, "bucketed_over_flat", nullptr), "bucketed_over_flat", ratio, "ratio"));
   ctx.progress("flat (one collective per buffer): " + us(fm.comm.med_s) + "; bucketed (" + best_case + ") / flat = " +
                format_double(ratio, 4));
 
   const double peak = ctx.max_over_ranks(double(memory_stats(ctx.backend.mem_space()).peak_bytes));
-  ctx.perf(metric_row(row_for(ctx, plan, "memory", "peak_bytes", nullptr), "peak_bytes_per_rank", peak, "bytes"));
+  ctx.perf(metric_row(row_for(plan, "memory", "peak_bytes", nullptr), "peak_bytes_per_rank", peak, "bytes"));
 }
 
 // ----------------------------------------------------------------------------- flags

@@ -22,12 +22,13 @@
 #include <optional>
 #include <sstream>
 
-#include "ddp/ddp_sync.h"  // GradSync and scale_elements (shared with dtbench-ddp)
+#include "ddp/ddp_sync.h"  // GradSync (shared with dtbench-ddp)
 #include "ep/ep_sync.h"
 #include "core/perf_names.h"
 #include "core/check_kit.h"
+#include "core/element_ops.h"
 #include "core/error.h"
-#include "core/fp32_accum.h"
+#include "core/fp32_accum_checks.h"
 #include "ddp/bucket_plan.h"
 #include "layout/layout_groups.h"
 #include "layout/parallel_layout.h"
@@ -702,10 +703,8 @@ void run_dispatch(Context& ctx, const ParallelLayout& layout, Groups& groups, co
       p.dtype = dtype_name(dt), p.group_size = EP, p.layout = plain ? "equal bytes" : "moe dispatch " + g_opt.routing;
       p.count = plain ? per_peer : rows * size_t(H);
       p.bytes = plain ? per_peer * size_t(EP) * dtype_size(dt) : bytes;
-      p.iters = t.iters, p.warmup = ctx.opts.warmup;
-      p.time_med_us = t.med_s * 1e6, p.time_min_us = t.min_s * 1e6, p.time_max_us = t.max_s * 1e6;
-      p.algbw = t.med_s > 0 ? double(p.bytes) / t.med_s / 1e9 : 0;
-      p.busbw = p.algbw * coll_busbw_factor(CollKind::all_to_all, EP);
+      set_times(p, t);
+      set_bandwidths(p, coll_busbw_factor(CollKind::all_to_all, EP));
       ctx.perf(p);
     }
   }
@@ -737,10 +736,10 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
     PerfRow p;
     p.case_name = "grad sync", p.op = op, p.dtype = dtype_name(dt), p.redop = "sum", p.in_place = "1";
     p.group_size = op == "all_reduce" ? ctx.run.size : layout.dp_cp(), p.layout = lay;
-    p.count = max_elems, p.bytes = max_elems * dtype_size(dt), p.iters = t.iters, p.warmup = ctx.opts.warmup;
-    p.time_med_us = t.med_s * 1e6, p.time_min_us = t.min_s * 1e6, p.time_max_us = t.max_s * 1e6;
-    p.algbw = t.med_s > 0 ? double(p.bytes) / t.med_s / 1e9 : 0;
-    if (op == "all_reduce") p.busbw = p.algbw * coll_busbw_factor(CollKind::all_reduce, ctx.run.size);
+    p.count = max_elems, p.bytes = max_elems * dtype_size(dt);
+    set_times(p, t);
+    // The two-level sync is two collectives over different groups: no single bus factor.
+    set_bandwidths(p, op == "all_reduce" ? coll_busbw_factor(CollKind::all_reduce, ctx.run.size) : -1);
     ctx.perf(p);
   };
   emit("all_reduce", "flat over world, same bytes", tf);
@@ -759,184 +758,17 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
 
 // --- 8. reduce-scatter with fp32 accumulation on the expert grads ----------------------------------
 // Megatron's reduce_scatter_with_fp32_accumulation for the expert buffer of the DistOpt plan, bucket
-// by bucket, in place over expt_dp, with the one implementation in fp32_accum.h. The grads are the
-// bf16 accumulation-order pattern (member j of expt_dp holds accum_rank_value(j, i)), whatever -d
-// says: the point is how 16-bit sums round. Checks, all bit-exact:
-//   exact       own shard == RNE(exact sum), written in place at rank*S of each bucket;
-//   in_place    every other element still holds this rank's input (nothing written outside the shard);
-//   bf16_differs / bf16_identical  a plain bf16 RS of the same data differs from RNE(exact) for
-//               W >= 3 (counted over the group) and equals it element for element at W <= 2;
-//   prescale    grads pre-scaled by 2^-k first (Megatron's 1/DPCP when DPCP is a power of two):
-//               the result is RNE(exact) * 2^-k exactly;
-//   bad_scratch_refused  a scratch of N+W elements is refused before any collective is entered.
-// Faults: bf16-accum,rank=R (R sums in bf16), rs-wrong-offset,rank=R (R writes its shard at the next
-// rank's offset), fp32-in-bf16-rs (the "plain" RS widens to fp32), accept-bad-scratch (every rank
-// skips the scratch check), missing-scale,rank=R (R skips the 2^-k pre-scale).
-struct OwnedVerify {
-  LocalVerify v;
-  void add(size_t index, double observed, double expected, int culprit) {
-    ++v.n_checked;
-    if (observed == expected) return;
-    if (v.n_wrong++ == 0) v.first_index = int64_t(index), v.expected = expected, v.observed = observed;
-    if (v.culprit < 0) v.culprit = culprit;
-    v.max_abs_err = std::max(v.max_abs_err, std::fabs(observed - expected));
-  }
-};
-
-void run_fp32_accum_checks(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan) {
-  const int rank = ctx.run.rank;
-  Comm& comm = *groups.expt_dp;
-  const int W = comm.size(), me = comm.rank();
-  const uint64_t seed = ctx.opts.seed + 15485863;
-  const DType dt = DType::bf16;
-  std::vector<GradBucket> buckets;
-  size_t numel = 0;
+// by bucket, in place over expt_dp: the check set shared with dtbench-fsdp (fp32_accum_checks.h),
+// with the pre-scale by 2^-k = 1/DPCP (rounded up to a power of two) that Megatron applies first.
+void check_expert_fp32_accum(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan) {
+  Fp32AccumCheckPlan p;
+  p.group = "expt_dp", p.seed = ctx.opts.seed + 15485863;
   for (const GradBuffer& b : plan.buffers())
-    if (b.key.expert) buckets = b.buckets, numel = size_t(b.numel);
-  const std::string case_name = "expt_dp W=" + std::to_string(W) + "/" + std::to_string(buckets.size()) + " buckets";
-  // The 2^-k of the pre-scale check: 1/DPCP when that is a power of two.
-  int k = 0;
-  while ((1 << k) < std::max(layout.dp_cp(), 2)) ++k;
-  const float scale = std::ldexp(1.0f, -k);
-
-  Buffer grads = ctx.backend.alloc(dt, numel);
-  auto fill = [&](float factor) {
-    fill_with(grads, 0, numel, [&](size_t i) { return accum_rank_value(me, i, seed, W) * factor; });
-  };
-  // Owned = this rank's shard of its bucket.
-  auto owned = [&](const GradBucket& b, size_t i) {
-    const size_t S = size_t(b.numel) / size_t(W), first = size_t(b.offset) + size_t(me) * S;
-    return i >= first && i < first + S;
-  };
-  auto bucket_of = [&](size_t i) -> const GradBucket& {
-    for (const GradBucket& b : buckets)
-      if (i < size_t(b.offset + b.numel)) return b;
-    return buckets.back();
-  };
-  auto observed_copy = [&](const std::string& check) {
-    std::vector<float> obs = grads.to_host_f32(0, numel);
-    apply_flip_fault(ctx.fault, rank, check, dt, obs);
-    return obs;
-  };
-  auto reduce_all = [&](bool fp32_accum) {
-    for (const GradBucket& b : buckets) {
-      const size_t off = size_t(b.offset), n = size_t(b.numel), S = n / size_t(W);
-      if (fp32_accum) {
-        Buffer scratch = ctx.backend.alloc(dt, n);  // alive while the bucket is in flight
-        Fp32AccumFaults f;
-        f.native_sum = ctx.fault.applies("bf16-accum", rank);
-        const int target = ctx.fault.applies("rs-wrong-offset", rank) ? (me + 1) % W : me;
-        reduce_scatter_fp32_accum(comm, grads, off, n, scratch, grads, off + size_t(target) * S, f);
-      } else {
-        CollArgs a;
-        a.kind = CollKind::reduce_scatter, a.send = grads.at(off), a.recv = grads.at(off + size_t(me) * S), a.count = S;
-        a.dtype = dt, a.op = RedOp::sum;
-        a.accumulate_fp32 = ctx.fault.applies("fp32-in-bf16-rs", rank);  // fault: not a plain bf16 RS
-        comm.run(a);
-      }
-    }
-  };
-
-  // exact + in_place
-  fill(1.0f);
-  reduce_all(true);
-  {
-    const std::vector<float> ex = observed_copy("fp32_accum_rs.exact"), ip = observed_copy("fp32_accum_rs.in_place");
-    OwnedVerify exact, in_place;
-    for (size_t i = 0; i < numel; ++i) {
-      if (owned(bucket_of(i), i)) exact.add(i, ex[i], accum_expected(W, i, seed), rank);  // the owner sums
-      else in_place.add(i, ip[i], accum_rank_value(me, i, seed, W), rank);
-    }
-    ctx.report_check({"fp32_accum_rs.exact", case_name, "bf16",
-                      "all-to-all + fp32 sum + one RNE == RNE(exact sum), own shard of every expert bucket"},
-                     exact.v);
-    ctx.report_check({"fp32_accum_rs.in_place", case_name, "bf16",
-                      "in place: result at rank*S of each bucket, every other element keeps the local grad"},
-                     in_place.v);
-  }
-
-  // A plain bf16 RS of the same grads: per-hop rounding shows from W = 3 on.
-  fill(1.0f);
-  reduce_all(false);
-  {
-    const std::vector<float> obs = observed_copy("fp32_accum_rs.bf16_identical");
-    OwnedVerify same;
-    double differ = 0;
-    for (size_t i = 0; i < numel; ++i)
-      if (owned(bucket_of(i), i)) {
-        same.add(i, obs[i], accum_expected(W, i, seed), rank);
-      }
-    differ = double(same.v.n_wrong);
-    if (W >= 3) {
-      Buffer count = ctx.backend.alloc(DType::f32, 1);
-      fill_with(count, 0, 1, [&](size_t) { return float(differ); });
-      comm.all_reduce(count.data(), count.data(), 1, DType::f32, RedOp::sum);
-      const double in_group = count.to_host_f32(0, 1)[0];
-      ctx.check_condition({"fp32_accum_rs.bf16_differs", case_name, "bf16",
-                           "plain bf16 RS rounds per hop: differs from RNE(exact) for W >= 3 (count over expt_dp)"},
-                          in_group > 0 || numel == 0, format_double(in_group, 10) + " elements differ", "> 0");
-      PerfRow row;
-      row.case_name = case_name, row.op = "reduce_scatter", row.dtype = "bf16", row.group_size = W;
-      row.metric = "bf16_rs_elements_differing_from_rne_exact", row.unit = "elements";
-      row.value = ctx.sum_over_ranks(differ);
-      ctx.perf(row);
-    } else {
-      ctx.report_check({"fp32_accum_rs.bf16_identical", case_name, "bf16",
-                        "W <= 2: one add, plain bf16 RS == RNE(exact) element for element"},
-                       same.v);
-    }
-  }
-
-  // 2^-k pre-scale before the fp32-accumulating RS: exact.
-  fill(1.0f);
-  if (!ctx.fault.applies("missing-scale", rank)) scale_elements(grads, 0, numel, scale);
-  reduce_all(true);
-  {
-    const std::vector<float> obs = observed_copy("fp32_accum_rs.prescale");
-    OwnedVerify pre;
-    for (size_t i = 0; i < numel; ++i) {
-      if (!owned(bucket_of(i), i)) continue;
-      const double want = double(accum_expected(W, i, seed)) * scale;
-      int culprit = -1;
-      if (double(obs[i]) != want) {
-        // One member that skipped the pre-scale adds (1 - 2^-k) * its value: name it when exactly one fits.
-        double exact = 0;
-        for (int j = 0; j < W; ++j) exact += double(accum_rank_value(j, i, seed, W));
-        int fits = 0;
-        for (int j = 0; j < W; ++j) {
-          const double v = double(accum_rank_value(j, i, seed, W));
-          if (round_to(dt, float(exact * scale + v * (1.0 - scale))) == obs[i]) ++fits, culprit = comm.members()[size_t(j)];
-        }
-        if (fits > 1) culprit = -1;
-        if (fits == 0) culprit = rank;  // no skipped pre-scale explains it: the owner's sum is wrong
-      }
-      pre.add(i, obs[i], want, culprit);
-    }
-    ctx.report_check({"fp32_accum_rs.prescale", case_name, "bf16",
-                      "grads *= 2^-" + std::to_string(k) + " then fp32-accum RS == RNE(exact) * 2^-" + std::to_string(k)},
-                     pre.v);
-  }
-
-  // Bad scratch: refused on every rank before any collective is entered.
-  {
-    const size_t n = size_t(W) * 16;
-    Buffer in = ctx.backend.alloc(dt, n), bad = ctx.backend.alloc(dt, n + size_t(W));
-    fill_with(in, 0, n, [&](size_t i) { return accum_rank_value(me, i, seed, W); });
-    Fp32AccumFaults f;
-    f.skip_scratch_check = ctx.fault.applies("accept-bad-scratch", rank);
-    const uint64_t before = comm.calls();
-    bool refused = false;
-    try {
-      reduce_scatter_fp32_accum(comm, in, bad, in, size_t(me) * 16, f);
-    } catch (const InputError&) {
-      refused = true;
-    }
-    ctx.check_condition({"fp32_accum_rs.bad_scratch_refused", case_name, "bf16", "scratch of N+W elements"},
-                        refused && comm.calls() == before, refused ? "refused after communicating" : "accepted",
-                        "refused before any collective");
-  }
-  ctx.progress("fp32-accumulation RS over expt_dp (W=" + std::to_string(W) + ", " + std::to_string(numel) +
-               " expert grad elements): checked");
+    if (b.key.expert)
+      for (const GradBucket& bucket : b.buckets) p.buckets.push_back({size_t(bucket.offset), size_t(bucket.numel)});
+  p.case_name = "expt_dp W=" + std::to_string(groups.expt_dp->size()) + "/" + std::to_string(p.buckets.size()) + " buckets";
+  while ((1 << p.prescale_log2) < std::max(layout.dp_cp(), 2)) ++p.prescale_log2;
+  run_fp32_accum_checks(ctx, *groups.expt_dp, p);
 }
 
 // --- driver --------------------------------------------------------------------------------------
@@ -995,7 +827,7 @@ void run(Context& ctx) {
     run_finalize(ctx, layout, groups, use_distopt ? distopt : plain, use_distopt ? "distopt" : "allreduce");
   run_dispatch(ctx, layout, groups, routing);
   run_sync_perf(ctx, layout, groups, plain, distopt);
-  run_fp32_accum_checks(ctx, layout, groups, full_distopt);
+  check_expert_fp32_accum(ctx, layout, groups, full_distopt);
 
   PerfRow mem;
   mem.op = "memory", mem.metric = "peak_bytes_per_rank_max", mem.unit = "bytes";
@@ -1041,7 +873,21 @@ void add_options(CLI::App& app, CommonOptions& opts) {
       ->capture_default_str();
 }
 
+// The planners' field names (ParallelLayout, check_moe_shape, MoeRouting) as this suite's flags.
+const std::map<std::string, std::string> kFlagOf = {
+    {"tp", "--tp"},       {"cp", "--cp"},           {"pp", "--pp"},
+    {"ep", "--ep"},       {"ep_size", "--ep"},      {"etp", "--etp"},
+    {"dist_opt_instances", "--dist-opt-instances"}, {"hidden", "--hidden"},
+    {"ffn", "--ffn"},     {"vocab", "--vocab"},     {"experts", "--experts"},
+    {"num_experts", "--experts"},                   {"moe_layers", "--moe-layers"},
+    {"top_k", "--top-k"}, {"tokens_per_rank", "--tokens-per-rank"}};
+
+void validate_plan(const RunInfo& run, CommonOptions& opts);
 void validate_options(const RunInfo& run, CommonOptions& opts) {
+  with_flag_names(kFlagOf, [&] { validate_plan(run, opts); });
+}
+
+void validate_plan(const RunInfo& run, CommonOptions& opts) {
   if (g_opt.instances < 1)
     throw InputError("--dist-opt-instances: must be >= 1 (got " + std::to_string(g_opt.instances) + ")");
   {
@@ -1056,10 +902,7 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
   const ParallelLayout layout(sizes_for(run.size));
   // A fault the layout cannot reveal is refused, never a silent PASS.
   const std::string fault_kind = opts.inject_fault.empty() ? "" : parse_fault_spec(opts.inject_fault).kind;
-  if ((fault_kind == "bf16-accum" || fault_kind == "fp32-in-bf16-rs") && layout.edp() <= 2)
-    throw InputError("--inject-fault " + fault_kind + ": with " + std::to_string(layout.edp()) +
-                     " expert-DP ranks a bf16 sum is one rounding, the same as fp32 accumulation, so it cannot show "
-                     "(needs expert DP >= 3)");
+  refuse_unrevealable_fp32_accum_fault(fault_kind, layout.edp(), "expert-DP");
   if (fault_kind == "skip-inter-ar" && g_opt.instances < 2)
     throw InputError("--inject-fault skip-inter-ar: there is no inter-instance all-reduce without "
                      "--dist-opt-instances >= 2");

@@ -13,8 +13,9 @@
 #include "core/perf_names.h"
 #include "core/check_kit.h"
 #include "core/error.h"
-#include "core/fp32_accum.h"
+#include "core/fp32_accum_checks.h"
 #include "fsdp/fsdp_step.h"
+#include "layout/layout_groups.h"
 #include "core/suite.h"
 
 using namespace dtbench;
@@ -63,16 +64,20 @@ FsdpFaults faults_for(const Context& ctx) {
   return f;
 }
 
-// The groups of one strategy: no_shard reduces over the world; the others shard over groups of
-// world/R consecutive ranks and (HSDP) all-reduce across the R replicas.
+// The groups of one strategy, as Megatron-FSDP's hybrid sharding builds them: no_shard reduces over
+// the world; the others shard over a consecutive chunk of world/R ranks and (HSDP) all-reduce across
+// the R replicas, the ranks at the same position of every chunk. In ParallelLayout's terms these are
+// the intra and inter data-parallel groups of R optimizer instances.
 struct Groups {
   std::unique_ptr<Comm> shard, replica;
 };
 Groups make_groups(Context& ctx) {
-  int W = ctx.world.size(), R = g_opt.replicate, D = W / R, me = ctx.world.rank();
+  ParallelSizes sizes;
+  sizes.world = ctx.world.size(), sizes.dist_opt_instances = g_opt.replicate;
+  const ParallelLayout layout(sizes);
   Groups g;
-  g.shard = ctx.world.split(me / D, me, "fsdp-shard");
-  if (R > 1) g.replica = ctx.world.split(me % D, me, "fsdp-replica");
+  g.shard = split_layout_group(ctx.world, layout, GroupKind::intra_dp_cp, "fsdp-shard");
+  if (g_opt.replicate > 1) g.replica = split_layout_group(ctx.world, layout, GroupKind::inter_dp_cp, "fsdp-replica");
   return g;
 }
 
@@ -213,75 +218,16 @@ void run_validation(Context& ctx, Groups& g) {
   }
 }
 
-// Megatron's reduce-scatter with fp32 accumulation on a bf16 pattern where the order of accumulation
-// shows: fp32-accumulated RS == RNE(exact), the fp32-wire RS too, and a plain bf16 RS differs for
-// W >= 3 (equal at W <= 2).
-void run_grad_comm_checks(Context& ctx, Comm& comm) {
-  int W = comm.size(), r = comm.rank();
-  size_t S = size_t(g_opt.accum_elems), N = S * size_t(W);
-  uint64_t seed = ctx.opts.seed;
-  std::string case_name = "W=" + std::to_string(W) + "/S=" + std::to_string(S);
-  int owner = comm.members()[size_t(r)];
-  // Rank r contributes the value of slot (r + i) mod W at element i: the same multiset per element,
-  // so the same exact sum, while any reduction tree pairs different values from element to element.
-  auto fill = [&](Buffer& b) {
-    fill_with(b, 0, N, [&](size_t i) { return accum_rank_value(r, i, seed, W); });
-  };
-  auto expected = [&](size_t i) { return double(accum_expected(W, i, seed)); };
-  auto culprit = [&](size_t) { return owner; };  // the owner does the local sum
-  Buffer in = ctx.backend.alloc(DType::bf16, N), scratch = ctx.backend.alloc(DType::bf16, N);
-
-  fill(in);
-  Fp32AccumFaults af;
-  af.native_sum = ctx.fault.applies("bf16-accum", ctx.run.rank);
-  reduce_scatter_fp32_accum(comm, in, scratch, in, size_t(r) * S, af);
-  ctx.check({"fp32_accum_rs.exact", case_name, "bf16", "all-to-all + fp32 sum + one RNE == RNE(exact sum)"}, in,
-            size_t(r) * S, S, size_t(r) * S, expected, 0, culprit);
-
-  fill(in);
-  Buffer wide = ctx.backend.alloc(DType::f32, N);
-  fsdp_convert_elements(wide, 0, in, 0, N);
-  comm.reduce_scatter(wide.data(), wide.at(size_t(r) * S), S, DType::f32);
-  fsdp_convert_elements(in, size_t(r) * S, wide, size_t(r) * S, S);
-  ctx.check({"fp32_comm_rs.exact", case_name, "bf16", "fp32 on the wire, one RNE == RNE(exact sum)"}, in,
-            size_t(r) * S, S, size_t(r) * S, expected, 0, culprit);
-
-  fill(in);
-  CollArgs a;
-  a.kind = CollKind::reduce_scatter, a.send = in.data(), a.recv = in.at(size_t(r) * S), a.count = S;
-  a.dtype = DType::bf16;
-  a.accumulate_fp32 = ctx.fault.applies("fp32-in-bf16-rs", ctx.run.rank);  // fault: not plain bf16
-  comm.run(a);
-  std::vector<float> got = in.to_host_f32(size_t(r) * S, S);
-  double differ = 0;
-  for (size_t i = 0; i < S; ++i) differ += got[i] != float(expected(size_t(r) * S + i));
-  differ = ctx.sum_over_ranks(differ);
-  bool ok = W >= 3 ? differ > 0 : differ == 0;
-  ctx.check_condition({"bf16_rs.differs", case_name, "bf16",
-                       W >= 3 ? "plain bf16 RS rounds per hop: differs from RNE(exact) for W >= 3"
-                              : "W <= 2: one add, plain bf16 RS == RNE(exact)"},
-                      ok, format_double(differ, 10) + " elements differ", W >= 3 ? "> 0" : "0");
-  PerfRow row;
-  row.case_name = case_name, row.op = "reduce_scatter", row.dtype = "bf16", row.group_size = W;
-  row.metric = "bf16_rs_elements_differing_from_rne_exact", row.unit = "elements", row.value = differ;
-  ctx.perf(row);
-
-  // A bad scratch is refused before any collective is entered (on every rank alike).
-  bool skip_check = ctx.fault.applies("accept-bad-scratch", ctx.run.rank);
-  Buffer bad = ctx.backend.alloc(DType::bf16, N + size_t(W));
-  fill(in);
-  uint64_t before = comm.calls();
-  bool refused = false;
-  try {
-    Fp32AccumFaults bf;
-    bf.skip_scratch_check = skip_check;
-    reduce_scatter_fp32_accum(comm, in, bad, in, size_t(r) * S, bf);
-  } catch (const InputError&) {
-    refused = true;
-  }
-  ctx.check_condition({"fp32_accum_rs.bad_scratch_refused", case_name, "bf16", "scratch of N+W elements"},
-                      refused && comm.calls() == before,
-                      refused ? "refused after communicating" : "accepted", "refused before any collective");
+// Megatron's reduce-scatter with fp32 accumulation on the shard group: the check set shared with
+// dtbench-ep (fp32_accum_checks.h) on one bucket of --accum-elems elements per rank, plus the fp32
+// wire that --grad-comm fp32 uses.
+void check_grad_comm_fp32_accum(Context& ctx, Comm& shard) {
+  Fp32AccumCheckPlan p;
+  const size_t S = size_t(g_opt.accum_elems);
+  p.case_name = "W=" + std::to_string(shard.size()) + "/S=" + std::to_string(S);
+  p.group = "the shard group", p.seed = ctx.opts.seed, p.fp32_wire = true;
+  p.buckets.push_back({0, S * size_t(shard.size())});
+  run_fp32_accum_checks(ctx, shard, p);
 }
 
 // Unit collectives as the step issues them (own shard placed in the temporary full buffer + in-place
@@ -306,10 +252,8 @@ void run_unit_collective_perf(Context& ctx, Comm& comm) {
       PerfRow row;
       row.case_name = case_name, row.op = op, row.dtype = dtype_name(dt), row.group_size = D, row.layout = layout;
       row.count = size_t(S), row.bytes = coll_quoted_bytes(kind, size_t(S), dt, D);
-      row.iters = t.iters, row.warmup = ctx.opts.warmup;
-      row.time_med_us = t.med_s * 1e6, row.time_min_us = t.min_s * 1e6, row.time_max_us = t.max_s * 1e6;
-      row.algbw = t.med_s > 0 ? double(row.bytes) / t.med_s / 1e9 : 0;
-      row.busbw = row.algbw * coll_busbw_factor(kind, D);
+      set_times(row, t);
+      set_bandwidths(row, coll_busbw_factor(kind, D));
       row.in_place = layout == "coll" ? "0" : "1";
       ctx.perf(row);
       return row.busbw;
@@ -371,8 +315,7 @@ void run_step_perf(Context& ctx, Groups& g) {
       row.case_name = std::string(strategy_name(s)) + "/prefetch=" + (pf ? "on" : "off");
       row.op = perf_names::kFsdpStep, row.dtype = dtype_name(ctx.opts.dtype), row.group_size = shard.size();
       row.redop = grad_reduce_name(cfg.reduce), row.layout = shard_layout_kind_name(g_opt.layout_kind);
-      row.iters = ts.iters, row.warmup = ctx.opts.warmup;
-      row.time_med_us = ts.med_s * 1e6, row.time_min_us = ts.min_s * 1e6, row.time_max_us = ts.max_s * 1e6;
+      set_times(row, ts);
       ctx.perf(row);
     }
     double exposed_off = t[0] - compute_s, exposed_on = t[1] - compute_s;
@@ -401,7 +344,7 @@ void run(Context& ctx) {
   }
   if (ctx.opts.check_iters > 0) {
     run_validation(ctx, g);
-    run_grad_comm_checks(ctx, *g.shard);
+    check_grad_comm_fp32_accum(ctx, *g.shard);
   }
   if (ctx.opts.iters > 0) {
     run_unit_collective_perf(ctx, *g.shard);
@@ -487,6 +430,7 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
                                     [](GradReduce r) { return r != GradReduce::avg; });
     const bool unsharded = std::any_of(g_opt.strategy_list.begin(), g_opt.strategy_list.end(),
                                        [](FsdpStrategy st) { return !grads_sharded(st); });
+    refuse_unrevealable_fp32_accum_fault(f.kind, run.size / g_opt.replicate, "FSDP shard");
     if (f.kind == "missing-scale" && !scales)
       throw InputError("--inject-fault missing-scale: --grad-reduce avg has no scale to skip (add prescale or premul)");
     if (f.kind == "eager-reduce" && f.rank >= 0)
@@ -515,9 +459,9 @@ int main(int argc, char** argv) {
       "  mpirun -np 8 dtbench-fsdp -d bf16 --grad-comm fp32-accum --microbatches 1\n"
       "  mpirun -np 5 dtbench-fsdp --layout per-param --model gpt-125m --layers 2 --hidden 256\n"
       "Faults (--inject-fault KIND[,rank=R]): flip, wrong-offset, missing-scale, eager-reduce, stale-slot,\n"
-      "late-prefetch, no-free, bf16-accum, fp32-in-bf16-rs, accept-bad-scratch.";
+      "late-prefetch, no-free, bf16-accum, fp32-in-bf16-rs, rs-wrong-offset, accept-bad-scratch.";
   suite.add_options = add_options;
-  suite.faults = {"wrong-offset", "missing-scale", "bf16-accum", "fp32-in-bf16-rs", "eager-reduce", "late-prefetch", "stale-slot", "no-free", "accept-bad-scratch"};
+  suite.faults = {"wrong-offset", "missing-scale", "bf16-accum", "fp32-in-bf16-rs", "eager-reduce", "late-prefetch", "stale-slot", "no-free", "accept-bad-scratch", "rs-wrong-offset"};
   suite.validate = validate_options;
   suite.body = run;
   return suite_main(argc, argv, suite);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/units.h"
 #include "core/watchdog.h"
 
 namespace dtbench {
@@ -169,13 +170,24 @@ TimingStats Context::time_op(Comm& comm, int warmup, int iters, const std::funct
     ControlScope s("timing_max");
     MPI_Allreduce(times.data(), worst.data(), iters, MPI_DOUBLE, MPI_MAX, g_control);
   }
-  std::sort(worst.begin(), worst.end());
   TimingStats t;
-  t.iters = iters;
-  t.min_s = worst.front();
-  t.max_s = worst.back();
-  t.med_s = iters % 2 ? worst[size_t(iters / 2)] : 0.5 * (worst[size_t(iters / 2 - 1)] + worst[size_t(iters / 2)]);
+  t.iters = iters, t.warmup = warmup;
+  if (worst.empty()) return t;
+  t.min_s = *std::min_element(worst.begin(), worst.end());
+  t.max_s = *std::max_element(worst.begin(), worst.end());
+  t.med_s = median(worst);
   return t;
+}
+
+void set_times(PerfRow& row, const TimingStats& t) {
+  row.iters = t.iters, row.warmup = t.warmup;
+  row.time_med_us = t.med_s * 1e6, row.time_min_us = t.min_s * 1e6, row.time_max_us = t.max_s * 1e6;
+}
+
+void set_bandwidths(PerfRow& row, double busbw_factor) {
+  const double med_s = row.time_med_us * 1e-6;
+  row.algbw = med_s > 0 ? double(row.bytes) / med_s / 1e9 : 0;
+  if (busbw_factor >= 0) row.busbw = row.algbw * busbw_factor;
 }
 
 double Context::max_over_ranks(double v) {

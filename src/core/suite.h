@@ -21,10 +21,19 @@ struct CheckInfo {
   std::string check, case_name, dtype, detail;
 };
 
+// One Context::time_op: per iteration the slowest rank's time; median, min and max of those.
 struct TimingStats {
   double med_s = 0, min_s = 0, max_s = 0;
-  int iters = 0;
+  int iters = 0, warmup = 0;
 };
+
+// The perf-row builder every suite uses for a timed operation, so that the columns mean the same in
+// every CSV. set_times fills iters, warmup and the median/min/max times (us) from `t`;
+// set_bandwidths fills algbw = bytes / median time (GB/s, 1e9 B) from the row's bytes, and
+// busbw = algbw x busbw_factor (nccl-tests' factor for the collective, coll_busbw_factor) unless
+// busbw_factor < 0 (no bus bandwidth: busbw stays empty). Call set_times first.
+void set_times(PerfRow& row, const TimingStats& t);
+void set_bandwidths(PerfRow& row, double busbw_factor);
 
 class Context {
  public:

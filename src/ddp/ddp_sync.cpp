@@ -226,10 +226,6 @@ int64_t owned_param_elements(const BucketPlan& plan, int rank) {
 
 // ----------------------------------------------------------------------------- element helpers
 
-void scale_elements(Buffer& buf, size_t first, size_t n, float factor) {
-  detail::transform_elements(buf, first, n, [factor](size_t, float x) { return x * factor; });
-}
-
 // ----------------------------------------------------------------------------- the engine
 
 GradSync::GradSync(const BucketPlan& plan, const SyncConfig& config, const SyncComms& comms,

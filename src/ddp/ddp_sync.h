@@ -14,6 +14,7 @@
 
 #include "core/backend.h"
 #include "core/comm.h"
+#include "core/element_ops.h"  // scale_elements, add_elements
 #include "ddp/bucket_plan.h"
 #include "layout/parallel_layout.h"
 #include "core/verify.h"
@@ -113,55 +114,6 @@ struct CoverSummary {
 CoverSummary summarize_ownership(const BucketPlan& plan, const std::vector<OwnedParamPiece>& pieces, int rank);
 // Independent count: elements of params inside [r*S, (r+1)*S) of every bucket (interval sweep).
 int64_t owned_param_elements(const BucketPlan& plan, int rank);
-
-// ---------------------------------------------------------------------------------------------
-// Element helpers that work on host and device buffers (device: a host round trip).
-namespace detail {
-// buf[first + i] = fn(first + i, buf[first + i]) in the buffer's dtype; the dtype dispatch is
-// hoisted out of the element loop (fp32 host buffers are updated in place through a float*).
-template <DType DT, class Fn>
-void transform_typed(void* p, size_t first, size_t n, size_t index_base, const float* in, Fn& fn) {
-  for (size_t i = 0; i < n; ++i) {
-    const float x = in ? in[i] : load_elem(DT, p, first + i);
-    store_elem(DT, p, first + i, fn(index_base + i, x));
-  }
-}
-template <class Fn>
-void transform_elements(Buffer& buf, size_t first, size_t n, Fn fn) {
-  if (n == 0) return;
-  const DType dt = buf.dtype();
-  auto run = [&](void* p, size_t at, const float* in) {
-    switch (dt) {
-      case DType::f32: {
-        float* f = static_cast<float*>(p) + at;
-        if (in) {
-          for (size_t i = 0; i < n; ++i) f[i] = fn(first + i, in[i]);
-        } else {
-          for (size_t i = 0; i < n; ++i) f[i] = fn(first + i, f[i]);
-        }
-        break;
-      }
-      case DType::bf16: transform_typed<DType::bf16>(p, at, n, first, in, fn); break;
-      case DType::f16: transform_typed<DType::f16>(p, at, n, first, in, fn); break;
-    }
-  };
-  if (buf.space() == MemSpace::host) {
-    run(buf.data(), first, nullptr);
-    return;
-  }
-  std::vector<float> cur = buf.to_host_f32(first, n);
-  std::vector<unsigned char> tmp(n * dtype_size(dt));
-  run(tmp.data(), 0, cur.data());
-  buf.copy_from_host(tmp.data(), first, n);
-}
-}  // namespace detail
-
-void scale_elements(Buffer& buf, size_t first, size_t n, float factor);
-// buf[first + i] += value(first + i) (as fp32, stored in the buffer's dtype).
-template <class ValueFn>
-void add_elements(Buffer& buf, size_t first, size_t n, ValueFn value) {
-  detail::transform_elements(buf, first, n, [&value](size_t i, float x) { return x + value(i); });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The sync engine.

@@ -10,14 +10,13 @@
 namespace dtbench {
 namespace {
 
-void require_positive(int64_t value, const char* flag) {
-  if (value < 1) throw InputError(std::string(flag) + ": must be >= 1 (got " + std::to_string(value) + ")");
+void require_positive(int64_t value, const char* field) {
+  if (value < 1) throw ValueError(field, "must be >= 1 (got " + std::to_string(value) + ")");
 }
 
-void require_divisible(int64_t value, int by, const char* flag, const char* by_flag) {
+void require_divisible(int64_t value, int by, const char* field, const char* by_field) {
   if (value % by != 0)
-    throw InputError(std::string(flag) + " " + std::to_string(value) + " is not divisible by " + by_flag + " = " +
-                     std::to_string(by));
+    throw ValueError(field, std::to_string(value) + " is not divisible by " + by_field + " = " + std::to_string(by));
 }
 
 bool is_power_of_two(double x) {
@@ -44,14 +43,14 @@ TensorSpec tensor(const std::string& name, std::vector<int64_t> shape, DType dt,
 }  // namespace
 
 void check_moe_shape(const MoeModelShape& s, const ParallelLayout& layout) {
-  require_positive(s.hidden, "--hidden");
-  require_positive(s.ffn, "--ffn");
-  require_positive(s.vocab, "--vocab");
-  require_positive(s.experts, "--experts");
-  require_positive(s.moe_layers, "--moe-layers");
-  require_divisible(s.hidden, layout.tp(), "--hidden", "--tp");
-  require_divisible(s.vocab, layout.tp(), "--vocab", "--tp");
-  require_divisible(s.ffn, layout.etp(), "--ffn", "ETP (--etp, default --tp)");
+  require_positive(s.hidden, "hidden");
+  require_positive(s.ffn, "ffn");
+  require_positive(s.vocab, "vocab");
+  require_positive(s.experts, "experts");
+  require_positive(s.moe_layers, "moe_layers");
+  require_divisible(s.hidden, layout.tp(), "hidden", "TP");
+  require_divisible(s.vocab, layout.tp(), "vocab", "TP");
+  require_divisible(s.ffn, layout.etp(), "ffn", "ETP");
 }
 
 int first_moe_layer(int layers, int pp, int stage) {

@@ -24,7 +24,8 @@ struct MoeModelShape {
   int moe_layers = 2;    // --moe-layers: split over the PP stages (uneven allowed)
 };
 
-// InputError naming the flag when a size is < 1 or a TP/ETP split does not divide.
+// ValueError naming the field (hidden, ffn, vocab, experts, moe_layers) when a size is < 1 or a
+// TP/ETP split does not divide.
 void check_moe_shape(const MoeModelShape& shape, const ParallelLayout& layout);
 
 // First layer of PP stage `stage` when `layers` are split contiguously over `pp` stages (the

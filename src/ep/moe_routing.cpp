@@ -18,8 +18,8 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-void require_positive(int value, const char* flag) {
-  if (value < 1) throw InputError(std::string(flag) + ": must be >= 1 (got " + std::to_string(value) + ")");
+void require_positive(int value, const char* field) {
+  if (value < 1) throw ValueError(field, "must be >= 1 (got " + std::to_string(value) + ")");
 }
 
 }  // namespace
@@ -45,13 +45,13 @@ RoutingDistribution parse_routing_distribution(const std::string& text, const st
 
 MoeRouting::MoeRouting(const RoutingConfig& config) : config_(config) {
   if (config.tokens_per_rank < 0)
-    throw InputError("--tokens-per-rank: must be >= 0 (got " + std::to_string(config.tokens_per_rank) + ")");
-  require_positive(config.num_experts, "--num-experts");
-  require_positive(config.top_k, "--top-k");
-  require_positive(config.ep_size, "--ep");
+    throw ValueError("tokens_per_rank", "must be >= 0 (got " + std::to_string(config.tokens_per_rank) + ")");
+  require_positive(config.num_experts, "num_experts");
+  require_positive(config.top_k, "top_k");
+  require_positive(config.ep_size, "ep_size");
   if (config.top_k > config.num_experts)
-    throw InputError("--top-k: " + std::to_string(config.top_k) + " distinct experts per token but --num-experts is " +
-                     std::to_string(config.num_experts));
+    throw ValueError("top_k", std::to_string(config.top_k) + " distinct experts per token but only " +
+                                  std::to_string(config.num_experts) + " experts");
   if (config.distribution.kind == RoutingDistribution::Kind::zipf) {
     // 2^32 * (e+1)^-s rounded, at least 1: every expert stays reachable, so top_k = E still works.
     for (int e = 0; e < config.num_experts; ++e) {

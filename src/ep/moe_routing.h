@@ -40,7 +40,8 @@ struct RoutingLoad {
 
 class MoeRouting {
  public:
-  // Throws InputError naming the flag for a non-positive size or top_k > num_experts.
+  // Throws ValueError naming the field (tokens_per_rank, num_experts, top_k, ep_size) for a
+  // non-positive size or top_k > num_experts.
   explicit MoeRouting(const RoutingConfig& config);
   const RoutingConfig& config() const { return config_; }
 

@@ -165,57 +165,6 @@ int64_t fsdp_grad_extra(DType dt, int W, int k, int64_t m) {
   return std::max<int64_t>(0, std::min<int64_t>(q, int64_t(1) << 16));
 }
 
-// --- local element helpers ----------------------------------------------------------------------
-// Device buffers are staged through the host (Buffer::host_bytes): correct on both backends.
-
-void fsdp_accumulate_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n) {
-  if (n == 0) return;
-  DType dd = dst.dtype(), sd = src.dtype();
-  if (dst.space() == MemSpace::host && src.space() == MemSpace::host) {
-    if (dd == DType::f32 && sd == DType::f32) {  // the common case: no dtype dispatch per element
-      float* d = static_cast<float*>(dst.data()) + dst_first;
-      const float* a = static_cast<const float*>(src.data()) + src_first;
-      for (size_t i = 0; i < n; ++i) d[i] = d[i] + a[i];
-      return;
-    }
-    for (size_t i = 0; i < n; ++i)
-      store_elem(dd, dst.data(), dst_first + i, load_elem(dd, dst.data(), dst_first + i) + load_elem(sd, src.data(), src_first + i));
-    return;
-  }
-  std::vector<unsigned char> a = dst.host_bytes(dst_first, n), b = src.host_bytes(src_first, n);
-  for (size_t i = 0; i < n; ++i) store_elem(dd, a.data(), i, load_elem(dd, a.data(), i) + load_elem(sd, b.data(), i));
-  dst.copy_from_host(a.data(), dst_first, n);
-}
-
-void fsdp_scale_elements(Buffer& buf, size_t first, size_t n, float factor) {
-  if (n == 0) return;
-  DType dt = buf.dtype();
-  if (buf.space() == MemSpace::host) {
-    if (dt == DType::f32) {
-      float* f = static_cast<float*>(buf.data()) + first;
-      for (size_t i = 0; i < n; ++i) f[i] = f[i] * factor;
-      return;
-    }
-    for (size_t i = first; i < first + n; ++i) store_elem(dt, buf.data(), i, load_elem(dt, buf.data(), i) * factor);
-    return;
-  }
-  std::vector<unsigned char> a = buf.host_bytes(first, n);
-  for (size_t i = 0; i < n; ++i) store_elem(dt, a.data(), i, load_elem(dt, a.data(), i) * factor);
-  buf.copy_from_host(a.data(), first, n);
-}
-
-void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n) {
-  if (n == 0) return;
-  DType dd = dst.dtype(), sd = src.dtype();
-  if (dst.space() == MemSpace::host && src.space() == MemSpace::host) {
-    for (size_t i = 0; i < n; ++i) store_elem(dd, dst.data(), dst_first + i, load_elem(sd, src.data(), src_first + i));
-    return;
-  }
-  std::vector<unsigned char> b = src.host_bytes(src_first, n), a(n * dtype_size(dd));
-  for (size_t i = 0; i < n; ++i) store_elem(dd, a.data(), i, load_elem(sd, b.data(), i));
-  dst.copy_from_host(a.data(), dst_first, n);
-}
-
 double params_digest(const std::vector<float>& values) {
   double d = 0;
   int w = 1;  // i % 7 + 1, without a division per element
@@ -444,14 +393,14 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
       ++m.stats.counts.reduce_scatter;
     } else if (c.comm == GradComm::fp32 && dt != DType::f32) {
       st.scratch = m.backend.alloc(DType::f32, buf.count());
-      fsdp_convert_elements(st.scratch, 0, buf, 0, buf.count());
+      convert_elements(st.scratch, 0, buf, 0, buf.count());
       CollArgs a;
       a.kind = CollKind::reduce_scatter, a.send = st.scratch.data(), a.recv = st.scratch.at(size_t(r) * S);
       a.count = S, a.dtype = DType::f32, a.op = op;
       p.request = m.shard.start(a);
       Buffer* scr = &st.scratch;
       Buffer* out = &buf;
-      p.finish = [=] { fsdp_convert_elements(*out, size_t(r) * S, *scr, size_t(r) * S, S); };
+      p.finish = [=] { convert_elements(*out, size_t(r) * S, *scr, size_t(r) * S, S); };
       ++m.stats.counts.reduce_scatter;
     } else {
       CollArgs a;
@@ -524,19 +473,19 @@ StepStats FsdpModel::step(const ParamsObserver& observe) {
 
       bool prescale = c.reduce == GradReduce::prescale && !f.missing_scale;
       if (grads_sharded(c.strategy)) {
-        if (prescale) fsdp_scale_elements(st.grad_temp, 0, st.grad_temp.count(), factor);
+        if (prescale) scale_elements(st.grad_temp, 0, st.grad_temp.count(), factor);
         Buffer* temp = &st.grad_temp;
         Buffer* shard_buf = &st.grad_shard;
         size_t S = size_t(st.S);
         start_reduce(i, st.grad_temp, [&m, &release, temp, shard_buf, S, r] {
-          fsdp_accumulate_elements(*shard_buf, 0, *temp, size_t(r) * S, S);  // shard += reduced
+          accumulate_elements(*shard_buf, 0, *temp, size_t(r) * S, S);  // shard += reduced
           release(*temp, m.grad_temps);
         });
       } else {
-        fsdp_accumulate_elements(st.grad_full, 0, st.grad_temp, 0, st.grad_temp.count());  // main_grad += grad
+        accumulate_elements(st.grad_full, 0, st.grad_temp, 0, st.grad_temp.count());  // main_grad += grad
         release(st.grad_temp, m.grad_temps);
         if (last || f.eager_reduce) {
-          if (prescale) fsdp_scale_elements(st.grad_full, 0, st.grad_full.count(), factor);
+          if (prescale) scale_elements(st.grad_full, 0, st.grad_full.count(), factor);
           start_reduce(i, st.grad_full, nullptr);
         }
       }

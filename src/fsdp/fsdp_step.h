@@ -22,6 +22,7 @@
 #include "../../kernels/pattern.h"
 #include "core/backend.h"
 #include "core/comm.h"
+#include "core/element_ops.h"
 #include "core/fp32_accum.h"
 #include "layout/shard_layout.h"
 #include "model/model.h"
@@ -200,14 +201,6 @@ int64_t fsdp_grad_modulus(DType dt, int W, int k);
 // Rank 0's extra range q for that m: what is left of the exact range, k * W * (W * m + q) <= limit
 // (AVG sums DP * h over the ranks and microbatches), at most 2^16.
 int64_t fsdp_grad_extra(DType dt, int W, int k, int64_t m);
-
-// --- local helpers both backends use ----------------------------------------------------------
-// dst[dst_first + i] += src[src_first + i] (in dst's dtype, rounding once per add).
-void fsdp_accumulate_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n);
-// buf[first + i] *= factor (product in fp32, one rounding to the buffer's dtype).
-void fsdp_scale_elements(Buffer& buf, size_t first, size_t n, float factor);
-// dst (any dtype) = src (any dtype) converted, n elements.
-void fsdp_convert_elements(Buffer& dst, size_t dst_first, const Buffer& src, size_t src_first, size_t n);
 
 // The reduce-scatter with fp32 accumulation, PendingReduce and the bf16 accumulation-order
 // pattern live in fp32_accum.h (shared with dtbench-ep).

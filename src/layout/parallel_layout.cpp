@@ -32,8 +32,8 @@ GridMask grid_mask(GroupKind kind) {
   }
 }
 
-void require_positive(int value, const char* flag) {
-  if (value < 1) throw InputError(std::string(flag) + ": must be >= 1 (got " + std::to_string(value) + ")");
+void require_positive(int value, const char* field) {
+  if (value < 1) throw ValueError(field, "must be >= 1 (got " + std::to_string(value) + ")");
 }
 
 }  // namespace
@@ -59,31 +59,30 @@ const char* group_kind_name(GroupKind kind) {
 }
 
 ParallelLayout::ParallelLayout(const ParallelSizes& s) : world_(s.world), instances_(s.dist_opt_instances) {
-  if (s.world < 1) throw InputError("world size must be >= 1 (got " + std::to_string(s.world) + ")");
-  require_positive(s.tp, "--tp");
-  require_positive(s.cp, "--cp");
-  require_positive(s.pp, "--pp");
-  require_positive(s.ep, "--ep");
-  if (s.etp < 0) throw InputError("--etp: must be >= 1, or 0 for the --tp value (got " + std::to_string(s.etp) + ")");
-  require_positive(s.dist_opt_instances, "--num-distributed-optimizer-instances");
+  if (s.world < 1) throw ValueError("world", "must be >= 1 (got " + std::to_string(s.world) + ")");
+  require_positive(s.tp, "tp");
+  require_positive(s.cp, "cp");
+  require_positive(s.pp, "pp");
+  require_positive(s.ep, "ep");
+  if (s.etp < 0) throw ValueError("etp", "must be >= 1, or 0 for the TP size (got " + std::to_string(s.etp) + ")");
+  require_positive(s.dist_opt_instances, "dist_opt_instances");
   const int etp = s.etp == 0 ? s.tp : s.etp;
   const std::string world = "world size " + std::to_string(s.world);
 
   const int tp_cp_pp = s.tp * s.cp * s.pp;
   if (s.world % tp_cp_pp != 0)
-    throw InputError("--tp/--cp/--pp: " + world + " is not divisible by TP*CP*PP = " + std::to_string(tp_cp_pp));
+    throw ValueError("tp/cp/pp", world + " is not divisible by TP*CP*PP = " + std::to_string(tp_cp_pp));
   const int etp_ep_pp = etp * s.ep * s.pp;
   if (s.world % etp_ep_pp != 0)
-    throw InputError("--ep/--etp: " + world + " is not divisible by ETP*EP*PP = " + std::to_string(etp_ep_pp));
+    throw ValueError("ep/etp", world + " is not divisible by ETP*EP*PP = " + std::to_string(etp_ep_pp));
   dense_ = {s.tp, s.cp, s.world / tp_cp_pp, s.pp};
   expert_ = {etp, s.ep, s.world / etp_ep_pp, s.pp};
 
-  const std::string flag = "--num-distributed-optimizer-instances: ";
   const std::string n = std::to_string(instances_);
   if (dp_cp() % instances_ != 0)
-    throw InputError(flag + "DP*CP = " + std::to_string(dp_cp()) + " is not divisible by " + n);
+    throw ValueError("dist_opt_instances", "DP*CP = " + std::to_string(dp_cp()) + " is not divisible by " + n);
   if (edp() % instances_ != 0)
-    throw InputError(flag + "expert DP = " + std::to_string(edp()) + " is not divisible by " + n);
+    throw ValueError("dist_opt_instances", "expert DP = " + std::to_string(edp()) + " is not divisible by " + n);
 }
 
 void ParallelLayout::check_rank(int rank) const {

@@ -49,7 +49,8 @@ constexpr int kNoGroup = -1;  // group_color/index of a rank outside every group
 
 class ParallelLayout {
  public:
-  // Throws InputError naming the flag when a size is < 1 or does not divide.
+  // Throws ValueError naming the field (tp, cp, pp, ep, etp, dist_opt_instances, world) when a size
+  // is < 1 or does not divide.
   explicit ParallelLayout(const ParallelSizes& sizes);
 
   int world() const { return world_; }

@@ -30,7 +30,6 @@ model_flag() {
 # with the test that injects the fault they exist to catch. Prints the reason; fails for other checks.
 flip_exempt() {
   case "$1:$2" in
-    ep:fp32_accum_rs.in_place) echo "compares untouched shards itself; ep.sh injects rs-wrong-offset" ;;
     ckpt:load.checksum) echo "checksums the files; ckpt.sh flips a byte in a shard file" ;;
     ckpt:load.read) echo "reads the files; ckpt.sh truncates a shard file" ;;
     *) return 1 ;;

@@ -70,6 +70,15 @@ for suite in "ddp --distributed-optimizer" ddp fsdp ep; do
   done
 done
 
+# A fixed case beside the rotation above (which moves every mode to another world size and dtype
+# when the mode list changes): a reduce-scatter shard from the wrong rank in bf16 FSDP grads at a
+# world size that is not a power of two, where the shard boundaries fall inside tensors.
+run_mpi 6 "$TMP_ROOT/fsdp-wrong-shard-bf16.log" -x LD_PRELOAD="$SO" -x DTBENCH_PMPI_FAULT="wrong-shard,rank=1" \
+  "$BIN/dtbench-fsdp" --backend host -d bf16 -n 2 -w 1 -q --out "$TMP_ROOT/fsdp-wrong-shard-bf16"
+expect "fabric wrong-shard fsdp np=6 bf16 (fixed case)" "exit 1, FAIL grad.own_shard naming rank 1 ($host)" \
+  eval '[ $RC = 1 ] && grep -q "^pmpi_fault: rank 1 corrupted reduce_scatter" $LOG &&
+        grep -qE "^FAIL grad.own_shard .*failing ranks ([0-9]+ \([^)]*\); )*1 \($host\)" $LOG'
+
 # dtbench-ckpt: its metadata exchanges (checked frames) and the DDP all-reduce its saves run beside.
 # Every mode on every call first (whichever exchange it reaches first), then one exchange at a time,
 # each named in the FAIL row. wrong-shard acts on reduce-scatters only, which ckpt does not issue.

@@ -50,8 +50,14 @@ done
 f=$(checks_csv $TMP_ROOT/np4)
 expect "fsdp np=4 has every check" "unshard, grad, counts, memory, prefetch, fp32-accum, bf16 differs rows" eval '
   for c in unshard.params grad.own_shard collectives.count memory.live_units memory.peak_bytes prefetch.order \
-           prefetch.identical fp32_accum_rs.exact fp32_comm_rs.exact bf16_rs.differs fp32_accum_rs.bad_scratch_refused; do
+           prefetch.identical fp32_accum_rs.exact fp32_accum_rs.in_place fp32_comm_rs.exact fp32_accum_rs.bf16_differs \
+           fp32_accum_rs.bad_scratch_refused; do
     csvq $f --where check=$c status=PASS || exit 1; done'
+
+# W = 2: one add, one rounding, so a plain bf16 RS equals RNE(exact) element for element.
+f=$(checks_csv $TMP_ROOT/np2)
+expect "fsdp np=2 plain bf16 RS identical" "PASS row fp32_accum_rs.bf16_identical, no bf16_differs row" \
+  eval 'csvq $f --where check=fp32_accum_rs.bf16_identical status=PASS && no_rows $f check=fp32_accum_rs.bf16_differs'
 
 # fault_test NAME NP RANK CHECK ARGS...: exit 1, a FAIL row of CHECK naming RANK in failing_ranks
 # or culprit, and no FAIL row of another check unless allowed (ALSO).
@@ -90,7 +96,10 @@ for np in 3 5; do
   ALSO= fault_test bf16-accum-np$np $np 2 fp32_accum_rs.exact "${Z3[@]}" -d bf16 --grad-comm fp32-accum --microbatches 1 \
     --inject-fault bf16-accum,rank=2
 done
-ALSO= fault_test fp32-in-bf16-rs 4 0 bf16_rs.differs "${Z3[@]}" --inject-fault fp32-in-bf16-rs
+ALSO= fault_test fp32-in-bf16-rs 4 0 fp32_accum_rs.bf16_differs "${Z3[@]}" --inject-fault fp32-in-bf16-rs
+# Rank 1 writes its reduced shard at the next member's offset: its own shard keeps the input and the
+# next shard is overwritten (the same check set as dtbench-ep, fp32_accum_checks.h).
+ALSO=fp32_accum_rs.exact fault_test rs-wrong-offset 4 1 fp32_accum_rs.in_place "${Z3[@]}" --inject-fault rs-wrong-offset,rank=1
 ALSO= fault_test accept-bad-scratch 3 1 fp32_accum_rs.bad_scratch_refused "${Z3[@]}" --inject-fault accept-bad-scratch
 
 # Perf CSV: unit AG/RS rows for the suite and the coll peers, their ratio, step times, overlap
@@ -121,6 +130,8 @@ bad=(
   "--model nope|--model"
   "--model-csv /nonexistent.csv|nonexistent"
   "-d bf16 --microbatches 40|-d bf16"
+  "--inject-fault fp32-in-bf16-rs|--inject-fault"
+  "--inject-fault bf16-accum,rank=1|--inject-fault"
 )
 for case in "${bad[@]}"; do
   args=${case%%|*} flag=${case##*|}

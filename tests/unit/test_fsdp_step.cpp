@@ -175,16 +175,5 @@ TEST(FsdpData, ParamValuesExactInBf16AndChangeWithVersion) {
 
 // The accumulation-order pattern and its tests moved to fp32_accum.h / test_fp32_accum.cpp.
 
-TEST(LocalHelpers, AccumulateScaleConvertOnHostBuffers) {
-  Buffer a(MemSpace::host, DType::bf16, 4), b(MemSpace::host, DType::bf16, 4), w(MemSpace::host, DType::f32, 4);
-  for (size_t i = 0; i < 4; ++i) store_elem(DType::bf16, a.data(), i, float(i)), store_elem(DType::bf16, b.data(), i, 2.0f);
-  fsdp_accumulate_elements(a, 1, b, 0, 3);
-  EXPECT_EQ(a.to_host_f32(0, 4), (std::vector<float>{0, 3, 4, 5}));
-  fsdp_scale_elements(a, 0, 4, 0.5f);
-  EXPECT_EQ(a.to_host_f32(0, 4), (std::vector<float>{0, 1.5f, 2, 2.5f}));
-  fsdp_convert_elements(w, 0, a, 0, 4);
-  EXPECT_EQ(w.to_host_f32(0, 4), (std::vector<float>{0, 1.5f, 2, 2.5f}));
-}
-
 }  // namespace
 }  // namespace dtbench

@@ -286,17 +286,34 @@ void expect_input_error(const ParallelSizes& s, const std::string& needle) {
   }
 }
 
-TEST(ParallelLayoutErrors, NamesTheFlag) {
-  expect_input_error({6, 1, 1, 1, 4}, "--ep/--etp: world size 6 is not divisible by ETP*EP*PP = 4");
-  expect_input_error({6, 4}, "--tp/--cp/--pp: world size 6 is not divisible by TP*CP*PP = 4");
-  expect_input_error({8, 1, 1, 1, 1, 0, 3}, "--num-distributed-optimizer-instances: DP*CP = 8");
-  expect_input_error({8, 1, 1, 1, 4, 0, 4}, "--num-distributed-optimizer-instances: expert DP = 2");
-  expect_input_error({8, 0}, "--tp");
-  expect_input_error({8, 1, -1}, "--cp");
-  expect_input_error({8, 1, 1, 0}, "--pp");
-  expect_input_error({8, 1, 1, 1, 1, -2}, "--etp");
+TEST(ParallelLayoutErrors, NamesTheField) {
+  expect_input_error({6, 1, 1, 1, 4}, "ep/etp: world size 6 is not divisible by ETP*EP*PP = 4");
+  expect_input_error({6, 4}, "tp/cp/pp: world size 6 is not divisible by TP*CP*PP = 4");
+  expect_input_error({8, 1, 1, 1, 1, 0, 3}, "dist_opt_instances: DP*CP = 8");
+  expect_input_error({8, 1, 1, 1, 4, 0, 4}, "dist_opt_instances: expert DP = 2");
+  expect_input_error({8, 0}, "tp: must be >= 1 (got 0)");
+  expect_input_error({8, 1, -1}, "cp: must be >= 1 (got -1)");
+  expect_input_error({8, 1, 1, 0}, "pp: must be >= 1 (got 0)");
+  expect_input_error({8, 1, 1, 1, 1, -2}, "etp: must be >= 1, or 0");
   expect_input_error({8, 1, 1, 1, 1, 3}, "ETP*EP*PP = 3");
-  expect_input_error({0}, "world size");
+  expect_input_error({0}, "world: must be >= 1");
+}
+
+// A suite maps the fields to its own flags; unknown fields keep their names.
+TEST(ParallelLayoutErrors, SuiteNamesItsFlags) {
+  const std::map<std::string, std::string> flags = {{"tp", "--tp"}, {"cp", "--cp"}, {"pp", "--pp"},
+                                                    {"dist_opt_instances", "--dist-opt-instances"}};
+  auto message = [&](const ParallelSizes& s) {
+    try {
+      with_flag_names(flags, [&] { return ParallelLayout(s); });
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message({6, 4}), "--tp/--cp/--pp: world size 6 is not divisible by TP*CP*PP = 4");
+  EXPECT_EQ(message({8, 1, 1, 1, 1, 0, 3}), "--dist-opt-instances: DP*CP = 8 is not divisible by 3");
+  EXPECT_EQ(message({6, 1, 1, 1, 4}), "ep/etp: world size 6 is not divisible by ETP*EP*PP = 4");
 }
 
 TEST(ParallelLayoutErrors, ThrowsExactlyWhenSomethingDoesNotDivide) {
