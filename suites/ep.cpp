@@ -1,7 +1,8 @@
 // dtbench-ep: expert-parallel gradient sync and the MoE token all-to-all, as Megatron-Core does them
 // (parallel_state.py groups, DistributedDataParallel gradient scaling and start_grad_sync,
 // finalize_model_grads.py). The suite reads top to bottom as the pattern:
-//   1. build the TP/PP/dp_cp/expt_dp/EP/embedding communicators from ParallelLayout and check them;
+//   1. build the TP/PP/dp_cp/expt_dp/EP/embedding communicators from ParallelLayout (ep_grads.h) and
+//      check them;
 //   2. plan this rank's MoE stage: dense and expert grads in separate buffers, bucketed by BucketPlan;
 //   3. prove the groups: 2^rank fill, every element == sum of 2^r over the intended group;
 //   4. sync dense grads over dp_cp and expert grads over expt_dp for every DDP scaling mode, with
@@ -11,29 +12,29 @@
 //   6. dispatch tokens to their experts and combine them back (all-to-all-v over the EP group);
 //   7. time the two-level sync against one flat all-reduce of the same bytes, and the all-to-all-v
 //      against a plain all-to-all of the same bytes;
-//   8. the reduce-scatter with fp32 accumulation (shared with dtbench-fsdp in fp32_accum.h)
-//      on the expert grads over expt_dp.
+//   8. the reduce-scatter with fp32 accumulation on the expert grads over expt_dp (the check set
+//      shared with dtbench-fsdp, fp32_accum_checks.h).
+// The grad buffers, Megatron's finish_grad_sync over dtbench-ddp's engine and DistOpt ownership
+// live in src/ep/ep_grads.h; the closed forms in src/ep/ep_sync.h.
 // With --dist-opt-instances N > 1 (partial distributed optimizer) the DistOpt sync reduce-
 // scatters over the intra group (DP/N ranks) and all-reduces the own shard over the inter group.
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <memory>
 #include <optional>
 #include <sstream>
 
-#include "ddp/ddp_sync.h"  // GradSync (shared with dtbench-ddp)
-#include "ep/ep_sync.h"
-#include "core/perf_names.h"
 #include "core/check_kit.h"
 #include "core/element_ops.h"
 #include "core/error.h"
 #include "core/fp32_accum_checks.h"
-#include "ddp/bucket_plan.h"
-#include "layout/layout_groups.h"
-#include "layout/parallel_layout.h"
-#include "ep/moe_routing.h"
+#include "core/perf_names.h"
 #include "core/suite.h"
+#include "ddp/bucket_plan.h"
+#include "ep/ep_grads.h"
+#include "ep/ep_sync.h"
+#include "ep/moe_routing.h"
+#include "layout/parallel_layout.h"
 
 using namespace dtbench;
 
@@ -82,37 +83,20 @@ const char* mode_name(GradScaleMode m) {
   return "?";
 }
 
-// --- communicators -----------------------------------------------------------------------------
-struct Groups {
-  std::unique_ptr<Comm> tp, pp, dp_cp, expt_dp, ep, embedding;
-  // Partial DistOpt (N > 1 only): RS over intra, AR of the own shard over inter.
-  std::unique_ptr<Comm> intra_dp_cp, inter_dp_cp, intra_expt_dp, inter_expt_dp;
-  bool in_embedding = false;
-};
+// The sync faults this rank injects (ep_grads.h).
+EpSyncFaults sync_faults(const Context& ctx) {
+  EpSyncFaults f;
+  f.missing_scale = ctx.fault.applies("missing-scale", ctx.run.rank);
+  f.skip_inter_ar = ctx.fault.applies("skip-inter-ar", ctx.run.rank);
+  f.wrong_group = ctx.fault.kind == "wrong-group";
+  return f;
+}
 
-Groups build_groups(Context& ctx, const ParallelLayout& layout) {
-  Groups g;
-  g.tp = split_layout_group(ctx.world, layout, GroupKind::tp);
-  g.pp = split_layout_group(ctx.world, layout, GroupKind::pp);
-  g.dp_cp = split_layout_group(ctx.world, layout, GroupKind::dp_cp);
-  g.expt_dp = split_layout_group(ctx.world, layout, GroupKind::expert_dp);
-  g.ep = split_layout_group(ctx.world, layout, GroupKind::ep);
-  g.embedding = split_layout_group(ctx.world, layout, GroupKind::embedding);
-  g.in_embedding = layout.group_color(GroupKind::embedding, ctx.run.rank) != kNoGroup;
-  std::vector<std::pair<GroupKind, Comm*>> all = {{GroupKind::tp, g.tp.get()},       {GroupKind::pp, g.pp.get()},
-                                                  {GroupKind::dp_cp, g.dp_cp.get()}, {GroupKind::expert_dp, g.expt_dp.get()},
-                                                  {GroupKind::ep, g.ep.get()},       {GroupKind::embedding, g.embedding.get()}};
-  if (layout.dist_opt_instances() > 1) {
-    g.intra_dp_cp = split_layout_group(ctx.world, layout, GroupKind::intra_dp_cp);
-    g.inter_dp_cp = split_layout_group(ctx.world, layout, GroupKind::inter_dp_cp);
-    g.intra_expt_dp = split_layout_group(ctx.world, layout, GroupKind::intra_expert_dp);
-    g.inter_expt_dp = split_layout_group(ctx.world, layout, GroupKind::inter_expert_dp);
-    all.insert(all.end(), {{GroupKind::intra_dp_cp, g.intra_dp_cp.get()},
-                           {GroupKind::inter_dp_cp, g.inter_dp_cp.get()},
-                           {GroupKind::intra_expert_dp, g.intra_expt_dp.get()},
-                           {GroupKind::inter_expert_dp, g.inter_expt_dp.get()}});
-  }
-  for (const auto& [kind, comm] : all) {
+// --- 1. communicators -------------------------------------------------------------------------
+// Every group built from ParallelLayout (ep_grads.h) has exactly the members of Megatron's rank
+// formulas, and the sizes multiply up to the world.
+void check_groups(Context& ctx, const ParallelLayout& layout, const MoeGroups& g) {
+  for (const auto& [kind, comm] : g.all()) {
     std::vector<int> want = layout.group(kind, ctx.run.rank);
     if (want.empty()) want = {ctx.run.rank};  // outside the embedding group: a group of its own
     auto text = [](const std::vector<int>& v) {
@@ -137,168 +121,12 @@ Groups build_groups(Context& ctx, const ParallelLayout& layout) {
                                 " inter " + std::to_string(g.inter_dp_cp->size()) + "/" + std::to_string(g.inter_expt_dp->size()),
                         "intra DPCP/N, EDP/N; inter N");
   }
-  return g;
 }
-
-// --- checks with access to the observed value (for culprits deduced from it) ----------------------
-// Verifies [0, n) of buf as consecutive pieces (for_pieces(cb) calls cb(begin, end, tag) for each;
-// expected(i, tag), culprit(i, observed, tag)), chunked, with no copy of the whole buffer. The "flip"
-// fault lands where it would in one copy of [0, n); the culprit is asked once per piece, for its
-// first wrong element (what verify_values asks).
-template <class Pieces, class Expected, class Culprit>
-bool check_pieces(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t n, Pieces for_pieces,
-                  Expected expected, double tol, Culprit culprit) {
-  CheckAccumulator acc(info.check);
-  acc.begin(ctx, buf, 0, n);
-  for_pieces([&](size_t lo, size_t hi, auto tag) {
-    if (hi <= lo) return;
-    acc.piece(
-        buf, lo, hi - lo, lo, [&](size_t i) { return expected(i, tag); }, tol,
-        [&](size_t i, double observed) { return culprit(i, observed, tag); });
-  });
-  return ctx.report_check(info, acc.local());
-}
-
-// --- grad buffers --------------------------------------------------------------------------------
-// One rank's grads under one BucketPlan: the dense buffer (reduced over dp_cp) and the expert buffer
-// (reduced over expt_dp); either may be absent (an EP rank with no experts).
-struct GradBuffers {
-  const BucketPlan* plan = nullptr;
-  int dense = -1, expert = -1;  // buffer index in the plan
-  std::vector<Buffer> grads;    // by plan buffer: what GradSync reduces
-  Buffer& buf(bool expert_side) {
-    const int i = index(expert_side);
-    return i >= 0 ? grads[size_t(i)] : absent;
-  }
-  Buffer& dense_buf() { return buf(false); }
-  Buffer& expert_buf() { return buf(true); }
-  size_t numel(bool expert_side) { return buf(expert_side).count(); }
-  int index(bool expert_side) const { return expert_side ? expert : dense; }
-
- private:
-  Buffer absent;  // the empty stand-in for a side this rank does not hold
-};
-
-GradBuffers make_grad_buffers(Context& ctx, const BucketPlan& plan, DType dt) {
-  GradBuffers g;
-  g.plan = &plan;
-  for (size_t b = 0; b < plan.buffers().size(); ++b) {
-    const GradBuffer& gb = plan.buffer(int(b));
-    int& side = gb.key.expert ? g.expert : g.dense;
-    if (side >= 0) throw RuntimeError(std::string("dtbench-ep: more than one ") + (gb.key.expert ? "expert" : "dense") + " grad buffer");
-    side = int(b);
-    g.grads.push_back(ctx.backend.alloc(dt, size_t(gb.numel)));
-  }
-  return g;
-}
-
-// The groups a buffer is reduced over: dp_cp / expt_dp, or with partial DistOpt the intra group
-// (RS) and the inter group (AR).
-struct SyncGroups {
-  Comm* reduce = nullptr;
-  Comm* inter = nullptr;
-};
-SyncGroups sync_groups(const Groups& groups, const BucketPlan& plan, bool expert) {
-  const bool partial = plan.options().distributed_optimizer && groups.intra_dp_cp != nullptr;
-  if (!partial) return {expert ? groups.expt_dp.get() : groups.dp_cp.get(), nullptr};
-  return expert ? SyncGroups{groups.intra_expt_dp.get(), groups.inter_expt_dp.get()}
-                : SyncGroups{groups.intra_dp_cp.get(), groups.inter_dp_cp.get()};
-}
-
-// Megatron's finish_grad_sync for this rank's buffers, through dtbench-ddp's engine (GradSync): every
-// bucket pre-scaled and reduced in bucket order (no overlap: Megatron without overlap_grad_reduce),
-// dense buffers over dp_cp and expert ones over expt_dp; with partial DistOpt an RS over the intra
-// group and an AR of the own shard over the inter group. `collectives_only` skips the pre-scale
-// (timing runs). The faults: "missing-scale" skips this rank's pre-scale, "skip-inter-ar" (every
-// rank) leaves out partial DistOpt's inter-group all-reduce, "wrong-group" reduces expert grads over
-// the dense group(s).
-void sync_grads(Context& ctx, GradBuffers& g, Groups& groups, const GradScaling& dense, const GradScaling& expert,
-                bool collectives_only = false) {
-  const BucketPlan& plan = *g.plan;
-  const bool wrong_group = ctx.fault.kind == "wrong-group";
-  const SyncGroups d = sync_groups(groups, plan, false), e = sync_groups(groups, plan, true);
-  SyncConfig config;
-  config.distributed_optimizer = plan.options().distributed_optimizer;
-  config.instances = d.inter ? d.inter->size() : 1;
-  config.overlap = false;
-  config.skip_prescale = ctx.fault.applies("missing-scale", ctx.run.rank);
-  config.skip_inter_all_reduce = ctx.fault.applies("skip-inter-ar", ctx.run.rank);
-  config.expert_buffers = !wrong_group;
-  SyncComms comms;
-  comms.reduce = d.reduce, comms.inter = d.inter;
-  comms.expert_reduce = e.reduce, comms.expert_inter = e.inter;
-  std::vector<GradScaling> scaling;
-  for (const GradBuffer& gb : plan.buffers()) {
-    GradScaling s = gb.key.expert ? expert : dense;
-    if (collectives_only) s.pre_scale = 1.0;
-    scaling.push_back(s);
-  }
-  std::vector<Buffer> no_params;  // the sync never gathers params here
-  GradSync sync(plan, config, comms, g.grads, no_params, scaling);
-  sync.finish_grad_sync();
-  if (!wrong_group) return;
-  // The fault: expert grads reduced over the dense group. Expert buffers differ in size across that
-  // group when experts split unevenly over EP (and some ranks may hold none), so the fault reduces
-  // the prefix every rank has: the collectives still match and stay inside every buffer.
-  if (g.expert >= 0 && !collectives_only)
-    for (const GradBucket& b : plan.buffer(g.expert).buckets)
-      scale_elements(g.expert_buf(), size_t(b.offset), size_t(b.numel), float(expert.pre_scale));
-  const double mine = g.expert >= 0 ? double(g.expert_buf().count()) : 0.0;
-  const size_t common = size_t(-ctx.max_over_ranks(-mine));
-  if (common > 0 && d.reduce->size() > 1)
-    d.reduce->all_reduce(g.expert_buf().data(), g.expert_buf().data(), common, g.expert_buf().dtype(),
-                         expert.op == GradReduceOp::avg ? RedOp::avg : RedOp::sum);
-}
-
-// The group whose rank index decides DistOpt shard ownership: the intra group with partial DistOpt.
-GroupKind owner_kind(const ParallelLayout& layout, bool expert) {
-  if (layout.dist_opt_instances() > 1) return expert ? GroupKind::intra_expert_dp : GroupKind::intra_dp_cp;
-  return expert ? GroupKind::expert_dp : GroupKind::dp_cp;
-}
-
-// Whether buffer element i lies in this rank's own shard (always true without the distributed optimizer).
-struct Ownership {
-  std::vector<int64_t> bucket_end, own_start, own_end;
-  bool all = true;
-  Ownership(const BucketPlan& plan, int buffer, int group_rank) {
-    if (buffer < 0 || !plan.options().distributed_optimizer) return;
-    all = false;
-    const auto& buckets = plan.buffer(buffer).buckets;
-    for (size_t b = 0; b < buckets.size(); ++b) {
-      bucket_end.push_back(buckets[b].offset + buckets[b].numel);
-      own_start.push_back(plan.owned_start(buffer, int(b), group_rank));
-      own_end.push_back(plan.owned_end(buffer, int(b), group_rank));
-    }
-  }
-  bool owned(size_t i) const {
-    if (all) return true;
-    const size_t b = size_t(std::upper_bound(bucket_end.begin(), bucket_end.end(), int64_t(i)) - bucket_end.begin());
-    return b < bucket_end.size() && int64_t(i) >= own_start[b] && int64_t(i) < own_end[b];
-  }
-  // Calls fn(begin, end, owned) for consecutive pieces covering [0, n), each all owned or all not
-  // (what owned(i) says for every i in it), walking the buckets in order.
-  template <class Fn>
-  void for_pieces(size_t n, Fn fn) const {
-    if (all) return fn(size_t(0), n, true);
-    int64_t pos = 0;
-    const int64_t end = int64_t(n);
-    for (size_t b = 0; b < bucket_end.size() && pos < end; ++b) {
-      const int64_t hi = std::min(bucket_end[b], end);  // elements [pos, hi) belong to bucket b
-      const int64_t os = std::clamp(own_start[b], pos, std::max(pos, hi));
-      const int64_t oe = std::clamp(own_end[b], os, std::max(os, hi));
-      if (os > pos) fn(size_t(pos), size_t(os), false);
-      if (oe > os) fn(size_t(os), size_t(oe), true);
-      if (hi > oe) fn(size_t(oe), size_t(hi), false);
-      pos = std::max(pos, hi);
-    }
-    if (pos < end) fn(size_t(pos), size_t(end), false);
-  }
-};
 
 // --- 3. group identity ----------------------------------------------------------------------------
 // With a DistOpt plan (partial DistOpt: `prefix` group_identity.distopt) the own shard must hold the
 // sum over the whole group, i.e. intra RS + inter AR covered every member, and the other shards 2^rank.
-void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan,
+void check_group_identity(Context& ctx, const ParallelLayout& layout, MoeGroups& groups, const BucketPlan& plan,
                           const std::string& prefix = "group_identity") {
   const int rank = ctx.run.rank;
   const std::vector<int> dense_members = layout.group(GroupKind::dp_cp, rank);
@@ -308,12 +136,12 @@ void check_group_identity(Context& ctx, const ParallelLayout& layout, Groups& gr
     return;
   }
   // Megatron's test fills main_grad (fp32) with 2^rank and uses per-token loss (no scaling).
-  GradBuffers g = make_grad_buffers(ctx, plan, DType::f32);
+  GradBuffers g = make_grad_buffers(ctx.backend, plan, DType::f32);
   const float mine = float(std::ldexp(1.0, rank));
   fill_with(g.dense_buf(), 0, g.dense_buf().count(), [&](size_t) { return mine; });
   fill_with(g.expert_buf(), 0, g.expert_buf().count(), [&](size_t) { return mine; });
   const GradScaling none = grad_scaling(GradScaleMode::per_token_loss, false, layout.dp_cp(), layout.edp());
-  sync_grads(ctx, g, groups, none, none);
+  sync_grads(ctx, g, groups, none, none, sync_faults(ctx));
 
   const bool distopt = plan.options().distributed_optimizer;
   const std::string how = distopt ? " on the own shard (N=" + std::to_string(layout.dist_opt_instances()) +
@@ -416,20 +244,20 @@ bool check_synced(Context& ctx, GradBuffers& g, const ParallelLayout& layout, Gr
   return ok;
 }
 
-void run_grad_sync(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plain,
+void run_grad_sync(Context& ctx, const ParallelLayout& layout, MoeGroups& groups, const BucketPlan& plain,
                    const BucketPlan& distopt) {
   const DType dt = ctx.opts.dtype;
   for (GradScaleMode mode : g_opt.modes) {
     for (bool use_distopt : g_opt.distopt) {
       const BucketPlan& plan = use_distopt ? distopt : plain;
-      GradBuffers g = make_grad_buffers(ctx, plan, dt);
+      GradBuffers g = make_grad_buffers(ctx.backend, plan, dt);
       for (Fill fill : {Fill::pattern, Fill::b3_ones}) {
         const std::string case_name = std::string(mode_name(mode)) + (use_distopt ? "/distopt" : "/allreduce") +
                                       (fill == Fill::pattern ? "/pattern" : "/b3_ones");
         const uint64_t seed = ctx.opts.seed;
         fill_grads(g, fill, layout, seed, ctx.run.rank);
         sync_grads(ctx, g, groups, grad_scaling(mode, false, layout.dp_cp(), layout.edp()),
-                   grad_scaling(mode, true, layout.dp_cp(), layout.edp()));
+                   grad_scaling(mode, true, layout.dp_cp(), layout.edp()), sync_faults(ctx));
         const bool ok = check_synced(ctx, g, layout, mode, fill, seed, "grad_sync", case_name);
         ctx.progress("grad sync " + case_name + (ok ? ": ok" : ": CHECK FAILED"));
       }
@@ -438,94 +266,124 @@ void run_grad_sync(Context& ctx, const ParallelLayout& layout, Groups& groups, c
 }
 
 // --- 5. finalize_model_grads ---------------------------------------------------------------------
-void run_finalize(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan,
-                  const std::string& opt_name) {
-  const int rank = ctx.run.rank;
+// Megatron's finalize_model_grads, one function per reduction it makes, each followed by its check:
+// the DP grad sync, the conditional embedder over PP, replicated params over TP, the word embedding
+// over its group, then the scale by 1/num_tokens.
+struct FinalizeCase {
+  const ParallelLayout& layout;
+  MoeGroups& groups;
+  DenseCoords dc;
+  uint64_t seed;
+  std::string name;
+};
+
+// The conditional embedder (Megatron's _allreduce_conditional_embedding_grads): its weight
+// (marked pipeline_parallel) summed over the local VPP chunks into chunk 0, all-reduced over PP,
+// copied back to every chunk; the bias (not marked) untouched.
+void allreduce_conditional_embedding_grads(Context& ctx, const FinalizeCase& fc) {
   const DType dt = ctx.opts.dtype;
-  const DenseCoords dc = layout.dense_coords(rank);
-  const uint64_t seed = ctx.opts.seed + 104729;
-  const std::string case_name = opt_name;
-
-  // (1) DP sync with per-token loss (no pre-scale, SUM).
-  GradBuffers g = make_grad_buffers(ctx, plan, dt);
-  fill_grads(g, Fill::pattern, layout, seed, rank);
-  const GradScaleMode mode = GradScaleMode::per_token_loss;
-  sync_grads(ctx, g, groups, grad_scaling(mode, false, layout.dp_cp(), layout.edp()),
-             grad_scaling(mode, true, layout.dp_cp(), layout.edp()));
-
-  // (2) Conditional embedder: weight (pipeline_parallel) summed over the local VPP chunks into chunk
-  // 0, all-reduced over PP, copied back to every chunk; bias (not marked) untouched.
   const size_t w_n = 100, b_n = 10, chunk_n = w_n + b_n;
   Buffer cond = ctx.backend.alloc(dt, chunk_n * size_t(g_opt.vpp));
-  fill_with(cond, 0, cond.count(), [&](size_t i) { return float(cond_embedder_grad(dc.pp, int(i / chunk_n))); });
+  fill_with(cond, 0, cond.count(), [&](size_t i) { return float(cond_embedder_grad(fc.dc.pp, int(i / chunk_n))); });
   {
     std::vector<float> host = cond.to_host_f32(0, cond.count());
     for (int c = 1; c < g_opt.vpp; ++c)
       for (size_t i = 0; i < w_n; ++i) host[i] += host[size_t(c) * chunk_n + i];
     fill_with(cond, 0, w_n, [&](size_t i) { return host[i]; });
-    if (groups.pp->size() > 1) groups.pp->all_reduce(cond.at(0), cond.at(0), w_n, dt, RedOp::sum);
+    if (fc.groups.pp->size() > 1) fc.groups.pp->all_reduce(cond.at(0), cond.at(0), w_n, dt, RedOp::sum);
     for (int c = 1; c < g_opt.vpp; ++c) copy_elements(cond, size_t(c) * chunk_n, cond, 0, w_n);
   }
-  const double cond_total = cond_embedder_reduced(layout.pp(), g_opt.vpp);
-  ctx.check({"finalize.cond_embedder", case_name, dtype_name(dt),
+  const double cond_total = cond_embedder_reduced(fc.layout.pp(), g_opt.vpp);
+  ctx.check({"finalize.cond_embedder", fc.name, dtype_name(dt),
              "weight == sum over VPP chunks and PP stages of 10p+c (PP=4,VPP=2: 124); bias unchanged"},
             cond, 0, cond.count(), 0,
             [&](size_t i) {
               const size_t c = i / chunk_n;
-              return i % chunk_n < w_n ? double(round_to(dt, float(cond_total))) : cond_embedder_grad(dc.pp, int(c));
+              return i % chunk_n < w_n ? double(round_to(dt, float(cond_total))) : cond_embedder_grad(fc.dc.pp, int(c));
             },
-            dt == DType::f32 ? 0 : double(layout.pp() * g_opt.vpp));
+            dt == DType::f32 ? 0 : double(fc.layout.pp() * g_opt.vpp));
+}
 
-  // (3) TP all-reduce of replicated params as one coalesced buffer per op: norms (sequence
-  // parallel) with SUM, the router (average_gradients_across_tp_domain) with AVG.
+// Params replicated over TP, all-reduced as one coalesced buffer per op: the layernorms under
+// sequence parallelism with SUM (Megatron's _allreduce_non_tensor_model_parallel_grads), the router
+// with AVG (average_gradients_across_tp_domain).
+void allreduce_tp_replicated_grads(Context& ctx, const FinalizeCase& fc, bool average) {
+  const DType dt = ctx.opts.dtype;
   const int64_t h = g_opt.shape.hidden;
-  const int layers = first_moe_layer(g_opt.shape.moe_layers, layout.pp(), dc.pp + 1) -
-                     first_moe_layer(g_opt.shape.moe_layers, layout.pp(), dc.pp);
-  for (bool average : {false, true}) {
-    const size_t n = size_t(layers) * size_t(average ? g_opt.shape.experts * h : 2 * h);
-    const uint64_t s = seed + (average ? 31 : 17);
-    Buffer tp = ctx.backend.alloc(dt, n);
-    fill_with(tp, 0, n, [&](size_t i) { return float(tp_grad(s, dc.tp, i)); });
-    if (groups.tp->size() > 1) groups.tp->all_reduce(tp.data(), tp.data(), n, dt, average ? RedOp::avg : RedOp::sum);
-    const bool exact = dt == DType::f32 && (!average || (layout.tp() & (layout.tp() - 1)) == 0);
-    ctx.check({average ? "finalize.tp_avg" : "finalize.tp_sum", case_name, dtype_name(dt),
-               average ? "router grads AVG over TP" : "layernorm grads SUM over TP"},
-              tp, 0, n, 0, [&](size_t i) { return tp_reduced(s, layout.tp(), i, average); },
-              exact ? 0 : double(layout.tp() + 2));
-  }
+  const int layers = first_moe_layer(g_opt.shape.moe_layers, fc.layout.pp(), fc.dc.pp + 1) -
+                     first_moe_layer(g_opt.shape.moe_layers, fc.layout.pp(), fc.dc.pp);
+  const size_t n = size_t(layers) * size_t(average ? g_opt.shape.experts * h : 2 * h);
+  const uint64_t s = fc.seed + (average ? 31 : 17);
+  Buffer tp = ctx.backend.alloc(dt, n);
+  fill_with(tp, 0, n, [&](size_t i) { return float(tp_grad(s, fc.dc.tp, i)); });
+  if (fc.groups.tp->size() > 1) fc.groups.tp->all_reduce(tp.data(), tp.data(), n, dt, average ? RedOp::avg : RedOp::sum);
+  const bool exact = dt == DType::f32 && (!average || (fc.layout.tp() & (fc.layout.tp() - 1)) == 0);
+  ctx.check({average ? "finalize.tp_avg" : "finalize.tp_sum", fc.name, dtype_name(dt),
+             average ? "router grads AVG over TP" : "layernorm grads SUM over TP"},
+            tp, 0, n, 0, [&](size_t i) { return tp_reduced(s, fc.layout.tp(), i, average); },
+            exact ? 0 : double(fc.layout.tp() + 2));
+}
 
-  // (4) Word embedding grads: all-reduce SUM over the embedding group (first and last PP stage only).
-  {
-    const bool holds = dc.pp == 0 || dc.pp == layout.pp() - 1;
-    const size_t n = holds ? size_t(g_opt.shape.vocab / layout.tp() * h) : 0;
-    const uint64_t s = seed + 53;
-    Buffer emb = ctx.backend.alloc(dt, n);
-    fill_with(emb, 0, n, [&](size_t i) { return float(embedding_grad(s, rank, i)); });
-    if (groups.in_embedding && groups.embedding->size() > 1)
-      groups.embedding->all_reduce(emb.data(), emb.data(), n, dt, RedOp::sum);
-    const GroupSum group = group_sum_of(layout.group(GroupKind::embedding, rank));
-    ctx.check({"finalize.embedding", case_name, dtype_name(dt), "word embedding SUM over first+last PP stage"}, emb, 0,
-              n, 0, [&](size_t i) { return embedding_reduced(s, group, i); }, dt == DType::f32 ? 0 : 4.0);
-  }
+// The word embedding (Megatron's _allreduce_word_embedding_grads): SUM over the embedding group,
+// the first and last PP stage only.
+void allreduce_word_embedding_grads(Context& ctx, const FinalizeCase& fc) {
+  const DType dt = ctx.opts.dtype;
+  const int rank = ctx.run.rank;
+  const bool holds = fc.dc.pp == 0 || fc.dc.pp == fc.layout.pp() - 1;
+  const size_t n = holds ? size_t(g_opt.shape.vocab / fc.layout.tp() * g_opt.shape.hidden) : 0;
+  const uint64_t s = fc.seed + 53;
+  Buffer emb = ctx.backend.alloc(dt, n);
+  fill_with(emb, 0, n, [&](size_t i) { return float(embedding_grad(s, rank, i)); });
+  if (fc.groups.in_embedding && fc.groups.embedding->size() > 1)
+    fc.groups.embedding->all_reduce(emb.data(), emb.data(), n, dt, RedOp::sum);
+  const GroupSum group = group_sum_of(fc.layout.group(GroupKind::embedding, rank));
+  ctx.check({"finalize.embedding", fc.name, dtype_name(dt), "word embedding SUM over first+last PP stage"}, emb, 0, n,
+            0, [&](size_t i) { return embedding_reduced(s, group, i); }, dt == DType::f32 ? 0 : 4.0);
+}
 
-  // (6) num_tokens: counted on the last PP stage, broadcast over PP, summed over dp_cp; every grad
-  // is scaled by 1/max(n, 1). Other stages start from -1 so a missing broadcast shows.
+// num_tokens: counted on the last PP stage, broadcast over PP, summed over dp_cp (other stages start
+// from -1 so a missing broadcast shows); every synced grad is then scaled by 1/max(n, 1), checked
+// against the sync's closed form times that factor. Returns whether the scaled grads check passed;
+// *count = the num_tokens this rank saw.
+bool scale_grads_by_num_tokens(Context& ctx, const FinalizeCase& fc, GradBuffers& g, GradScaleMode mode,
+                               double* count) {
   Buffer tokens = ctx.backend.alloc(DType::f32, 1);
-  const float local_tokens = dc.pp == layout.pp() - 1 ? float(g_opt.tokens) : -1.0f;
+  const float local_tokens = fc.dc.pp == fc.layout.pp() - 1 ? float(g_opt.tokens) : -1.0f;
   fill_with(tokens, 0, 1, [&](size_t) { return local_tokens; });
-  if (groups.pp->size() > 1) groups.pp->broadcast(tokens.data(), 1, DType::f32, groups.pp->size() - 1);
-  if (groups.dp_cp->size() > 1) groups.dp_cp->all_reduce(tokens.data(), tokens.data(), 1, DType::f32, RedOp::sum);
+  if (fc.groups.pp->size() > 1) fc.groups.pp->broadcast(tokens.data(), 1, DType::f32, fc.groups.pp->size() - 1);
+  if (fc.groups.dp_cp->size() > 1) fc.groups.dp_cp->all_reduce(tokens.data(), tokens.data(), 1, DType::f32, RedOp::sum);
   const double num_tokens = tokens.to_host_f32(0, 1)[0];
-  const double expected_tokens = double(g_opt.tokens) * layout.dp_cp();
-  ctx.check_condition({"finalize.num_tokens", case_name, "fp32", "num_tokens = sum over dp_cp of the last stage's count"},
+  const double expected_tokens = double(g_opt.tokens) * fc.layout.dp_cp();
+  ctx.check_condition({"finalize.num_tokens", fc.name, "fp32", "num_tokens = sum over dp_cp of the last stage's count"},
                       num_tokens == expected_tokens, format_double(num_tokens), format_double(expected_tokens));
   const float factor = num_tokens_factor(expected_tokens);
-  const float applied = ctx.fault.applies("missing-scale", rank) ? 1.0f : num_tokens_factor(num_tokens);
+  const float applied = ctx.fault.applies("missing-scale", ctx.run.rank) ? 1.0f : num_tokens_factor(num_tokens);
   scale_elements(g.dense_buf(), 0, g.dense_buf().count(), applied);
   scale_elements(g.expert_buf(), 0, g.expert_buf().count(), applied);
-  const bool ok = check_synced(ctx, g, layout, mode, Fill::pattern, seed, "finalize.num_tokens_scale", case_name, factor);
+  *count = num_tokens;
+  return check_synced(ctx, g, fc.layout, mode, Fill::pattern, fc.seed, "finalize.num_tokens_scale", fc.name, factor);
+}
+
+void run_finalize(Context& ctx, const ParallelLayout& layout, MoeGroups& groups, const BucketPlan& plan,
+                  const std::string& opt_name) {
+  const int rank = ctx.run.rank;
+  const FinalizeCase fc{layout, groups, layout.dense_coords(rank), ctx.opts.seed + 104729, opt_name};
+
+  // The DP grad sync (finish_grad_sync) with per-token loss: no pre-scale, SUM.
+  GradBuffers g = make_grad_buffers(ctx.backend, plan, ctx.opts.dtype);
+  fill_grads(g, Fill::pattern, layout, fc.seed, rank);
+  const GradScaleMode mode = GradScaleMode::per_token_loss;
+  sync_grads(ctx, g, groups, grad_scaling(mode, false, layout.dp_cp(), layout.edp()),
+             grad_scaling(mode, true, layout.dp_cp(), layout.edp()), sync_faults(ctx));
+
+  allreduce_conditional_embedding_grads(ctx, fc);
+  allreduce_tp_replicated_grads(ctx, fc, false);
+  allreduce_tp_replicated_grads(ctx, fc, true);
+  allreduce_word_embedding_grads(ctx, fc);
+  double num_tokens = 0;
+  const bool scaled_ok = scale_grads_by_num_tokens(ctx, fc, g, mode, &num_tokens);
   ctx.progress("finalize_model_grads (" + opt_name + "), num_tokens " + format_double(num_tokens) +
-               (ok ? ": ok" : ": CHECK FAILED"));
+               (scaled_ok ? ": ok" : ": CHECK FAILED"));
 }
 
 // --- 6. token dispatch and combine ---------------------------------------------------------------
@@ -566,7 +424,7 @@ bool counts_agree(Context& ctx, Comm& ep, const DispatchPlan& plan, const Buffer
   return ctx.max_over_ranks(verdict(back).n_wrong ? 1.0 : 0.0) == 0.0;
 }
 
-void run_dispatch(Context& ctx, const ParallelLayout& layout, Groups& groups, const MoeRouting& routing) {
+void run_dispatch(Context& ctx, const ParallelLayout& layout, MoeGroups& groups, const MoeRouting& routing) {
   const int rank = ctx.run.rank;
   const DType dt = ctx.opts.dtype;
   Comm& ep = *groups.ep;
@@ -711,7 +569,7 @@ void run_dispatch(Context& ctx, const ParallelLayout& layout, Groups& groups, co
 }
 
 // --- 7. two-level sync vs one flat all-reduce ----------------------------------------------------
-void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plain,
+void run_sync_perf(Context& ctx, const ParallelLayout& layout, MoeGroups& groups, const BucketPlan& plain,
                    const BucketPlan& distopt) {
   if (ctx.opts.iters <= 0) return;
   const DType dt = ctx.opts.dtype;
@@ -719,12 +577,12 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
   std::map<std::string, TimingStats> times;
   size_t max_elems = 0;
   for (bool use_distopt : g_opt.distopt) {
-    GradBuffers g = make_grad_buffers(ctx, use_distopt ? distopt : plain, dt);
+    GradBuffers g = make_grad_buffers(ctx.backend, use_distopt ? distopt : plain, dt);
     g.dense_buf().fill_zero();
     if (!g.expert_buf().empty()) g.expert_buf().fill_zero();
     max_elems = std::max<size_t>(max_elems, size_t(ctx.max_over_ranks(double(g.dense_buf().count() + g.expert_buf().count()))));
     times[use_distopt ? "distopt" : "allreduce"] = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters,
-                                                               [&] { sync_grads(ctx, g, groups, s, s, true); });
+                                                               [&] { sync_grads(ctx, g, groups, s, s, sync_faults(ctx), true); });
   }
   Buffer flat = ctx.backend.alloc(dt, max_elems);
   flat.fill_zero();
@@ -760,7 +618,7 @@ void run_sync_perf(Context& ctx, const ParallelLayout& layout, Groups& groups, c
 // Megatron's reduce_scatter_with_fp32_accumulation for the expert buffer of the DistOpt plan, bucket
 // by bucket, in place over expt_dp: the check set shared with dtbench-fsdp (fp32_accum_checks.h),
 // with the pre-scale by 2^-k = 1/DPCP (rounded up to a power of two) that Megatron applies first.
-void check_expert_fp32_accum(Context& ctx, const ParallelLayout& layout, Groups& groups, const BucketPlan& plan) {
+void check_expert_fp32_accum(Context& ctx, const ParallelLayout& layout, MoeGroups& groups, const BucketPlan& plan) {
   Fp32AccumCheckPlan p;
   p.group = "expt_dp", p.seed = ctx.opts.seed + 15485863;
   for (const GradBuffer& b : plan.buffers())
@@ -782,7 +640,8 @@ void run(Context& ctx) {
                std::to_string(layout.edp()) + " | experts " + std::to_string(g_opt.shape.experts) + " per layer");
 
   // 1. communicators
-  Groups groups = build_groups(ctx, layout);
+  MoeGroups groups = build_moe_groups(ctx.world, layout);
+  check_groups(ctx, layout, groups);
 
   // 2. this rank's MoE stage and its bucket plans
   const ModelSpec model = build_moe_stage_model(g_opt.shape, layout, routing, rank, ctx.opts.dtype);

@@ -60,4 +60,23 @@ class CheckAccumulator {
   int64_t flip_at_ = -1;  // buffer index of the flipped element in the current range
 };
 
+// Verifies [0, n) of buf as consecutive tagged pieces, all one check: for_pieces(cb) calls
+// cb(begin, end, tag) for each, and the piece's elements are checked against expected(i, tag), its
+// first wrong element named by culprit(i, observed, tag) (a DistOpt buffer: tag = whether the piece
+// is this rank's own shard). Chunked, with no copy of the whole buffer; the "flip" fault lands where
+// it would in one copy of [0, n). Reports the check (collective).
+template <class Pieces, class Expected, class Culprit>
+bool check_pieces(Context& ctx, const CheckInfo& info, const Buffer& buf, size_t n, Pieces for_pieces,
+                  Expected expected, double tol, Culprit culprit) {
+  CheckAccumulator acc(info.check);
+  acc.begin(ctx, buf, 0, n);
+  for_pieces([&](size_t lo, size_t hi, auto tag) {
+    if (hi <= lo) return;
+    acc.piece(
+        buf, lo, hi - lo, lo, [&](size_t i) { return expected(i, tag); }, tol,
+        [&](size_t i, double observed) { return culprit(i, observed, tag); });
+  });
+  return ctx.report_check(info, acc.local());
+}
+
 }  // namespace dtbench
