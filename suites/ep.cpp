@@ -697,15 +697,15 @@ void run(Context& ctx) {
 void add_options(CLI::App& app, CommonOptions& opts) {
   opts.iters = 10, opts.warmup = 2;
   // Checked at parse time: the defaults below divide by these sizes.
-  app.add_option("--tp", g_opt.tp, "tensor-parallel size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--cp", g_opt.cp, "context-parallel size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--pp", g_opt.pp, "pipeline-parallel size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--tp", g_opt.tp, "tensor-parallel size")->capture_default_str()->check(at_least(1));
+  app.add_option("--cp", g_opt.cp, "context-parallel size")->capture_default_str()->check(at_least(1));
+  app.add_option("--pp", g_opt.pp, "pipeline-parallel size")->capture_default_str()->check(at_least(1));
   app.add_option("--ep", g_opt.ep, "expert-parallel size (0: 2 when the world allows it, else 1)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("--etp", g_opt.etp, "expert tensor-parallel size (0: --tp)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("--experts,--num-experts", g_opt.shape.experts, "experts per MoE layer, split over EP (uneven allowed)")
       ->capture_default_str();
   app.add_option("--moe-layers", g_opt.shape.moe_layers, "MoE layers, split over PP stages")->capture_default_str();

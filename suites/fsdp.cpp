@@ -22,33 +22,36 @@ using namespace dtbench;
 
 namespace {
 
+// The typed options: CLI11 parses and checks every flag into these (one_of, ranges); validate_options
+// decides what depends on several of them once.
+const std::vector<std::pair<std::string, FsdpStrategy>> kStrategyNames = {
+    {"no_shard", FsdpStrategy::no_shard},
+    {"optim", FsdpStrategy::optim},
+    {"optim_grads", FsdpStrategy::optim_grads},
+    {"optim_grads_params", FsdpStrategy::optim_grads_params}};
+const std::vector<std::pair<std::string, GradReduce>> kReduceNames = {
+    {"avg", GradReduce::avg}, {"prescale", GradReduce::prescale}, {"premul", GradReduce::premul}};
+const std::vector<std::pair<std::string, ShardLayoutKind>> kLayoutNames = {
+    {"flat", ShardLayoutKind::flat}, {"per-param", ShardLayoutKind::per_param}};
+
 struct FsdpOptions {
   std::string model = "tiny", model_csv;
   int layers = 0, hidden = 0;
-  std::string strategies = "no_shard,optim,optim_grads,optim_grads_params";
-  std::string reduces = "avg,prescale,premul";
-  std::string grad_comm = "native";
-  std::string layout = "flat";
+  std::vector<FsdpStrategy> strategies = {FsdpStrategy::no_shard, FsdpStrategy::optim, FsdpStrategy::optim_grads,
+                                          FsdpStrategy::optim_grads_params};
+  std::vector<GradReduce> reduces = {GradReduce::avg, GradReduce::prescale, GradReduce::premul};
+  CLI::Option* reduces_flag = nullptr;  // given or not: the default list drops avg under fp32-accum
+  std::string grad_comm = "native";     // the name: bf16 is native with a -d requirement
+  ShardLayoutKind layout = ShardLayoutKind::flat;
   std::string prefetch = "both";
   int microbatches = 2, replicate = 1;
   double compute_us = 100;
   int accum_elems = 1024;
-  // parsed
-  std::vector<FsdpStrategy> strategy_list;
-  std::vector<GradReduce> reduce_list;
+  // decided by validate_options
   GradComm comm = GradComm::native;
-  ShardLayoutKind layout_kind = ShardLayoutKind::flat;
   ModelSpec spec;
 };
 FsdpOptions g_opt;
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
 
 // Faults this suite injects (besides "flip", applied by the checks themselves).
 FsdpFaults faults_for(const Context& ctx) {
@@ -102,7 +105,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
   cfg.grad_modulus = fsdp_grad_modulus(dt, W, k), cfg.grad_extra = fsdp_grad_extra(dt, W, k, cfg.grad_modulus);
   cfg.faults = faults_for(ctx);
   FsdpModel model(ctx.backend, shard, replica, ctx.world.rank(), W,
-                  plan_fsdp_units(spec, shard.size(), g_opt.layout_kind, !no_shard), cfg);
+                  plan_fsdp_units(spec, shard.size(), g_opt.layout, !no_shard), cfg);
   const auto& units = model.units();
   std::string case_name = std::string(strategy_name(s)) + "/" + grad_reduce_name(red) + "/" +
                           grad_comm_name(g_opt.comm) + "/prefetch=" + (prefetch ? "on" : "off") +
@@ -192,7 +195,7 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
 
   PerfRow row;
   row.case_name = case_name, row.op = perf_names::kFsdpStep, row.dtype = dts, row.group_size = shard.size();
-  row.layout = shard_layout_kind_name(g_opt.layout_kind);
+  row.layout = shard_layout_kind_name(g_opt.layout);
   row.metric = "peak_bytes", row.unit = "B", row.value = ctx.max_over_ranks(double(res.stats.peak_bytes));
   ctx.perf(row);
   row.metric = "theoretical_min_bytes", row.value = ctx.max_over_ranks(double(bound));
@@ -201,8 +204,8 @@ RunResult validated_step(Context& ctx, Groups& g, FsdpStrategy s, GradReduce red
 }
 
 void run_validation(Context& ctx, Groups& g) {
-  for (FsdpStrategy s : g_opt.strategy_list) {
-    for (GradReduce red : g_opt.reduce_list) {
+  for (FsdpStrategy s : g_opt.strategies) {
+    for (GradReduce red : g_opt.reduces) {
       bool off = g_opt.prefetch != "on", on = g_opt.prefetch != "off";
       RunResult a, b;
       if (off) a = validated_step(ctx, g, s, red, false);
@@ -236,7 +239,7 @@ void check_grad_comm_fp32_accum(Context& ctx, Comm& shard) {
 void run_unit_collective_perf(Context& ctx, Comm& comm) {
   DType dt = ctx.opts.dtype;
   int D = comm.size(), r = comm.rank();
-  std::vector<FsdpUnit> units = plan_fsdp_units(g_opt.spec, D, g_opt.layout_kind, true);
+  std::vector<FsdpUnit> units = plan_fsdp_units(g_opt.spec, D, g_opt.layout, true);
   std::vector<int64_t> seen;
   for (const FsdpUnit& unit : units) {
     int64_t N = unit.layout.size(), S = unit.layout.shard_size();
@@ -295,26 +298,26 @@ void run_unit_collective_perf(Context& ctx, Comm& comm) {
 // communication time (step - compute) that prefetching hides.
 void run_step_perf(Context& ctx, Groups& g) {
   int W = ctx.world.size(), k = g_opt.microbatches;
-  for (FsdpStrategy s : g_opt.strategy_list) {
+  for (FsdpStrategy s : g_opt.strategies) {
     bool no_shard = s == FsdpStrategy::no_shard;
     Comm& shard = no_shard ? ctx.world : *g.shard;
     double t[2] = {0, 0};
     double compute_s = 0;
     for (int pf = 0; pf < 2; ++pf) {
       FsdpConfig cfg;
-      cfg.strategy = s, cfg.reduce = g_opt.reduce_list.front(), cfg.comm = g_opt.comm, cfg.microbatches = k;
+      cfg.strategy = s, cfg.reduce = g_opt.reduces.front(), cfg.comm = g_opt.comm, cfg.microbatches = k;
       cfg.prefetch = pf == 1, cfg.compute_s = g_opt.compute_us * 1e-6, cfg.dtype = ctx.opts.dtype;
       cfg.seed = ctx.opts.seed, cfg.grad_modulus = fsdp_grad_modulus(ctx.opts.dtype, W, k);
       cfg.grad_extra = fsdp_grad_extra(ctx.opts.dtype, W, k, cfg.grad_modulus);
       FsdpModel model(ctx.backend, shard, no_shard ? nullptr : g.replica.get(), ctx.world.rank(), W,
-                      plan_fsdp_units(g_opt.spec, shard.size(), g_opt.layout_kind, !no_shard), cfg);
+                      plan_fsdp_units(g_opt.spec, shard.size(), g_opt.layout, !no_shard), cfg);
       compute_s = double(k) * 2.0 * double(model.units().size()) * cfg.compute_s;
       TimingStats ts = ctx.time_op(ctx.world, ctx.opts.warmup, ctx.opts.iters, [&] { model.step(); });
       t[pf] = ts.med_s;
       PerfRow row;
       row.case_name = std::string(strategy_name(s)) + "/prefetch=" + (pf ? "on" : "off");
       row.op = perf_names::kFsdpStep, row.dtype = dtype_name(ctx.opts.dtype), row.group_size = shard.size();
-      row.redop = grad_reduce_name(cfg.reduce), row.layout = shard_layout_kind_name(g_opt.layout_kind);
+      row.redop = grad_reduce_name(cfg.reduce), row.layout = shard_layout_kind_name(g_opt.layout);
       set_times(row, ts);
       ctx.perf(row);
     }
@@ -334,11 +337,11 @@ void run_step_perf(Context& ctx, Groups& g) {
 void run(Context& ctx) {
   Groups g = make_groups(ctx);
   {
-    std::vector<FsdpUnit> units = plan_fsdp_units(g_opt.spec, g.shard->size(), g_opt.layout_kind, true);
+    std::vector<FsdpUnit> units = plan_fsdp_units(g_opt.spec, g.shard->size(), g_opt.layout, true);
     std::ostringstream line;
     line << "model " << g_opt.spec.name << ": " << g_opt.spec.tensors.size() << " tensors, " << units.size()
          << " units, shard group " << g.shard->size() << " x replicate " << g_opt.replicate << ", layout "
-         << shard_layout_kind_name(g_opt.layout_kind) << "; unit sizes";
+         << shard_layout_kind_name(g_opt.layout) << "; unit sizes";
     for (const FsdpUnit& u : units) line << " " << u.name << "=" << u.layout.size() << "(shard " << u.layout.shard_size() << ")";
     ctx.progress(line.str());
   }
@@ -360,75 +363,72 @@ void add_options(CLI::App& app, CommonOptions& opts) {
                    return s;
                  }() + ")")->capture_default_str();
   app.add_option("--model-csv", g_opt.model_csv, "model spec CSV (name,shape,dtype,expert,shared_embedding,layer)");
-  app.add_option("--layers", g_opt.layers, "override the preset's layer count (0: keep)")->capture_default_str();
-  app.add_option("--hidden", g_opt.hidden, "override the preset's hidden size (0: keep)")->capture_default_str();
-  app.add_option("--strategy", g_opt.strategies, "comma list: no_shard, optim, optim_grads, optim_grads_params")
-      ->capture_default_str();
-  app.add_option("--grad-reduce", g_opt.reduces, "comma list of 1/DP forms: avg, prescale, premul")->capture_default_str();
+  app.add_option("--layers", g_opt.layers, "override the preset's layer count (0: keep)")
+      ->capture_default_str()
+      ->check(at_least(0));
+  app.add_option("--hidden", g_opt.hidden, "override the preset's hidden size (0: keep)")
+      ->capture_default_str()
+      ->check(at_least(0));
+  app.add_option("--strategy", g_opt.strategies, "comma list of sharding strategies")
+      ->delimiter(',')
+      ->transform(one_of(kStrategyNames))
+      ->default_str(names_of(kStrategyNames, g_opt.strategies));
+  g_opt.reduces_flag = app.add_option("--grad-reduce", g_opt.reduces, "comma list of 1/DP forms")
+                           ->delimiter(',')
+                           ->transform(one_of(kReduceNames))
+                           ->default_str(names_of(kReduceNames, g_opt.reduces));
   app.add_option("--grad-comm", g_opt.grad_comm,
                  "grad reduction wire type: native (the grad dtype), bf16 (= native, needs -d bf16), fp32, fp32-accum")
-      ->capture_default_str();
-  app.add_option("--layout", g_opt.layout, "flat (Megatron-FSDP) or per-param (FSDP2 dim-0)")->capture_default_str();
-  app.add_option("--prefetch", g_opt.prefetch, "on, off or both (both: also checks they agree)")->capture_default_str();
-  app.add_option("--microbatches", g_opt.microbatches, "microbatches per step (grad accumulation)")->capture_default_str();
-  app.add_option("--replicate", g_opt.replicate, "HSDP: R replicas of world/R-rank shard groups")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"native", "bf16", "fp32", "fp32-accum"}));
+  app.add_option("--layout", g_opt.layout, "flat (Megatron-FSDP) or per-param (FSDP2 dim-0)")
+      ->transform(one_of(kLayoutNames))
+      ->default_str("flat");
+  app.add_option("--prefetch", g_opt.prefetch, "on, off or both (both: also checks they agree)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off", "both"}));
+  app.add_option("--microbatches", g_opt.microbatches, "microbatches per step (grad accumulation)")
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--replicate", g_opt.replicate, "HSDP: R replicas of world/R-rank shard groups")
+      ->capture_default_str()
+      ->check(at_least(1));
   app.add_option("--compute-us", g_opt.compute_us, "simulated compute per unit and pass (microseconds)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(0));
   app.add_option("--accum-elems", g_opt.accum_elems, "elements per rank of the fp32-accumulation RS check")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
 }
 
 void validate_options(const RunInfo& run, CommonOptions& opts) {
   if (!g_opt.model_csv.empty()) g_opt.spec = load_model_csv(g_opt.model_csv);
-  else {
-    if (g_opt.layers < 0) throw InputError("--layers: must be >= 0");
-    if (g_opt.hidden < 0) throw InputError("--hidden: must be >= 0");
-    g_opt.spec = make_preset(g_opt.model, opts.dtype, g_opt.layers, g_opt.hidden);
-  }
-  g_opt.strategy_list.clear();
-  for (const std::string& s : split_list(g_opt.strategies)) {
-    FsdpStrategy v;
-    if (!parse_strategy(s, &v))
-      throw InputError("--strategy: unknown \"" + s + "\" (no_shard, optim, optim_grads, optim_grads_params)");
-    g_opt.strategy_list.push_back(v);
-  }
-  if (g_opt.strategy_list.empty()) throw InputError("--strategy: none given");
-  if (!parse_grad_comm(g_opt.grad_comm, &g_opt.comm))
-    throw InputError("--grad-comm: unknown \"" + g_opt.grad_comm + "\" (native, bf16, fp32, fp32-accum)");
+  else g_opt.spec = make_preset(g_opt.model, opts.dtype, g_opt.layers, g_opt.hidden);
+  if (g_opt.strategies.empty()) throw InputError("--strategy: none given");
+  parse_grad_comm(g_opt.grad_comm, &g_opt.comm);  // a member of the list CLI11 checked
   if (g_opt.grad_comm == "bf16" && opts.dtype != DType::bf16)
     throw InputError("--grad-comm bf16: needs -d bf16 (use native for the grad dtype)");
   if (g_opt.comm == GradComm::fp32_accum && opts.dtype == DType::f32)
     throw InputError("--grad-comm fp32-accum: accumulates 16-bit grads; needs -d bf16 or fp16");
-  g_opt.reduce_list.clear();
-  for (const std::string& s : split_list(g_opt.reduces)) {
-    GradReduce v;
-    if (!parse_grad_reduce(s, &v)) throw InputError("--grad-reduce: unknown \"" + s + "\" (avg, prescale, premul)");
-    if (v == GradReduce::avg && g_opt.comm == GradComm::fp32_accum) {
-      if (g_opt.reduces != "avg,prescale,premul")
-        throw InputError("--grad-reduce avg: the fp32-accumulating reduce-scatter only sums (--grad-comm fp32-accum)");
-      continue;  // the default list: drop avg
-    }
-    g_opt.reduce_list.push_back(v);
+  if (g_opt.comm == GradComm::fp32_accum) {
+    // The fp32-accumulating reduce-scatter only sums: avg is refused when asked for and dropped
+    // from the default list.
+    const bool has_avg = std::find(g_opt.reduces.begin(), g_opt.reduces.end(), GradReduce::avg) != g_opt.reduces.end();
+    if (has_avg && g_opt.reduces_flag->count() > 0)
+      throw InputError("--grad-reduce avg: the fp32-accumulating reduce-scatter only sums (--grad-comm fp32-accum)");
+    g_opt.reduces.erase(std::remove(g_opt.reduces.begin(), g_opt.reduces.end(), GradReduce::avg), g_opt.reduces.end());
   }
-  if (g_opt.reduce_list.empty()) throw InputError("--grad-reduce: none given");
-  if (g_opt.layout == "flat") g_opt.layout_kind = ShardLayoutKind::flat;
-  else if (g_opt.layout == "per-param") g_opt.layout_kind = ShardLayoutKind::per_param;
-  else throw InputError("--layout: expected flat or per-param, got \"" + g_opt.layout + "\"");
-  if (g_opt.prefetch != "on" && g_opt.prefetch != "off" && g_opt.prefetch != "both")
-    throw InputError("--prefetch: expected on, off or both, got \"" + g_opt.prefetch + "\"");
-  if (g_opt.microbatches < 1) throw InputError("--microbatches: must be >= 1");
-  if (g_opt.replicate < 1 || run.size % g_opt.replicate != 0)
+  if (g_opt.reduces.empty()) throw InputError("--grad-reduce: none given");
+  if (run.size % g_opt.replicate != 0)
     throw InputError("--replicate " + std::to_string(g_opt.replicate) + ": must divide the world size " +
                      std::to_string(run.size));
-  if (!(g_opt.compute_us >= 0)) throw InputError("--compute-us: must be >= 0");
-  if (g_opt.accum_elems < 1) throw InputError("--accum-elems: must be >= 1");
   // Faults that this configuration cannot reveal, or that would make ranks issue different
   // collectives (a hang, not a FAIL), are refused: never a silent PASS.
   if (!opts.inject_fault.empty()) {
     const FaultSpec f = parse_fault_spec(opts.inject_fault);
-    const bool scales = std::any_of(g_opt.reduce_list.begin(), g_opt.reduce_list.end(),
+    const bool scales = std::any_of(g_opt.reduces.begin(), g_opt.reduces.end(),
                                     [](GradReduce r) { return r != GradReduce::avg; });
-    const bool unsharded = std::any_of(g_opt.strategy_list.begin(), g_opt.strategy_list.end(),
+    const bool unsharded = std::any_of(g_opt.strategies.begin(), g_opt.strategies.end(),
                                        [](FsdpStrategy st) { return !grads_sharded(st); });
     refuse_unrevealable_fp32_accum_fault(f.kind, run.size / g_opt.replicate, "FSDP shard");
     if (f.kind == "missing-scale" && !scales)

@@ -24,12 +24,12 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--seed", o.seed, "seed of the deterministic data")->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "watchdog: abort (exit 3) when a collective takes longer (s; 0 = off)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("-n,--iters", o.iters, "timed iterations")->capture_default_str()->check(CLI::Range(1, 1000000000));
-  app.add_option("-w,--warmup", o.warmup, "untimed warm-up iterations")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-w,--warmup", o.warmup, "untimed warm-up iterations")->capture_default_str()->check(at_least(0));
   app.add_option("-c,--check", o.check_iters, "validation rounds (0 = measure only)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("--inject-fault", o.inject_fault,
                  "test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the "
                  "data a check verifies on rank R");
@@ -39,8 +39,26 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("-q,--quiet", o.quiet, "no progress lines");
 }
 
+CLI::Validator at_least(double min) {
+  const std::string bound = min == std::floor(min) ? std::to_string((long long)min) : std::to_string(min);
+  return CLI::Validator(
+      [min, bound](std::string& text) -> std::string {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size()) return "expected a number, got \"" + text + "\"";
+        if (!std::isfinite(v) || v < min) return "must be >= " + bound + " (got " + text + ")";
+        return "";
+      },
+      ">= " + bound);
+}
+
 void finish_common_options(CommonOptions& o) {
-  // CLI11's NonNegativeNumber lets NaN through (NaN < 0 is false), which would switch the watchdog off.
+  // A NaN timeout would switch the watchdog off: refused here whatever the flag check let through.
   if (!std::isfinite(o.timeout_s))
     throw InputError("--timeout: expected a finite number of seconds (0 = off), got " + std::to_string(o.timeout_s));
   if (!o.checks_csv.empty() && o.checks_csv == o.perf_csv)

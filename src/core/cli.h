@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -41,5 +43,40 @@ uint64_t parse_bytes(const std::string& text, const std::string& flag);
 int64_t parse_bucket_elements(const std::string& text, const std::string& flag = "--bucket-size");
 // The --help text of --bucket-size, the same in every suite; `default_text` says what its absence means.
 std::string bucket_size_help(const std::string& default_text);
+
+// A CLI11 check that a flag's number is finite and >= min, failing with one line that names the
+// bound ("--tp: must be >= 1 (got 0)"); CLI::PositiveNumber and NonNegativeNumber print a range up
+// to DBL_MAX and let NaN through.
+CLI::Validator at_least(double min);
+
+// A CLI11 transformer from names to enum values, so a flag parses straight into its typed option:
+// app.add_option("--layout", layout)->transform(one_of<ShardLayoutKind>({{"flat", ...}, ...})).
+// A name not in the list fails with one line that lists them ("--layout: \"rows\" is not one of
+// flat, per-param"); unlike CLI::CheckedTransformer it accepts no enum numbers. With ->delimiter(',')
+// on a std::vector option every item is checked.
+template <class Enum>
+CLI::Validator one_of(std::vector<std::pair<std::string, Enum>> names) {
+  std::string list;
+  for (const auto& [name, value] : names) list += (list.empty() ? "" : ", ") + name;
+  return CLI::Validator(
+      [names, list](std::string& text) -> std::string {
+        for (const auto& [name, value] : names)
+          if (text == name) {
+            text = std::to_string(static_cast<long long>(value));
+            return "";
+          }
+        return "\"" + text + "\" is not one of " + list;
+      },
+      "{" + list + "}");
+}
+// The names of `values` in `names`, comma-separated (a --help default for a typed list option).
+template <class Enum>
+std::string names_of(const std::vector<std::pair<std::string, Enum>>& names, const std::vector<Enum>& values) {
+  std::string out;
+  for (Enum v : values)
+    for (const auto& [name, value] : names)
+      if (value == v) out += (out.empty() ? "" : ",") + name;
+  return out;
+}
 
 }  // namespace dtbench
