@@ -578,7 +578,7 @@ void add_options(CLI::App& app, CommonOptions&) {
                  bucket_size_help("default max(40M, 1M*D), 16K for the tiny model; without overlap one bucket "
                                   "per buffer"));
   app.add_option("--bucket-mb", g.bucket_mb, "PyTorch bucket cap in MiB of grads (first bucket 1 MiB)")
-      ->check(at_least(1));
+      ->check(above(0));
   app.add_option("--dp-size", g.dp_size, "data-parallel group size D (default: the world; a divisor gives world/D "
                                          "independent DP groups, strided as Megatron's tp-dp order)");
   app.add_flag("--distributed-optimizer", g.distributed_optimizer,

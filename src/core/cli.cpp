@@ -39,10 +39,14 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("-q,--quiet", o.quiet, "no progress lines");
 }
 
-CLI::Validator at_least(double min) {
-  const std::string bound = min == std::floor(min) ? std::to_string((long long)min) : std::to_string(min);
+namespace {
+
+// A finite number >= min (or > min when strict), else one line naming the bound.
+CLI::Validator number_bound(double min, bool strict) {
+  const std::string bound = (strict ? "> " : ">= ") +
+                            (min == std::floor(min) ? std::to_string((long long)min) : std::to_string(min));
   return CLI::Validator(
-      [min, bound](std::string& text) -> std::string {
+      [min, strict, bound](std::string& text) -> std::string {
         size_t used = 0;
         double v = 0;
         try {
@@ -51,11 +55,16 @@ CLI::Validator at_least(double min) {
           used = 0;
         }
         if (used == 0 || used != text.size()) return "expected a number, got \"" + text + "\"";
-        if (!std::isfinite(v) || v < min) return "must be >= " + bound + " (got " + text + ")";
+        if (!std::isfinite(v) || v < min || (strict && v == min)) return "must be " + bound + " (got " + text + ")";
         return "";
       },
-      ">= " + bound);
+      bound);
 }
+
+}  // namespace
+
+CLI::Validator at_least(double min) { return number_bound(min, false); }
+CLI::Validator above(double min) { return number_bound(min, true); }
 
 void finish_common_options(CommonOptions& o) {
   // A NaN timeout would switch the watchdog off: refused here whatever the flag check let through.

@@ -48,6 +48,8 @@ std::string bucket_size_help(const std::string& default_text);
 // bound ("--tp: must be >= 1 (got 0)"); CLI::PositiveNumber and NonNegativeNumber print a range up
 // to DBL_MAX and let NaN through.
 CLI::Validator at_least(double min);
+// The same for a number that must be > min ("--bucket-mb: must be > 0 (got 0)").
+CLI::Validator above(double min);
 
 // A CLI11 transformer from names to enum values, so a flag parses straight into its typed option:
 // app.add_option("--layout", layout)->transform(one_of<ShardLayoutKind>({{"flat", ...}, ...})).

@@ -49,6 +49,21 @@ TEST(Cli, AtLeastNamesTheBound) {
   EXPECT_EQ(n, 3);
 }
 
+TEST(Cli, AboveIsStrict) {
+  CLI::App app;
+  double mb = 0;
+  app.add_option("--mb", mb)->check(above(0));
+  std::vector<std::string> zero = {"0", "--mb"}, half = {"0.5", "--mb"};
+  try {
+    app.parse(zero);
+    ADD_FAILURE() << "0 accepted";
+  } catch (const CLI::ParseError& e) {
+    EXPECT_EQ(std::string(e.what()), "--mb: must be > 0 (got 0)");
+  }
+  app.parse(half);
+  EXPECT_EQ(mb, 0.5);
+}
+
 TEST(Cli, NamesOfListsTheDefaults) {
   EXPECT_EQ(names_of(kColors, {Color::green, Color::red}), "green,red");
 }
