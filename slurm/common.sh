@@ -37,6 +37,12 @@ ACCEPT_ARGS=${ACCEPT_ARGS:-}
 REPORT=${REPORT:-1}
 SHOW_BINDING=${SHOW_BINDING:-1}
 # Defaults per suite: a full nccl-tests-like sweep for coll; the other suites use their own defaults.
+# On the host backend (MPI on host memory) the sweep to 256M takes ~20 of the scripts' 30 minutes on
+# a small node, so it stops at 32M there unless COLL_ARGS says otherwise.
+if [ -z "${COLL_ARGS:-}" ] && [ "${BACKEND:-auto}" = host ]; then
+  COLL_ARGS="-b 8 -e 32M -f 2"
+  DT_NOTE="host backend: the default coll sweep stops at 32M (set COLL_ARGS for more)"
+fi
 COLL_ARGS=${COLL_ARGS:--b 8 -e 256M -f 2}
 DDP_ARGS=${DDP_ARGS:-}
 FSDP_ARGS=${FSDP_ARGS:-}
@@ -45,6 +51,13 @@ CKPT_ARGS=${CKPT_ARGS:-}
 
 case $LAUNCHER in srun | mpirun) ;; *) echo "dtbench: LAUNCHER must be srun or mpirun, got '$LAUNCHER'" >&2; exit 2 ;; esac
 case $BACKEND in auto | host | nccl) ;; *) echo "dtbench: BACKEND must be auto, host or nccl, got '$BACKEND'" >&2; exit 2 ;; esac
+# More ranks than cores on this node (host backend on a small node): OpenMPI's busy polling makes
+# every collective ~1000x slower unless idle ranks yield.
+dt_tasks_here=${SLURM_NTASKS_PER_NODE:-${SLURM_NTASKS:-1}}
+dt_tasks_here=${dt_tasks_here%%[^0-9]*}
+if [ -n "$dt_tasks_here" ] && [ "$dt_tasks_here" -gt "$(nproc 2>/dev/null || echo 1)" ]; then
+  export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
+fi
 # OpenMPI refuses root without these; harmless otherwise.
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} \
   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
@@ -65,7 +78,8 @@ dt_launch() {
 dt_show_binding() {
   [ "$SHOW_BINDING" = 1 ] || return 0
   # shellcheck disable=SC2016
-  local line='echo "dtbench-binding rank=${SLURM_PROCID:-${OMPI_COMM_WORLD_RANK:-?}} local=${SLURM_LOCALID:-?}/${OMPI_COMM_WORLD_LOCAL_RANK:-?} node=${SLURMD_NODENAME:-$(hostname)} cuda_visible=${CUDA_VISIBLE_DEVICES:-unset}"'
+  # Under mpirun every task inherits the batch step's SLURM_PROCID (0): OpenMPI's rank comes first.
+  local line='echo "dtbench-binding rank=${OMPI_COMM_WORLD_RANK:-${SLURM_PROCID:-?}} local=${SLURM_LOCALID:-?}/${OMPI_COMM_WORLD_LOCAL_RANK:-?} node=${SLURMD_NODENAME:-$(hostname)} cuda_visible=${CUDA_VISIBLE_DEVICES:-unset}"'
   if [ "$LAUNCHER" = srun ]; then
     # shellcheck disable=SC2086
     srun --mpi=none $SRUN_ARGS bash -c "$line" | sort -t= -k2 -n
@@ -78,6 +92,28 @@ dt_show_binding() {
 dt_header() {
   echo "dtbench job ${SLURM_JOB_ID:-?} ($1): ${SLURM_JOB_NUM_NODES:-?} nodes (${SLURM_JOB_NODELIST:-?}), ${SLURM_NTASKS:-?} tasks," \
        "backend $BACKEND, launcher $LAUNCHER${SRUN_ARGS:+ $SRUN_ARGS}, results $RESULTS"
+  [ -z "${DT_NOTE:-}" ] || echo "dtbench: $DT_NOTE"
+}
+
+# dt_claim_results: this job's results folder must be new or empty. A verdict is about one job, and
+# a folder that already holds reports (Slurm job ids restart after a controller reset) would mix an
+# older job's rows into this one's verdict.
+dt_claim_results() {
+  if [ -d "$RESULTS" ] && [ -n "$(ls -A "$RESULTS" 2>/dev/null)" ]; then
+    echo "dtbench: RESULTS $RESULTS already holds files (an earlier job with the same id?); refusing to mix them" \
+         "into job ${SLURM_JOB_ID:-?}: move them away or set RESULTS" >&2
+    exit 2
+  fi
+  mkdir -p "$RESULTS" || { echo "dtbench: cannot create $RESULTS" >&2; exit 2; }
+}
+
+# On SIGTERM (the time limit, or scancel) the running suite stops, no further suite starts, and the
+# job still writes its summary, acceptance and report from what exists: the reports of the cut run
+# have no end-of-run line, so dtbench-accept calls them INCOMPLETE (a FAIL), never a PASS.
+DT_INTERRUPTED=0
+dt_on_term() {
+  DT_INTERRUPTED=1
+  echo "dtbench: SIGTERM (time limit or scancel): stopping; summary, acceptance and report follow" >&2
 }
 
 # dt_suite_args SUITE -> that suite's flags
@@ -97,6 +133,11 @@ dt_run_suites() {
   DT_FAILED=0 DT_RAN=0 DT_SUMMARY=()
   for suite in "$@"; do
     exe=$BIN/dtbench-$suite
+    if [ "$DT_INTERRUPTED" = 1 ]; then
+      DT_FAILED=$((DT_FAILED + 1))
+      DT_SUMMARY+=("dtbench-$suite: NOT RUN (interrupted)")
+      continue
+    fi
     if [ ! -x "$exe" ]; then
       DT_SUMMARY+=("dtbench-$suite: SKIP ($exe not built)")
       echo "== dtbench-$suite: SKIP ($exe not built)"
@@ -107,7 +148,10 @@ dt_run_suites() {
     dt_launch "$exe" --backend "$BACKEND" --out "$out" $DTBENCH_ARGS $(dt_suite_args "$suite")
     rc=$?
     DT_RAN=$((DT_RAN + 1))
-    if [ $rc = 0 ]; then
+    if [ "$DT_INTERRUPTED" = 1 ]; then
+      DT_FAILED=$((DT_FAILED + 1))
+      DT_SUMMARY+=("dtbench-$suite: INTERRUPTED (exit $rc; its reports are INCOMPLETE)")
+    elif [ $rc = 0 ]; then
       DT_SUMMARY+=("dtbench-$suite: PASS")
     else
       DT_FAILED=$((DT_FAILED + 1))
@@ -143,6 +187,8 @@ dt_report() {
 dt_main() {
   local name=$1
   read -r -a suites <<<"${SUITES:-$2}"
+  dt_claim_results
+  trap dt_on_term TERM
   dt_header "$name"
   dt_show_binding
   dt_run_suites "$RESULTS" "${suites[@]}"
@@ -156,6 +202,9 @@ dt_main() {
   if [ "$DT_RAN" = 0 ]; then
     echo "dtbench $name: FAIL (no suite binary found under $BIN; run make first)"
     exit 2
+  elif [ "$DT_INTERRUPTED" = 1 ]; then
+    echo "dtbench $name: FAIL (interrupted by SIGTERM: the run is INCOMPLETE)"
+    exit 1
   elif [ "$DT_FAILED" -gt 0 ] || [ $accept_rc != 0 ]; then
     echo "dtbench $name: FAIL ($DT_FAILED of $DT_RAN suites failed$([ $accept_rc != 0 ] && echo ", acceptance failed"))"
     exit 1

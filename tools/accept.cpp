@@ -1,12 +1,14 @@
 // dtbench-accept: holds a run's CSV reports against a thresholds file and says whether the node(s)
 // pass. Prints PASS/FAIL per rule (with each failing row, file:line, and the node to blame), then per
-// node, then one verdict line. Exit 0: PASS, 1: FAIL (a Slurm epilog or a drain script can act on it),
-// 2: bad input (a malformed report or thresholds file, named with its line).
+// node, then one verdict line. A report of a run that did not complete (no end-of-run line) is
+// INCOMPLETE and fails its nodes. Exit 0: PASS, 1: FAIL (a Slurm epilog or a drain script can act on
+// it), 2: bad input (a malformed report or thresholds file, named with its line).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -78,6 +80,35 @@ std::set<std::string> hosts_of(const CsvMetadata& md) {
   return s;
 }
 
+// The nodes named by a check row's failing ranks and culprit (through the report's rank_map).
+std::set<std::string> nodes_named(const CsvMetadata& md, const CheckRecord& c) {
+  std::set<std::string> who;
+  for (int rank : parse_rank_list(c.failing_ranks + ";" + c.culprit)) {
+    std::string n = node_of_rank(md, rank);
+    if (!n.empty()) who.insert(n);
+  }
+  return who;
+}
+
+// A perf row whose validation failed (n_wrong > 0) has no rank of its own: its run's failing check
+// rows of the same op (and size, when the case is one) say which ranks saw wrong data. Only without
+// such a row is every node of the report blamed.
+std::set<std::string> validation_blame(const RunData& run, const PerfFile& f, const PerfRecord& r) {
+  std::set<std::string> who;
+  const auto run_id = f.meta.find("run_id");
+  for (auto& cf : run.checks) {
+    const auto id = cf.meta.find("run_id");
+    if (run_id == f.meta.end() || id == cf.meta.end() || id->second != run_id->second) continue;
+    for (auto& c : cf.rows) {
+      if (c.pass || !op_matches(r.op, c.check)) continue;
+      const std::optional<uint64_t> b = parse_size(c.case_name);
+      if (b && *b != r.bytes) continue;
+      for (auto& n : nodes_named(cf.meta, c)) who.insert(n);
+    }
+  }
+  return who.empty() ? hosts_of(f.meta) : who;
+}
+
 RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes* nodes) {
   RuleResult res;
   double worst_margin = 1e300;
@@ -96,7 +127,8 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
         std::string what = r.op + " " + r.dtype + " " + human_bytes(r.bytes) +
                            (r.in_place.empty() ? "" : " in_place=" + r.in_place);
         if (t.checks_pass && r.n_wrong > 0) {
-          fail(f.path, r.line, what + ": " + std::to_string(r.n_wrong) + " validation rounds failed", hosts_of(f.meta));
+          fail(f.path, r.line, what + ": " + std::to_string(r.n_wrong) + " validation rounds failed",
+               validation_blame(run, f, r));
           ++res.matched;
           continue;
         }
@@ -143,11 +175,7 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
         }
         ++res.matched;
         if (c.pass) continue;
-        std::set<std::string> who;
-        for (int rank : parse_rank_list(c.failing_ranks + ";" + c.culprit)) {
-          std::string n = node_of_rank(f.meta, rank);
-          if (!n.empty()) who.insert(n);
-        }
+        std::set<std::string> who = nodes_named(f.meta, c);
         if (who.empty()) who = hosts_of(f.meta);
         fail(f.path, c.line,
              c.check + " " + c.case_name + " " + c.dtype + ": FAIL, " + std::to_string(c.n_wrong) + " wrong" +
@@ -180,6 +208,9 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-missing", allow_missing, "a rule that matches no row is SKIP instead of FAIL");
   app.add_option("--max-list", max_list, "failing rows listed per rule (default 20)");
   app.add_flag("-q,--quiet", quiet, "only FAIL lines, node lines and the verdict");
+  std::string job;
+  app.add_option("--job", job, "only the reports of this Slurm job id (or run id): a folder that mixes jobs is "
+                               "refused without it");
   if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     if (max_list < 0) throw InputError("--max-list: must be >= 0");
@@ -187,11 +218,25 @@ int main(int argc, char** argv) {
     std::vector<RunData> data;
     Nodes nodes;
     for (auto& r : runs) {
-      data.push_back(load_run(r));
+      data.push_back(load_run(r, job));
       for (auto& f : data.back().perf)
         for (auto& h : hosts_of(f.meta)) nodes.all.insert(h);
       for (auto& f : data.back().checks)
         for (auto& h : hosts_of(f.meta)) nodes.all.insert(h);
+    }
+    // A report without its end-of-run line belongs to a run that was cut short: whatever its rows
+    // say, its nodes cannot pass.
+    int incomplete = 0;
+    auto mark_incomplete = [&](const std::string& path, const std::string& why, const CsvMetadata& meta) {
+      ++incomplete;
+      std::printf("INCOMPLETE  %s: %s\n", path.c_str(), why.c_str());
+      for (auto& h : hosts_of(meta)) ++nodes.failures[h];
+    };
+    for (auto& run : data) {
+      for (auto& f : run.perf)
+        if (!f.complete()) mark_incomplete(f.path, f.incomplete, f.meta);
+      for (auto& f : run.checks)
+        if (!f.complete()) mark_incomplete(f.path, f.incomplete, f.meta);
     }
     int pass = 0, failed = 0, skipped = 0;
     for (auto& t : rules) {
@@ -228,9 +273,10 @@ int main(int argc, char** argv) {
       if (f) std::printf(" (%d failing rows)", f);
       std::printf("\n");
     }
-    bool ok = failed == 0;
-    std::printf("dtbench-accept: %s (%zu rules: %d pass, %d fail, %d skipped; %zu nodes, %d failing)\n",
-                ok ? "PASS" : "FAIL", rules.size(), pass, failed, skipped, nodes.all.size(), nodes_failed);
+    bool ok = failed == 0 && incomplete == 0;
+    std::printf("dtbench-accept: %s (%zu rules: %d pass, %d fail, %d skipped; %zu nodes, %d failing%s)\n",
+                ok ? "PASS" : "FAIL", rules.size(), pass, failed, skipped, nodes.all.size(), nodes_failed,
+                incomplete ? ("; " + std::to_string(incomplete) + " INCOMPLETE report(s)").c_str() : "");
     return ok ? 0 : 1;
   } catch (const InputError& e) {
     std::fprintf(stderr, "dtbench-accept: %s\n", e.what());

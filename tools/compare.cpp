@@ -240,6 +240,11 @@ int main(int argc, char** argv) {
       data.push_back(load_run(r));
       if (data.back().perf.empty()) throw InputError(r + ": no perf CSV (*-perf.csv) in this run");
     }
+    // A run cut short (no end-of-run line) is compared, but gets no OK: its slow tail may be missing.
+    int incomplete = 0;
+    for (auto& run : data)
+      for (auto& f : run.perf)
+        if (!f.complete()) ++incomplete, std::printf("INCOMPLETE  %s: %s\n", f.path.c_str(), f.incomplete.c_str());
     FILE* csv = nullptr;
     if (!csv_path.empty()) {
       csv = std::fopen(csv_path.c_str(), "w");
@@ -255,6 +260,10 @@ int main(int argc, char** argv) {
     if (t.compared == 0) {
       std::printf("dtbench-compare: NO MATCHING ROWS (different suites, sizes or rank counts?)\n");
       return kExitBadInput;
+    }
+    if (incomplete) {
+      std::printf("dtbench-compare: INCOMPLETE: %d report(s) of runs that did not complete; no verdict\n", incomplete);
+      return 1;
     }
     if (t.regressions) {
       std::string s;

@@ -36,13 +36,16 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", out, "HTML file to write (default dtbench-report.html)");
   app.add_option("--title", title, "page title");
   app.add_flag("--force", force, "overwrite an existing --output file");
+  std::string job;
+  app.add_option("--job", job, "only the reports of this Slurm job id (or run id): a folder that mixes jobs is "
+                               "refused without it");
   if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     // Never lose an earlier report by accident (the suites never overwrite results either).
     if (!force && ::access(out.c_str(), F_OK) == 0)
       throw InputError("--output " + out + ": file exists (--force overwrites it)");
     std::vector<RunData> data;
-    for (auto& r : runs) data.push_back(load_run(r));
+    for (auto& r : runs) data.push_back(load_run(r, job));
     // Labels must tell runs apart: add a number when two runs have the same name.
     for (size_t i = 0; i < data.size(); ++i)
       for (size_t j = 0; j < i; ++j)
@@ -57,8 +60,8 @@ int main(int argc, char** argv) {
             "h2{margin:22px 0 4px}p{margin:4px 0 8px;font-size:13px;max-width:1260px}"
          << "</style></head><body>\n<h1>" << esc(title) << "</h1>\n";
 
-    int failed_checks = 0;
-    html << runs_section(data, &failed_checks);
+    int failed_checks = 0, incomplete = 0;
+    html << runs_section(data, &failed_checks, &incomplete);
 
     // Every perf row to the section that draws it; a row no section draws is listed under other metrics.
     CollSection coll;
@@ -96,8 +99,9 @@ int main(int argc, char** argv) {
     const int nplots = int(n_bw + n_sweeps + n_fsdp + n_ckpt + n_ep);
     std::printf(
         "dtbench-report: %s (%d plots: %zu busbw, %d bucket sweeps, %zu fsdp, %zu ckpt timelines, %zu ep; %d failed "
-        "checks)\n",
-        out.c_str(), nplots, n_bw, int(n_sweeps), n_fsdp, n_ckpt, n_ep, failed_checks);
+        "checks%s)\n",
+        out.c_str(), nplots, n_bw, int(n_sweeps), n_fsdp, n_ckpt, n_ep, failed_checks,
+        incomplete ? ("; " + std::to_string(incomplete) + " INCOMPLETE reports").c_str() : "");
     return 0;
   } catch (const InputError& e) {
     std::fprintf(stderr, "dtbench-report: %s\n", e.what());

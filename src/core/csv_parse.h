@@ -15,6 +15,7 @@
 
 #include "core/csv_reports.h"  // CsvMetadata
 #include "core/error.h"
+#include "core/report.h"  // kEndOfRunKey
 
 namespace dtbench {
 namespace csv_parse {
@@ -75,6 +76,32 @@ inline CsvMetadata read_metadata(const std::string& path) {
     md[line.substr(k, eq - k)] = line.substr(eq + 1);
   }
   return md;
+}
+
+// Why a report with `rows` data rows, the last on line `last_row_line`, is not the whole of a
+// completed run ("" when it is): its end-of-run line (CsvWriter::end_of_run) is missing, repeated,
+// counts other rows, or has rows after it.
+inline std::string incomplete_reason(const std::string& path, size_t rows, unsigned last_row_line) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  const std::string prefix = std::string("# ") + kEndOfRunKey + "=";
+  std::string line, value;
+  unsigned n = 0, at = 0, found = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.compare(0, prefix.size(), prefix) != 0) continue;
+    ++found, at = n, value = line.substr(prefix.size());
+  }
+  if (found == 0) return "no end-of-run line: the run did not complete (killed, timed out or still writing)";
+  if (found > 1) return std::to_string(found) + " end-of-run lines (reports of several runs joined?)";
+  if (value.compare(0, 9, "complete ") != 0) return "end-of-run line '" + value + "' does not say complete";
+  const size_t r = value.find("rows=");
+  const long long said = r == std::string::npos ? -1 : std::atoll(value.c_str() + r + 5);
+  if (said != static_cast<long long>(rows))
+    return "its end-of-run line (line " + std::to_string(at) + ") counts " + std::to_string(said) + " rows, the file holds " +
+           std::to_string(rows);
+  if (rows > 0 && last_row_line > at) return "rows after its end-of-run line (line " + std::to_string(at) + ")";
+  return "";
 }
 
 // Runs `body` and turns a parser exception into "path:line: message".

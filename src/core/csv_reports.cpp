@@ -46,6 +46,7 @@ PerfFile read_perf_csv(const std::string& path) {
       f.rows.push_back(std::move(r));
     }
   });
+  f.incomplete = incomplete_reason(path, f.rows.size(), f.rows.empty() ? 0 : f.rows.back().line);
   return f;
 }
 
@@ -78,6 +79,7 @@ ChecksFile read_checks_csv(const std::string& path) {
       f.rows.push_back(std::move(r));
     }
   });
+  f.incomplete = incomplete_reason(path, f.rows.size(), f.rows.empty() ? 0 : f.rows.back().line);
   return f;
 }
 

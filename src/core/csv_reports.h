@@ -40,16 +40,24 @@ struct CheckRecord {
   int first_rank = -1;
 };
 
+// Every report of a completed run ends with "# end_of_run=complete rows=N verdict=V" (CsvWriter::
+// end_of_run). `incomplete` says why a file is not one: no such line (the run was killed, timed out
+// or is still writing), a row count that differs from the rows read, or rows after the line. The
+// tools never pass a verdict on an incomplete file.
 struct PerfFile {
   std::string path;
   CsvMetadata meta;
   std::vector<PerfRecord> rows;
+  std::string incomplete;  // empty: the run completed
+  bool complete() const { return incomplete.empty(); }
 };
 
 struct ChecksFile {
   std::string path;
   CsvMetadata meta;
   std::vector<CheckRecord> rows;
+  std::string incomplete;
+  bool complete() const { return incomplete.empty(); }
 };
 
 // Throws InputError "PATH:LINE: ..." on a missing file, a missing/unknown column, a wrong field count

@@ -69,17 +69,26 @@ CsvWriter::~CsvWriter() {
 void CsvWriter::row(const std::vector<std::string>& fields) {
   std::string line;
   for (size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + csv_field(fields[i]);
-  line += '\n';
-  long good = std::ftell(file_);  // everything before this is on disk (flushed per row)
+  write_line(line + '\n');
+  if (header_written_) ++rows_;
+  header_written_ = true;
+  (void)ncols_;
+}
+
+void CsvWriter::end_of_run(const std::string& verdict) {
+  write_line("# " + std::string(kEndOfRunKey) + "=complete rows=" + std::to_string(rows_) + " verdict=" + verdict + "\n");
+}
+
+void CsvWriter::write_line(const std::string& line) {
+  long good = std::ftell(file_);  // everything before this is on disk (flushed per line)
   if (std::fputs(line.c_str(), file_) < 0 || std::fflush(file_) != 0) {
     int err = errno;
-    // A full disk can leave half a row behind: cut the file back to its last complete row and drop
-    // what stdio still buffers, so the rows already written stay readable.
+    // A full disk can leave half a line behind: cut the file back to its last complete line and
+    // drop what stdio still buffers, so the rows already written stay readable.
     __fpurge(file_);
     if (good >= 0 && ::ftruncate(::fileno(file_), off_t(good)) == 0) std::fseek(file_, good, SEEK_SET);
     throw RuntimeError(path_ + ": write failed: " + std::strerror(err));
   }
-  (void)ncols_;
 }
 
 void ensure_writable_dir(const std::string& dir, const std::string& flag) {
@@ -146,6 +155,11 @@ void Reports::discard() {
   std::remove(checks.c_str());
   std::remove(perf.c_str());
   if (!created_dir_.empty()) ::rmdir(created_dir_.c_str());  // fails, harmlessly, unless empty
+}
+
+void Reports::end_of_run(const std::string& verdict) {
+  checks_->end_of_run(verdict);
+  perf_->end_of_run(verdict);
 }
 
 std::vector<std::string> Reports::prefix() const {

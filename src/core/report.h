@@ -23,13 +23,21 @@ class CsvWriter {
   CsvWriter(const CsvWriter&) = delete;
   CsvWriter& operator=(const CsvWriter&) = delete;
   void row(const std::vector<std::string>& fields);
+  // The last line of a report whose run completed: "# end_of_run=complete rows=N verdict=V", N the
+  // data rows above it. A file without it is INCOMPLETE to the tools (killed, timed out, still
+  // running); kEndOfRunKey names it for the readers.
+  void end_of_run(const std::string& verdict);
   const std::string& path() const { return path_; }
 
  private:
+  void write_line(const std::string& line);
   std::string path_;
   std::FILE* file_ = nullptr;
   size_t ncols_ = 0;
+  size_t rows_ = 0;  // data rows written (the header is not one)
+  bool header_written_ = false;
 };
+inline constexpr const char* kEndOfRunKey = "end_of_run";
 
 struct CheckRow {
   std::string check;      // what was checked ("all_reduce.out_of_place", "bucket_plan.cover"...)
@@ -75,6 +83,8 @@ class Reports {
   void perf(const PerfRow& r);
   int failed_checks() const { return failed_; }
   int total_checks() const { return total_; }
+  // Ends both files with their end-of-run line (the run completed with this verdict: PASS or FAIL).
+  void end_of_run(const std::string& verdict);
   const std::string& checks_path() const { return checks_->path(); }
   const std::string& perf_path() const { return perf_->path(); }
   // Removes both files (and the --out directory when this run created it and it is empty): for a

@@ -14,6 +14,11 @@ struct RunData {
   std::vector<PerfFile> perf;
   std::vector<ChecksFile> checks;
 };
-RunData load_run(const std::string& path);
+//
+// One verdict is about one job: when the reports under a directory carry more than one
+// slurm_job_id (job ids restarted and a new job wrote beside an old one's files), load_run refuses
+// with InputError naming the jobs, unless `job` selects the reports of one Slurm job id (or one
+// run_id). A `job` that matches no report is refused too.
+RunData load_run(const std::string& path, const std::string& job = "");
 
 }  // namespace dtbench

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -48,12 +49,20 @@ Runtime::Runtime(int* argc, char*** argv) {
   info_.num_nodes = int(distinct.size());
   info_.node_index = int(std::lower_bound(distinct.begin(), distinct.end(), leader) - distinct.begin());
 
+  // The node's name as Slurm knows it (SLURMD_NODENAME) when under Slurm, else the host name: blame
+  // must name the node an operator drains, and two slurmd on one host are two nodes to Slurm.
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
+  if (const char* slurm_node = std::getenv("SLURMD_NODENAME"); slurm_node && *slurm_node)
+    std::snprintf(host, sizeof(host), "%s", slurm_node);
   info_.hostname = host;
   std::vector<char> all(size_t(info_.size) * 256);
   MPI_Allgather(host, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, control);
   for (int r = 0; r < info_.size; ++r) info_.hostnames.emplace_back(&all[size_t(r) * 256]);
+  std::vector<std::string> names = info_.hostnames;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  info_.num_nodes = std::max(info_.num_nodes, int(names.size()));
   MPI_Comm_free(&control);
 }
 
@@ -137,7 +146,7 @@ std::string nccl_library_description() {
 
 Metadata collect_metadata(const RunInfo& info, const Backend& backend, int argc, char** argv) {
   Metadata md;
-  md.emplace_back("schema_version", "1");
+  md.emplace_back("schema_version", "2");  // 2: reports end with the end-of-run line
   md.emplace_back("start_time", utc_now());
   md.emplace_back("backend", backend.name());
   md.emplace_back("world_size", std::to_string(info.size));

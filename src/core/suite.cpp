@@ -343,8 +343,18 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
                  ctx.reports_->total_checks(), failed, failed ? "FAIL" : "PASS", ctx.reports_->checks_path().c_str(),
                  ctx.reports_->perf_path().c_str());
   }
-  ctx.reports_.reset();
   int code = failed ? kExitCheckFailed : kExitOk;
+  if (root) {
+    // The run completed: say so at the end of both files, so that the tools can tell this run
+    // from one that was cut short (killed, timed out) and never call the latter a PASS.
+    try {
+      ctx.reports_->end_of_run(failed ? "FAIL" : "PASS");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", exe.c_str(), e.what());
+      code = kExitRuntime;
+    }
+  }
+  ctx.reports_.reset();
   backend.reset();
   return fail(code, "");
 }

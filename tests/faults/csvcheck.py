@@ -9,6 +9,7 @@
   csvcheck.py failprefix FILE PREFIX RANK  a FAIL row of a check named PREFIX* names RANK in failing_ranks
   csvcheck.py timesum FILE             sum of time_med_us over perf rows that have one
   csvcheck.py meta FILE KEY            the value of metadata line '# KEY=...'
+  csvcheck.py ended FILE               the file ends with its end-of-run line ('# end_of_run=complete ...')
 Exit status 0 when the condition holds (or the value was printed), 1 otherwise.
 """
 import csv
@@ -35,6 +36,9 @@ def main(argv):
             print(f"{argv[2]}: header={len(header)} fields, bad rows {bad[:5]}, ends with newline: {text.endswith(chr(10))}")
             return 1
         return 0
+    if cmd == "ended":
+        lines = load(argv[2])[0].splitlines()
+        return 0 if lines and lines[-1].startswith("# end_of_run=complete ") else 1
     if cmd == "rows":
         print(len(load(argv[2])[2]))
         return 0

@@ -65,6 +65,10 @@ for suite in "${SUITES[@]}"; do
     verdict baseline "$suite" 1 "exit 0, every check PASS" "exit $RC ($(tail -c 300 "$W/base.log" | tr '\n' '|'))"
     continue
   fi
+  if ! "${CSV[@]}" ended "$base_checks" || ! "${CSV[@]}" ended "$base_perf"; then
+    verdict baseline "$suite" 1 "both reports end with their end-of-run line" "$(tail -n 1 "$base_checks" | cut -c1-80)"
+    continue
+  fi
   n_base=$(rows_of "$base_checks")
   read -r -a L <<<"$(long_args "$suite")"
   long_checks=$base_checks
@@ -254,10 +258,16 @@ for suite in "${SUITES[@]}"; do
     intact=no
     [ -n "$f" ] && "${CSV[@]}" complete "$f" >/dev/null && "${CSV[@]}" complete "$(perf_csv "$out")" >/dev/null &&
       "${CSV[@]}" prefix "$f" "$long_checks" >/dev/null && intact=yes
+    # A run cut short has no end-of-run line, so dtbench-accept calls it INCOMPLETE: never a PASS.
+    unended=no
+    if [ -n "$f" ] && ! "${CSV[@]}" ended "$f" && ! "${CSV[@]}" ended "$(perf_csv "$out")"; then
+      "$BIN/dtbench-accept" -q --allow-missing -t tools/thresholds-host.csv "$out" >"$W/term-accept.log" 2>&1
+      [ $? = 1 ] && grep -q "^INCOMPLETE " "$W/term-accept.log" && unended=yes
+    fi
     ok=1
-    [ $sent = yes ] && [ "$RC" = 143 ] && [ "$n_msg" = "$NP" ] && [ $intact = yes ] && ok=0
-    verdict sigterm "$suite" $ok "exit 143, every rank names its collective, rows so far complete" \
-      "sent=$sent rc=$RC, $n_msg/$NP rank lines ($(grep -m1 -oP 'while in \K\S+ on communicator \S+' "$log")), $(rows_of "$f")/$n_long rows intact=$intact"
+    [ $sent = yes ] && [ "$RC" = 143 ] && [ "$n_msg" = "$NP" ] && [ $intact = yes ] && [ $unended = yes ] && ok=0
+    verdict sigterm "$suite" $ok "exit 143, every rank names its collective, rows so far complete, accept INCOMPLETE" \
+      "sent=$sent rc=$RC, $n_msg/$NP rank lines ($(grep -m1 -oP 'while in \K\S+ on communicator \S+' "$log")), $(rows_of "$f")/$n_long rows intact=$intact, accept INCOMPLETE=$unended"
   fi
 
   # --- malformed model CSV ----------------------------------------------------------------------

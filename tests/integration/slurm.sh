@@ -167,9 +167,15 @@ echo "   slurm up: $(sinfo -h -o '%N %T %G')"
 submit J_NODE "${SB[@]}" --export=ALL,THRESHOLDS=tools/thresholds-host.csv slurm/dtbench-node.sbatch
 submit J_BIND "${SB[@]}" --export=ALL,SRUN_ARGS=--gpu-bind=single:1 slurm/dtbench-node.sbatch
 submit J_ALL "${SB[@]}" slurm/dtbench-all.sbatch
-submit J_FAULT "${SB[@]}" --export=ALL,SUITES=coll,THRESHOLDS=tools/thresholds-host.csv,DTBENCH_ARGS="--inject-fault flip,rank=2,op=all_reduce,index=3" slurm/dtbench-all.sbatch
+# sbatch --export splits its list at every comma: a value with commas goes through the environment.
+export DTBENCH_ARGS="--inject-fault flip,rank=2,op=all_reduce,index=3"
+submit J_FAULT "${SB[@]}" --export=ALL,SUITES=coll,THRESHOLDS=tools/thresholds-host.csv slurm/dtbench-all.sbatch
+unset DTBENCH_ARGS
 submit J_MPIRUN "${SB[@]}" --export=ALL,LAUNCHER=mpirun slurm/dtbench-node.sbatch
-submit J_AB "${SB[@]}" --export=ALL,NCCL_A=default,NCCL_B=default,REPEATS=1,COMPARE_THRESHOLD=0.05 slurm/dtbench-nccl-ab.sbatch
+# BACKEND=auto on these GPU-less nodes runs the host backend: the A/B plumbing runs, and must say it
+# compared no NCCL at all; BACKEND=host is refused before anything runs.
+submit J_AB "${SB[@]}" --export=ALL,BACKEND=auto,NCCL_A=default,NCCL_B=default,REPEATS=1,COMPARE_THRESHOLD=0.05 slurm/dtbench-nccl-ab.sbatch
+submit J_ABHOST "${SB[@]}" --export=ALL,BACKEND=host,NCCL_A=default,NCCL_B=default,REPEATS=1 slurm/dtbench-nccl-ab.sbatch
 submit J_CPU --output="$OUTPAT" --ntasks-per-node=4 --gpus-per-node=0 --time=3 slurm/dtbench-node.sbatch
 submit J_BAD "${SB[@]}" --export=ALL,LAUNCHER=bogus slurm/dtbench-node.sbatch
 
@@ -209,14 +215,19 @@ expect "slurm run-all with a flipped element: exit 1, coll FAIL, acceptance FAIL
         fail_names_rank $(checks_csv $RES/$J_FAULT) 2'
 
 wait_job "$J_MPIRUN"
-expect "slurm node job with LAUNCHER=mpirun: exit 0, 4 local ranks" "exit 0, CSVs, binding local=?/0..3" \
-  eval '[ "$RC" = 0 ] && all_pass $RES/$J_MPIRUN && for i in 0 1 2 3; do bindings $LOG | grep -q "local=.*/$i " || exit 1; done'
+expect "slurm node job with LAUNCHER=mpirun: exit 0, 4 ranks, each binding line with its own rank" "exit 0, CSVs, binding rank=i local=?/i" \
+  eval '[ "$RC" = 0 ] && all_pass $RES/$J_MPIRUN && for i in 0 1 2 3; do bindings $LOG | grep -q "rank=$i local=.*/$i " || exit 1; done'
 
 wait_job "$J_AB"
-expect "slurm NCCL A/B: suites under A and B, compare + report, exit code = compare verdict" \
-  "A/rep1 and B/rep1 CSVs, compare.txt, report.html, exit 0 iff compare OK" \
+expect "slurm NCCL A/B on a node without NCCL (BACKEND=auto): suites, compare and report, then an honest FAIL" \
+  "A/rep1 and B/rep1 CSVs, compare.txt, report.html, 'not an NCCL comparison', exit 1, no doubled prefix" \
   eval '[ -n "$(perf_of $RES/$J_AB/A/rep1)" ] && [ -n "$(perf_of $RES/$J_AB/B/rep1)" ] && [ -s $RES/$J_AB/report.html ] &&
-        if grep -q "^dtbench-compare: OK" $RES/$J_AB/compare.txt; then [ "$RC" = 0 ]; else [ "$RC" = 1 ] && grep -q "^dtbench-compare: REGRESSION" $RES/$J_AB/compare.txt; fi'
+        [ -s $RES/$J_AB/compare.txt ] && [ "$RC" = 1 ] && grep -q "^not an NCCL comparison: A: .* ran on backend .host." $LOG &&
+        grep -q "^dtbench nccl-ab: FAIL (NCCL was not used as asked" $LOG && ! grep -q "dtbench-compare: dtbench-compare" $LOG &&
+        ! grep -q "^dtbench nccl-ab: PASS" $LOG'
+wait_job "$J_ABHOST"
+expect "slurm NCCL A/B with BACKEND=host is refused before anything runs" "exit 2, names the backend, no results folder" \
+  eval '[ "$RC" = 2 ] && grep -q "NCCL A/B job needs the NCCL backend" $LOG && [ ! -e $RES/$J_ABHOST ]'
 
 wait_job "$J_CPU"
 expect "slurm CPU-only request (--gpus-per-node=0) overrides the script's GPUs, host backend passes" \
@@ -236,6 +247,32 @@ LOG=$TMP_ROOT/accept-slow.log
 "$BIN/dtbench-accept" -t "$REPO/tools/thresholds-host.csv" $P/slow >$LOG 2>&1; RC=$?
 expect "slurm results: dtbench-accept fails on a planted slow row" "exit 1, FAIL naming all_gather" \
   eval '[ $RC = 1 ] && grep -q "^FAIL .*all_gather" $LOG && grep -q "^node $HOST: FAIL" $LOG'
+# A job whose results folder already holds files (Slurm job ids restart) is refused: one verdict
+# is about one job, and the old files stay as they were.
+before=$(ls -l "$RES/$J_NODE" | md5sum)
+submit J_REUSE "${SB[@]}" --export=ALL,RESULTS=$RES/$J_NODE slurm/dtbench-node.sbatch
+wait_job "$J_REUSE"
+expect "slurm job into a results folder that already holds files: refused" "exit 2, names the folder, files untouched" \
+  eval '[ "$RC" = 2 ] && grep -q "RESULTS $RES/$J_NODE already holds files" $LOG && [ "$(ls -l $RES/$J_NODE | md5sum)" = "$before" ]'
+
+# SIGTERM (what the time limit sends) mid-sweep: the cut suite is INTERRUPTED, the next one never
+# starts, and the job still writes its summary, an acceptance that calls the cut reports INCOMPLETE
+# (FAIL), and the report.
+submit J_TERM "${SB[@]}" --export=ALL,SUITES="coll ddp",THRESHOLDS=tools/thresholds-host.csv,COLL_ARGS="-b 1K -e 64M -f 2 -n 20 -w 1 -q" \
+  slurm/dtbench-all.sbatch
+for t in $(seq 1 480); do  # up to 120 s for the sweep to write rows
+  p=$(perf_of "$RES/$J_TERM")
+  [ -n "$p" ] && [ "$(grep -vc '^#' "$p")" -ge 3 ] && break
+  sleep 0.25
+done
+scancel --full --signal=TERM "$J_TERM" 2>/dev/null
+wait_job "$J_TERM"
+expect "slurm SIGTERM mid-sweep: summary, INCOMPLETE acceptance and report still written" \
+  "exit 1, coll INTERRUPTED, ddp NOT RUN, accept INCOMPLETE + FAIL, report.html" \
+  eval '[ "$RC" = 1 ] && grep -q "^dtbench-coll: INTERRUPTED" $LOG && grep -q "^dtbench-ddp: NOT RUN" $LOG &&
+        grep -q "^INCOMPLETE " $RES/$J_TERM/accept.txt && grep -q "^dtbench-accept: FAIL" $RES/$J_TERM/accept.txt &&
+        [ -s $RES/$J_TERM/report.html ] && grep -q "^dtbench all: FAIL (interrupted" $LOG'
+
 wait_job "$J_NODE"  # restores LOG for the next check
 echo "   (single-node jobs done)"
 stop_daemons
@@ -257,6 +294,16 @@ else
           bindings $LOG | grep -q "rank=1 local=1/.* node=n1 cuda_visible=0,1$" &&
           bindings $LOG | grep -q "rank=2 local=0/.* node=n2 cuda_visible=0,1$" &&
           bindings $LOG | grep -q "rank=3 local=1/.* node=n2 cuda_visible=0,1$" &&
-          all_pass $RES/$J_MULTI && grep -q "^dtbench-accept: PASS" $LOG && grep -q "^# nodes=" $(perf_of $RES/$J_MULTI)'
+          all_pass $RES/$J_MULTI && grep -q "^dtbench-accept: PASS" $LOG && grep -q "^# nodes=2$" $(perf_of $RES/$J_MULTI) &&
+          grep -q "^# rank_map=n1:0-1;n2:2-3$" $(perf_of $RES/$J_MULTI)'
+  # Per-node blame names the slurmd node (SLURMD_NODENAME), not the host both share.
+  export DTBENCH_ARGS="--inject-fault flip,rank=2,op=all_reduce,index=3"
+  submit J_MULTI_FAULT --output="$OUTPAT" -N 2 --ntasks-per-node=2 --gpus-per-node=2 --time=3 \
+    --export=ALL,SUITES=coll,THRESHOLDS=tools/thresholds-host.csv slurm/dtbench-multinode.sbatch
+  unset DTBENCH_ARGS
+  wait_job "$J_MULTI_FAULT"
+  expect "slurm two nodes: a fault on rank 2 blames slurmd node n2, not n1" "exit 1, node n2: FAIL, node n1: PASS" \
+    eval '[ "$RC" = 1 ] && grep -q "^node n2: FAIL" $RES/$J_MULTI_FAULT/accept.txt &&
+          grep -q "^node n1: PASS" $RES/$J_MULTI_FAULT/accept.txt'
   stop_daemons
 fi

@@ -92,6 +92,63 @@ printf 'suite,op,node,min_busbw_GBps\ncoll,all_reduce,othernode*,1000000\ncoll,a
 expect "accept: per-node rules apply only to their node" "exit 0: the impossible rule for othernode* is SKIP" \
   eval '[ $RC = 0 ] && grep -q "^SKIP .*othernode" $LOG && grep -q "^PASS .*node=" $LOG'
 
+# Blame across nodes: ranks 0-1 on node n1, 2-3 on n2 (SLURMD_NODENAME, as under Slurm). A flipped
+# element on rank 2 fails its check rows and the perf rows' validation counts; both blame n2 only.
+A2=(--backend host -b 1K -e 16K -f 4 -n 2 -w 1 -q --out $T/twonode --inject-fault flip,rank=2,op=all_reduce,index=3)
+run_mpi 2 $T/twonode.log -x SLURMD_NODENAME=n1 "$COLL" "${A2[@]}" : -np 2 -x SLURMD_NODENAME=n2 "$COLL" "${A2[@]}"
+LOG=$T/acc-twonode.log
+"$ACC" -t "$TH" $T/twonode >$LOG 2>&1; RC=$?
+expect "accept: a fault on rank 2 (node n2) blames n2 only, for its check rows and perf validation rows" \
+  "exit 1, node n2: FAIL, node n1: PASS, validation rows name n2" \
+  eval '[ $RC = 1 ] && grep -q "^node n2: FAIL" $LOG && grep -q "^node n1: PASS" $LOG &&
+        grep -q "validation rounds failed \[node n2\]" $LOG && ! grep -q "\[node n1" $LOG &&
+        grep -q "^# rank_map=n1:0-1;n2:2-3$" $(perf_csv $T/twonode)'
+
+# One run per verdict. A report without its end-of-run line (its run was cut short) is INCOMPLETE:
+# accept fails its node, compare gives no OK, the report marks it; rows appended after the line make
+# the file INCOMPLETE too.
+mkdir -p $T/cut $T/extra
+cp $T/A/r1/*.csv $T/cut/ && cp $T/A/r1/*.csv $T/extra/
+p=$(perf_csv $T/cut)
+sed -i '$d' "$p"  # the end-of-run line is the file's last line
+LOG=$T/acc-cut.log
+"$ACC" -t "$TH" $T/cut >$LOG 2>&1; RC=$?
+expect "accept: a report without its end-of-run line is INCOMPLETE, never a PASS" \
+  "exit 1, INCOMPLETE naming the file, node FAIL" \
+  eval '[ $RC = 1 ] && grep -q "^INCOMPLETE  $p: no end-of-run line" $LOG && grep -q "^node .*: FAIL" $LOG &&
+        grep -q "^dtbench-accept: FAIL .*1 INCOMPLETE" $LOG'
+"$CMP" $T/A/r1 $T/cut >$LOG 2>&1; RC=$?
+expect "compare: an INCOMPLETE candidate gets no OK" "exit 1, INCOMPLETE verdict" \
+  eval '[ $RC = 1 ] && grep -q "^dtbench-compare: INCOMPLETE" $LOG && ! grep -q "^dtbench-compare: OK" $LOG'
+"$REP" -o $T/cut.html $T/cut >$LOG 2>&1; RC=$?
+expect "report: an INCOMPLETE run is marked" "exit 0, INCOMPLETE cell and banner" \
+  eval '[ $RC = 0 ] && grep -q "class=\"fail incomplete\"" $T/cut.html && grep -q "id=\"incomplete\"" $T/cut.html'
+p=$(perf_csv $T/extra)
+grep -v '^#' "$p" | tail -n 1 >>"$p"  # one more data row after the end-of-run line
+"$ACC" -t "$TH" $T/extra >$LOG 2>&1; RC=$?
+expect "accept: a row after the end-of-run line makes the report INCOMPLETE" "exit 1, INCOMPLETE: counts N rows" \
+  eval '[ $RC = 1 ] && grep -q "^INCOMPLETE  $p: its end-of-run line .* counts [0-9]* rows, the file holds" $LOG'
+
+# A folder holding the reports of two Slurm jobs (job ids restarted) is refused, naming both, unless
+# --job picks one.
+mkdir -p $T/mixed
+cp $T/A/r1/*.csv $T/mixed/
+for f in $T/A/r2/*.csv; do sed 's/^# slurm_job_id=.*/# slurm_job_id=4242/' "$f" >$T/mixed/$(basename "$f"); done
+LOG=$T/acc-mixed.log
+"$ACC" -t "$TH" $T/mixed >$LOG 2>&1; RC=$?
+expect "accept: a folder mixing two Slurm jobs is refused" "exit 2, names job 4242 and the other, --job" \
+  eval '[ $RC = 2 ] && grep -q "reports of 2 Slurm jobs: .*4242 (2 files)" $LOG && grep -q -- "--job ID" $LOG'
+"$ACC" -t "$TH" --job 4242 $T/mixed >$LOG 2>&1; RC=$?
+expect "accept --job 4242: only that job's reports are judged" "exit 0, PASS" \
+  eval '[ $RC = 0 ] && grep -q "^dtbench-accept: PASS" $LOG'
+"$ACC" -t "$TH" --job 999 $T/mixed >$LOG 2>&1; RC=$?
+expect "accept --job of no report here: bad input" "exit 2, names --job 999" eval '[ $RC = 2 ] && grep -q -- "--job 999" $LOG'
+"$REP" -o $T/mixed.html $T/mixed >$LOG 2>&1; RC=$?
+expect "report: a folder mixing two jobs is refused, nothing written" "exit 2, no HTML" \
+  eval '[ $RC = 2 ] && [ ! -e $T/mixed.html ]'
+"$CMP" $T/A $T/mixed >$LOG 2>&1; RC=$?
+expect "compare: a run folder mixing two jobs is refused" "exit 2" eval '[ $RC = 2 ] && grep -q "Slurm jobs" $LOG'
+
 # Malformed inputs: error names file and line, exit 2.
 mkdir -p $T/bad1 $T/bad2
 cp $T/A/r1/*-perf.csv $T/bad1/

@@ -175,3 +175,34 @@ TEST(Glob, Patterns) {
   EXPECT_FALSE(glob_match("all_*", "broadcast"));
   EXPECT_TRUE(glob_match("gpu[0-9]*", "gpu17"));
 }
+
+// A completed run ends each report with its end-of-run line; without it (or with rows after it, or
+// another count) the file is INCOMPLETE, and says why.
+TEST(PerfCsv, EndOfRunLineMarksACompletedRun) {
+  const std::string pid = std::to_string(::getpid());
+  const std::string perf = "/tmp/dtbench-unit-" + pid + "-end-perf.csv", checks = "/tmp/dtbench-unit-" + pid + "-end-checks.csv";
+  ::unlink(perf.c_str());
+  ::unlink(checks.c_str());
+  {
+    Reports rep("coll", "run8", 2, "host", Reports::Paths{"/tmp", checks, perf}, {{"hosts", "h1"}});
+    PerfRow m;
+    m.op = "step", m.metric = "x", m.value = 1, m.unit = "us";
+    rep.perf(m);
+    rep.perf(m);
+    PerfFile cut = read_perf_csv(perf);  // the run has not ended yet
+    EXPECT_FALSE(cut.complete());
+    EXPECT_NE(cut.incomplete.find("no end-of-run line"), std::string::npos) << cut.incomplete;
+    rep.end_of_run("PASS");
+  }
+  PerfFile done = read_perf_csv(perf);
+  EXPECT_TRUE(done.complete()) << done.incomplete;
+  EXPECT_EQ(done.rows.size(), 2u);
+  ChecksFile no_rows = read_checks_csv(checks);  // no check rows, but the run completed
+  EXPECT_TRUE(no_rows.complete()) << no_rows.incomplete;
+  std::ofstream(perf, std::ios::app) << "run8,coll,host,2,,step,,,,,,0,0,0,0,,,,,,,x,1,us\n";
+  PerfFile extra = read_perf_csv(perf);
+  EXPECT_FALSE(extra.complete());
+  EXPECT_NE(extra.incomplete.find("counts 2 rows, the file holds 3"), std::string::npos) << extra.incomplete;
+  ::unlink(perf.c_str());
+  ::unlink(checks.c_str());
+}

@@ -23,8 +23,9 @@
 
 namespace dtbench::report {
 
-// The runs table and the failed checks (the first 50); `failed_checks` gets their number.
-std::string runs_section(const std::vector<RunData>& data, int* failed_checks);
+// The runs table (with an INCOMPLETE mark for a report without its end-of-run line) and the failed
+// checks (the first 50); `failed_checks` and `incomplete_reports` get their numbers.
+std::string runs_section(const std::vector<RunData>& data, int* failed_checks, int* incomplete_reports);
 
 // dtbench-coll: busbw vs message size per collective and dtype, a line per run. A file that holds
 // several variants of a plot (in place and out of place, layouts) gets a line per variant.
