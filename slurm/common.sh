@@ -176,9 +176,14 @@ dt_accept() {
   return "${PIPESTATUS[0]}"
 }
 
+# dt_report RUN...: report.html of the job, its verdict banner including the acceptance and the
+# comparison when the job wrote them.
 dt_report() {
   [ "$REPORT" = 1 ] && [ -x "$BIN/dtbench-report" ] || return 0
-  "$BIN/dtbench-report" -o "$RESULTS/report.html" --title "dtbench job ${SLURM_JOB_ID:-}" "$@" || true
+  local extra=()
+  [ -s "$RESULTS/accept.txt" ] && extra+=(--accept-result "$RESULTS/accept.txt")
+  [ -s "$RESULTS/compare.txt" ] && extra+=(--compare-result "$RESULTS/compare.txt")
+  "$BIN/dtbench-report" -o "$RESULTS/report.html" --title "dtbench job ${SLURM_JOB_ID:-}" "${extra[@]}" "$@" || true
 }
 
 # dt_main NAME DEFAULT_SUITES: the body of node/multinode/run-all jobs: binding, suites into one results

@@ -1,15 +1,21 @@
 // dtbench-accept: holds a run's CSV reports against a thresholds file and says whether the node(s)
 // pass. Prints PASS/FAIL per rule (with each failing row, file:line, and the node to blame), then per
 // node, then one verdict line. A report of a run that did not complete (no end-of-run line) is
-// INCOMPLETE and fails its nodes. Exit 0: PASS, 1: FAIL (a Slurm epilog or a drain script can act on
-// it), 2: bad input (a malformed report or thresholds file, named with its line).
+// INCOMPLETE and fails its nodes. The same verdict also goes, on request, to JSON (--json), JUnit XML
+// (--junit) and a list of the nodes to drain (--drain-list). Exit 0: PASS, 1: FAIL (a Slurm epilog or
+// a drain script can act on it), 2: bad input (a malformed report or thresholds file, named with its
+// line).
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -58,9 +64,19 @@ bool common_matches(const Threshold& t, const std::string& suite, const std::str
          (t.ranks == 0 || t.ranks == ranks);
 }
 
+// One failing row of a rule: where, what, the value against the limit, and the nodes blamed.
+struct Failure {
+  std::string file;
+  unsigned line = 0;
+  std::string what, quantity;  // quantity: busbw_GBps, time_us, a metric name, wrong_elements...
+  double value = 0, limit = 0;
+  std::set<std::string> nodes;
+  std::string text() const;
+};
+
 struct RuleResult {
   int matched = 0, failed = 0;
-  std::vector<std::string> failures;
+  std::vector<Failure> failures;
   std::string worst;  // summary of the closest-to-limit value
 };
 
@@ -71,6 +87,10 @@ struct Nodes {
 
 void blame(Nodes* nodes, const std::set<std::string>& who) {
   for (auto& n : who) nodes->failures[n]++;
+}
+
+std::string Failure::text() const {
+  return file_base(file) + ":" + std::to_string(line) + " " + what + " [node " + join(nodes) + "]";
 }
 
 std::set<std::string> hosts_of(const CsvMetadata& md) {
@@ -112,9 +132,10 @@ std::set<std::string> validation_blame(const RunData& run, const PerfFile& f, co
 RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes* nodes) {
   RuleResult res;
   double worst_margin = 1e300;
-  auto fail = [&](const std::string& path, unsigned line, const std::string& what, const std::set<std::string>& who) {
+  auto fail = [&](const std::string& path, unsigned line, const std::string& what, const std::set<std::string>& who,
+                  const std::string& quantity, double value, double limit) {
     ++res.failed;
-    res.failures.push_back(file_base(path) + ":" + std::to_string(line) + " " + what + " [node " + join(who) + "]");
+    res.failures.push_back(Failure{path, line, what, quantity, value, limit, who});
     blame(nodes, who);
   };
   bool perf_limits = t.min_busbw >= 0 || t.max_time_us >= 0 || !t.metric.empty();
@@ -128,7 +149,7 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
                            (r.in_place.empty() ? "" : " in_place=" + r.in_place);
         if (t.checks_pass && r.n_wrong > 0) {
           fail(f.path, r.line, what + ": " + std::to_string(r.n_wrong) + " validation rounds failed",
-               validation_blame(run, f, r));
+               validation_blame(run, f, r), "validation_rounds_failed", double(r.n_wrong), 0);
           ++res.matched;
           continue;
         }
@@ -138,16 +159,19 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
           ++res.matched;
           what = r.op + " " + r.metric + (r.case_name.empty() ? "" : " (" + r.case_name + ")");
           if (t.has_min_value && r.value < t.min_value)
-            fail(f.path, r.line, what + ": " + num(r.value) + " " + r.unit + " < " + num(t.min_value), hosts_of(f.meta));
+            fail(f.path, r.line, what + ": " + num(r.value) + " " + r.unit + " < " + num(t.min_value), hosts_of(f.meta),
+                 r.metric, r.value, t.min_value);
           else if (t.has_max_value && r.value > t.max_value)
-            fail(f.path, r.line, what + ": " + num(r.value) + " " + r.unit + " > " + num(t.max_value), hosts_of(f.meta));
+            fail(f.path, r.line, what + ": " + num(r.value) + " " + r.unit + " > " + num(t.max_value), hosts_of(f.meta),
+                 r.metric, r.value, t.max_value);
           continue;
         }
         if (!r.timed() || (t.min_busbw >= 0 && r.busbw < 0)) continue;
         ++res.matched;
         if (t.min_busbw >= 0) {
           if (r.busbw < t.min_busbw) {
-            fail(f.path, r.line, what + ": busbw " + num(r.busbw) + " GB/s < " + num(t.min_busbw), hosts_of(f.meta));
+            fail(f.path, r.line, what + ": busbw " + num(r.busbw) + " GB/s < " + num(t.min_busbw), hosts_of(f.meta),
+                 "busbw_GBps", r.busbw, t.min_busbw);
           } else if (r.busbw / t.min_busbw < worst_margin) {
             worst_margin = r.busbw / t.min_busbw;
             res.worst = "lowest busbw " + num(r.busbw) + " GB/s at " + human_bytes(r.bytes);
@@ -156,7 +180,7 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
         if (t.max_time_us >= 0) {
           if (r.time_med_us > t.max_time_us) {
             fail(f.path, r.line, what + ": time " + num(r.time_med_us) + " us > " + num(t.max_time_us),
-                 hosts_of(f.meta));
+                 hosts_of(f.meta), "time_us", r.time_med_us, t.max_time_us);
           } else if (t.min_busbw < 0 && t.max_time_us / r.time_med_us < worst_margin) {
             worst_margin = t.max_time_us / r.time_med_us;
             res.worst = "highest time " + num(r.time_med_us) + " us at " + human_bytes(r.bytes);
@@ -181,11 +205,146 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
              c.check + " " + c.case_name + " " + c.dtype + ": FAIL, " + std::to_string(c.n_wrong) + " wrong" +
                  (c.failing_ranks.empty() ? "" : ", ranks " + c.failing_ranks) +
                  (c.culprit.empty() ? "" : ", culprit " + c.culprit),
-             who);
+             who, "wrong_elements", double(c.n_wrong), 0);
       }
     }
   }
   return res;
+}
+
+// A rule's outcome, kept for the machine-readable outputs.
+struct RuleOutcome {
+  std::string id, description;  // "thresholds-host.csv:21", "coll all_reduce 256KiB.. busbw>=..."
+  std::string verdict;          // PASS, FAIL, SKIP
+  std::string why;              // for a FAIL without rows: "no matching rows"
+  RuleResult result;
+};
+struct Incomplete {
+  std::string file, why;
+  std::set<std::string> nodes;
+};
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') ? ' ' : c;
+    }
+  }
+  return out;
+}
+
+// The failing rows of a rule that blame a node. A rule that matched nothing (the suite did not run)
+// fails the run, not a node: it is reported once, beside the nodes.
+std::vector<const Failure*> failures_on(const RuleOutcome& r, const std::string& node) {
+  std::vector<const Failure*> out;
+  for (auto& f : r.result.failures)
+    if (f.nodes.count(node)) out.push_back(&f);
+  return out;
+}
+
+// --json: per node its verdict (as the "node NAME:" line says), the rules whose rows blame it with
+// each row's file, line, value and limit, and its INCOMPLETE reports; then every rule's outcome
+// (a rule that matched nothing is FAIL there, with why).
+nlohmann::json json_verdict(bool ok, const std::string& thresholds, const std::vector<std::string>& runs,
+                            const std::vector<RuleOutcome>& rules, const std::vector<Incomplete>& incomplete,
+                            const Nodes& nodes) {
+  nlohmann::json j;
+  j["tool"] = "dtbench-accept";
+  j["verdict"] = ok ? "PASS" : "FAIL";
+  j["thresholds"] = thresholds;
+  j["runs"] = runs;
+  j["nodes"] = nlohmann::json::array();
+  for (auto& n : nodes.all) {
+    nlohmann::json jn;
+    jn["node"] = n;
+    nlohmann::json failing = nlohmann::json::array();
+    for (auto& r : rules) {
+      auto rows = failures_on(r, n);
+      if (rows.empty()) continue;
+      nlohmann::json jr;
+      jr["rule"] = r.id, jr["description"] = r.description;
+      jr["rows"] = nlohmann::json::array();
+      for (const Failure* f : rows)
+        jr["rows"].push_back({{"file", f->file}, {"line", f->line}, {"what", f->what}, {"quantity", f->quantity},
+                              {"value", f->value}, {"limit", f->limit}});
+      failing.push_back(jr);
+    }
+    nlohmann::json inc = nlohmann::json::array();
+    for (auto& i : incomplete)
+      if (i.nodes.count(n)) inc.push_back({{"file", i.file}, {"why", i.why}});
+    jn["verdict"] = failing.empty() && inc.empty() ? "PASS" : "FAIL";
+    jn["failing_rules"] = failing;
+    jn["incomplete"] = inc;
+    j["nodes"].push_back(jn);
+  }
+  j["rules"] = nlohmann::json::array();
+  for (auto& r : rules)
+    j["rules"].push_back({{"rule", r.id}, {"description", r.description}, {"verdict", r.verdict},
+                          {"matched", r.result.matched}, {"failed", r.result.failed}, {"why", r.why}});
+  return j;
+}
+
+// --junit: one testcase per rule and node (classname = the node), plus one per node for its
+// INCOMPLETE reports; a rule that matched nothing is one testcase of classname "run" (a failure, or
+// skipped with --allow-missing).
+std::string junit_verdict(const std::vector<RuleOutcome>& rules, const std::vector<Incomplete>& incomplete,
+                          const Nodes& nodes) {
+  std::ostringstream cases;
+  int tests = 0, failures = 0, skipped = 0;
+  auto testcase = [&](const std::string& classname, const RuleOutcome& r) {
+    ++tests;
+    cases << "    <testcase classname=\"" << xml_escape(classname) << "\" name=\"" << xml_escape(r.id + " " + r.description)
+          << "\">";
+  };
+  for (auto& r : rules) {
+    if (r.result.matched > 0) continue;
+    testcase("run", r);
+    if (r.verdict == "SKIP") ++skipped, cases << "<skipped message=\"no matching rows\"/>";
+    else ++failures, cases << "<failure message=\"" << xml_escape(r.why) << "\"/>";
+    cases << "</testcase>\n";
+  }
+  for (auto& n : nodes.all) {
+    for (auto& r : rules) {
+      if (r.result.matched == 0) continue;
+      testcase(n, r);
+      auto rows = failures_on(r, n);
+      if (!rows.empty()) {
+        ++failures;
+        std::string text;
+        for (const Failure* f : rows) text += f->text() + "\n";
+        cases << "<failure message=\"" << xml_escape(std::to_string(rows.size()) + " failing rows") << "\">"
+              << xml_escape(text) << "</failure>";
+      }
+      cases << "</testcase>\n";
+    }
+    ++tests;
+    cases << "    <testcase classname=\"" << xml_escape(n) << "\" name=\"reports complete\">";
+    std::string text;
+    for (auto& i : incomplete)
+      if (i.nodes.count(n)) text += i.file + ": " + i.why + "\n";
+    if (!text.empty()) ++failures, cases << "<failure message=\"INCOMPLETE\">" << xml_escape(text) << "</failure>";
+    cases << "</testcase>\n";
+  }
+  std::ostringstream out;
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"dtbench-accept\" tests=\""
+      << tests << "\" failures=\"" << failures << "\" skipped=\"" << skipped << "\">\n"
+      << cases.str() << "  </testsuite>\n</testsuites>\n";
+  return out.str();
+}
+
+// Writes an output file; an existing one is refused before anything is judged unless --force.
+void write_output(const std::string& path, const std::string& flag, const std::string& text) {
+  std::ofstream f(path);
+  if (!f) throw InputError(flag + " " + path + ": cannot create");
+  f << text;
+  f.close();
+  if (!f) throw InputError(flag + " " + path + ": write failed");
 }
 
 }  // namespace
@@ -198,7 +357,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  dtbench-accept -t tools/thresholds-host.csv results/12345\n"
       "  dtbench-accept -t site-h100.csv --allow-missing results/node17 || scontrol update nodename=node17 "
-      "state=drain reason=dtbench\n"};
+      "state=drain reason=dtbench\n"
+      "  dtbench-accept -t site.csv --json verdict.json --junit accept.xml --drain-list drain.txt results/12345\n"};
   std::string thresholds;
   std::vector<std::string> runs;
   bool allow_missing = false, quiet = false;
@@ -211,9 +371,20 @@ int main(int argc, char** argv) {
   std::string job;
   app.add_option("--job", job, "only the reports of this Slurm job id (or run id): a folder that mixes jobs is "
                                "refused without it");
+  std::string json_path, junit_path, drain_path;
+  bool force = false;
+  app.add_option("--json", json_path, "also write the verdict as JSON: per node its verdict, failing rules with "
+                                      "file, line, value and limit, INCOMPLETE reports");
+  app.add_option("--junit", junit_path, "also write JUnit XML: one testcase per rule and node (CI dashboards)");
+  app.add_option("--drain-list", drain_path, "also write the failing nodes, one name per line (empty: none fail)");
+  app.add_flag("--force", force, "overwrite existing --json/--junit/--drain-list files");
   if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     if (max_list < 0) throw InputError("--max-list: must be >= 0");
+    // Never lose an earlier verdict by accident: refuse existing outputs before judging anything.
+    for (auto [path, flag] : {std::pair{json_path, "--json"}, {junit_path, "--junit"}, {drain_path, "--drain-list"}})
+      if (!path.empty() && !force && ::access(path.c_str(), F_OK) == 0)
+        throw InputError(std::string(flag) + " " + path + ": file exists (--force overwrites it)");
     auto rules = read_thresholds(thresholds);
     std::vector<RunData> data;
     Nodes nodes;
@@ -226,10 +397,10 @@ int main(int argc, char** argv) {
     }
     // A report without its end-of-run line belongs to a run that was cut short: whatever its rows
     // say, its nodes cannot pass.
-    int incomplete = 0;
+    std::vector<Incomplete> incomplete_reports;
     auto mark_incomplete = [&](const std::string& path, const std::string& why, const CsvMetadata& meta) {
-      ++incomplete;
       std::printf("INCOMPLETE  %s: %s\n", path.c_str(), why.c_str());
+      incomplete_reports.push_back({path, why, hosts_of(meta)});
       for (auto& h : hosts_of(meta)) ++nodes.failures[h];
     };
     for (auto& run : data) {
@@ -238,42 +409,50 @@ int main(int argc, char** argv) {
       for (auto& f : run.checks)
         if (!f.complete()) mark_incomplete(f.path, f.incomplete, f.meta);
     }
+    const int incomplete = int(incomplete_reports.size());
     int pass = 0, failed = 0, skipped = 0;
+    std::vector<RuleOutcome> outcomes;
     for (auto& t : rules) {
-      RuleResult r = evaluate(t, data, &nodes);
-      std::string head = "rule " + file_base(thresholds) + ":" + std::to_string(t.line) + " " + t.describe();
+      RuleOutcome o{file_base(thresholds) + ":" + std::to_string(t.line), t.describe(), "", "", evaluate(t, data, &nodes)};
+      const RuleResult& r = o.result;
+      std::string head = "rule " + o.id + " " + o.description;
       if (r.matched == 0) {
         if (allow_missing) {
-          ++skipped;
+          ++skipped, o.verdict = "SKIP";
           if (!quiet) std::printf("SKIP  %s: no matching rows\n", head.c_str());
         } else {
-          ++failed;
-          std::printf("FAIL  %s: no matching rows (suite not run, or sizes/ranks outside the rule)\n", head.c_str());
+          ++failed, o.verdict = "FAIL", o.why = "no matching rows (suite not run, or sizes/ranks outside the rule)";
+          std::printf("FAIL  %s: %s\n", head.c_str(), o.why.c_str());
         }
-        continue;
-      }
-      if (r.failed == 0) {
-        ++pass;
+      } else if (r.failed == 0) {
+        ++pass, o.verdict = "PASS";
         if (!quiet)
           std::printf("PASS  %s: %d rows%s\n", head.c_str(), r.matched, r.worst.empty() ? "" : ("; " + r.worst).c_str());
       } else {
-        ++failed;
+        ++failed, o.verdict = "FAIL";
         std::printf("FAIL  %s: %d of %d rows fail\n", head.c_str(), r.failed, r.matched);
         for (int i = 0; i < static_cast<int>(r.failures.size()) && i < max_list; ++i)
-          std::printf("        %s\n", r.failures[i].c_str());
+          std::printf("        %s\n", r.failures[size_t(i)].text().c_str());
         if (static_cast<int>(r.failures.size()) > max_list)
           std::printf("        ... %zu more\n", r.failures.size() - max_list);
       }
+      outcomes.push_back(std::move(o));
     }
     int nodes_failed = 0;
+    std::string drain;
     for (auto& n : nodes.all) {
       int f = nodes.failures.count(n) ? nodes.failures[n] : 0;
       nodes_failed += f > 0;
+      if (f > 0) drain += n + "\n";
       std::printf("node %s: %s", n.c_str(), f ? "FAIL" : "PASS");
       if (f) std::printf(" (%d failing rows)", f);
       std::printf("\n");
     }
     bool ok = failed == 0 && incomplete == 0;
+    if (!json_path.empty())
+      write_output(json_path, "--json", json_verdict(ok, thresholds, runs, outcomes, incomplete_reports, nodes).dump(2) + "\n");
+    if (!junit_path.empty()) write_output(junit_path, "--junit", junit_verdict(outcomes, incomplete_reports, nodes));
+    if (!drain_path.empty()) write_output(drain_path, "--drain-list", drain);
     std::printf("dtbench-accept: %s (%zu rules: %d pass, %d fail, %d skipped; %zu nodes, %d failing%s)\n",
                 ok ? "PASS" : "FAIL", rules.size(), pass, failed, skipped, nodes.all.size(), nodes_failed,
                 incomplete ? ("; " + std::to_string(incomplete) + " INCOMPLETE report(s)").c_str() : "");

@@ -16,9 +16,48 @@
 #include "core/perf_csv.h"
 #include "report/sections.h"
 #include "report/svg_plot.h"
+#include "report/tidy_csv.h"
 
 using namespace dtbench;
 using namespace dtbench::report;
+
+namespace {
+
+// The last non-empty line of a tool's saved output ("" when no file was given).
+std::string last_line(const std::string& path, const std::string& flag) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) throw InputError(flag + " " + path + ": cannot open");
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  if (last.empty()) throw InputError(flag + " " + path + ": empty");
+  return last;
+}
+
+// The page's first line: one verdict over the suites' checks, complete reports, and (when given)
+// the acceptance and the comparison, each part named, so a reader sees at once what failed.
+std::string verdict_banner(const std::vector<RunData>& data, int failed_checks, int incomplete,
+                           const std::string& accept_line, const std::string& compare_line) {
+  size_t reports = 0, checks = 0;
+  for (auto& d : data) {
+    reports += d.perf.size() + d.checks.size();
+    for (auto& f : d.checks) checks += f.rows.size();
+  }
+  const bool accept_ok = accept_line.empty() || accept_line.find(": PASS") != std::string::npos;
+  const bool compare_ok = compare_line.empty() || compare_line.find(": OK") != std::string::npos;
+  const bool ok = failed_checks == 0 && incomplete == 0 && accept_ok && compare_ok;
+  std::ostringstream b;
+  b << "<p id=\"verdict\" class=\"" << (ok ? "pass" : "fail") << "\" style=\"font-size:16px\">Verdict: "
+    << (ok ? "PASS" : "FAIL") << " &mdash; checks: " << failed_checks << " of " << checks << " failed; reports: "
+    << reports << (incomplete ? " (" + std::to_string(incomplete) + " INCOMPLETE)" : std::string(" (all complete)"));
+  if (!accept_line.empty()) b << "; acceptance: " << esc(accept_line);
+  if (!compare_line.empty()) b << "; comparison: " << esc(compare_line);
+  b << "</p>\n";
+  return b.str();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -28,6 +67,7 @@ int main(int argc, char** argv) {
       "unit AG/RS busbw; checkpoint save timeline; EP all-to-all-v and two-level sync bar pairs; other metrics.\n\n"
       "Examples:\n"
       "  dtbench-report -o report.html results/12345\n"
+      "  dtbench-report -o report.html --tidy job.csv results/12345   # plus one CSV for pandas\n"
       "  dtbench-report -o nccl-ab.html --title 'NCCL 2.21 vs 2.23' results/ab/A results/ab/B\n"};
   std::vector<std::string> runs;
   std::string out = "dtbench-report.html", title = "dtbench report";
@@ -36,6 +76,14 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", out, "HTML file to write (default dtbench-report.html)");
   app.add_option("--title", title, "page title");
   app.add_flag("--force", force, "overwrite an existing --output file");
+  std::string accept_result, compare_result;
+  app.add_option("--accept-result", accept_result,
+                 "dtbench-accept's output (its last line is its verdict) for the page's verdict banner");
+  app.add_option("--compare-result", compare_result,
+                 "dtbench-compare's output (its last line is its verdict) for the page's verdict banner");
+  std::string tidy;
+  app.add_option("--tidy", tidy, "also write one tidy CSV of every check and perf row with the run's metadata as "
+                                 "columns (loads with pandas.read_csv(FILE), no options)");
   std::string job;
   app.add_option("--job", job, "only the reports of this Slurm job id (or run id): a folder that mixes jobs is "
                                "refused without it");
@@ -44,6 +92,8 @@ int main(int argc, char** argv) {
     // Never lose an earlier report by accident (the suites never overwrite results either).
     if (!force && ::access(out.c_str(), F_OK) == 0)
       throw InputError("--output " + out + ": file exists (--force overwrites it)");
+    if (!tidy.empty() && !force && ::access(tidy.c_str(), F_OK) == 0)
+      throw InputError("--tidy " + tidy + ": file exists (--force overwrites it)");
     std::vector<RunData> data;
     for (auto& r : runs) data.push_back(load_run(r, job));
     // Labels must tell runs apart: add a number when two runs have the same name.
@@ -61,7 +111,10 @@ int main(int argc, char** argv) {
          << "</style></head><body>\n<h1>" << esc(title) << "</h1>\n";
 
     int failed_checks = 0, incomplete = 0;
-    html << runs_section(data, &failed_checks, &incomplete);
+    const std::string runs_html = runs_section(data, &failed_checks, &incomplete);
+    html << verdict_banner(data, failed_checks, incomplete, last_line(accept_result, "--accept-result"),
+                           last_line(compare_result, "--compare-result"));
+    html << runs_html;
 
     // Every perf row to the section that draws it; a row no section draws is listed under other metrics.
     CollSection coll;
@@ -96,6 +149,13 @@ int main(int argc, char** argv) {
     f << html.str();
     f.close();
     if (!f) throw InputError("--output: write failed: " + out);
+    if (!tidy.empty()) {
+      std::ofstream t(tidy);
+      if (!t) throw InputError("--tidy: cannot create " + tidy);
+      t << tidy_csv(data);
+      t.close();
+      if (!t) throw InputError("--tidy: write failed: " + tidy);
+    }
     const int nplots = int(n_bw + n_sweeps + n_fsdp + n_ckpt + n_ep);
     std::printf(
         "dtbench-report: %s (%d plots: %zu busbw, %d bucket sweeps, %zu fsdp, %zu ckpt timelines, %zu ep; %d failed "

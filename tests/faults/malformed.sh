@@ -40,11 +40,15 @@ make_bad_perf_csvs() {
   : >"$d/empty-perf.csv"
   head -c 3000 /dev/urandom | tr -d '\000' >"$d/binary-perf.csv"
   [ -n "$good" ] && [ -e "$good" ] || return 0
-  local size
-  size=$(wc -c <"$good")
-  head -c $((size - 40)) "$good" >"$d/cut-mid-row-perf.csv"
+  # Cut in the middle of the last data row (the end-of-run line after it goes too: a file cut
+  # inside that line alone is INCOMPLETE, not malformed).
+  local size rows=$d/.rows-perf.csv
+  grep -v '^# end_of_run=' "$good" >"$rows"
+  size=$(wc -c <"$rows")
+  head -c $((size - 40)) "$rows" >"$d/cut-mid-row-perf.csv"
+  rm -f "$rows"
   awk -F, -v OFS=, '/^#/ || !seen++ {print; next} NR % 3 == 0 {NF = NF - 3} {print}' "$good" >"$d/short-rows-perf.csv"
   awk -F, -v OFS=, '/^#/ || !seen++ {print; next} {$16 = "fast"} {print}' "$good" >"$d/not-a-number-perf.csv"
   awk -F, -v OFS=, '/^#/ {print; next} !seen++ {$6 = "opp"} {print}' "$good" >"$d/bad-header-perf.csv"
-  grep '^#' "$good" >"$d/metadata-only-perf.csv"
+  grep '^#' "$good" | grep -v '^# end_of_run=' >"$d/metadata-only-perf.csv"
 }

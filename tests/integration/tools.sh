@@ -94,7 +94,7 @@ expect "accept: per-node rules apply only to their node" "exit 0: the impossible
 
 # Blame across nodes: ranks 0-1 on node n1, 2-3 on n2 (SLURMD_NODENAME, as under Slurm). A flipped
 # element on rank 2 fails its check rows and the perf rows' validation counts; both blame n2 only.
-A2=(--backend host -b 1K -e 16K -f 4 -n 2 -w 1 -q --out $T/twonode --inject-fault flip,rank=2,op=all_reduce,index=3)
+A2=(--backend host -b 1K -e 256K -f 4 -n 2 -w 1 -q --out $T/twonode --inject-fault flip,rank=2,op=all_reduce,index=3)
 run_mpi 2 $T/twonode.log -x SLURMD_NODENAME=n1 "$COLL" "${A2[@]}" : -np 2 -x SLURMD_NODENAME=n2 "$COLL" "${A2[@]}"
 LOG=$T/acc-twonode.log
 "$ACC" -t "$TH" $T/twonode >$LOG 2>&1; RC=$?
@@ -103,6 +103,70 @@ expect "accept: a fault on rank 2 (node n2) blames n2 only, for its check rows a
   eval '[ $RC = 1 ] && grep -q "^node n2: FAIL" $LOG && grep -q "^node n1: PASS" $LOG &&
         grep -q "validation rounds failed \[node n2\]" $LOG && ! grep -q "\[node n1" $LOG &&
         grep -q "^# rank_map=n1:0-1;n2:2-3$" $(perf_csv $T/twonode)'
+
+# The same verdict, machine-readable: JSON per node (verdict, failing rules, rows with value and
+# limit), JUnit XML (a testcase per rule and node), and the nodes to drain; existing files are kept.
+"$ACC" -q -t "$TH" --json $T/v.json --junit $T/v.xml --drain-list $T/drain.txt $T/twonode >$LOG 2>&1; RC=$?
+cat >$T/verdict_check.py <<'EOF'
+import json, sys, xml.etree.ElementTree as ET
+j = json.load(open(sys.argv[1]))
+nodes = {n["node"]: n for n in j["nodes"]}
+assert j["verdict"] == "FAIL" and set(nodes) == {"n1", "n2"}, j["verdict"]
+assert nodes["n1"]["verdict"] == "PASS" and not nodes["n1"]["failing_rules"], nodes["n1"]
+rows = [r for rule in nodes["n2"]["failing_rules"] for r in rule["rows"]]
+assert nodes["n2"]["verdict"] == "FAIL" and rows, nodes["n2"]
+assert all({"file", "line", "value", "limit", "quantity"} <= set(r) for r in rows), rows[0]
+assert any(r["quantity"] == "wrong_elements" and r["value"] >= 1 and r["limit"] == 0 for r in rows), rows
+suite = ET.parse(sys.argv[2]).getroot().find("testsuite")
+cases = list(suite)
+failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
+assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == len(failed) > 0, suite.attrib
+assert {c for c, _ in failed} == {"n2"}, failed
+assert len(cases) == 2 * (len(j["rules"]) + 1), len(cases)  # every rule and "reports complete", per node
+assert all(r["verdict"] in ("PASS", "FAIL", "SKIP") and r["matched"] > 0 for r in j["rules"]), j["rules"]
+EOF
+expect "accept --json/--junit/--drain-list: the verdict per node, parsed back" \
+  "exit 1, JSON and JUnit fail n2 only with file/line/value/limit, drain list = n2" \
+  eval '[ $RC = 1 ] && python3 $T/verdict_check.py $T/v.json $T/v.xml && [ "$(cat $T/drain.txt)" = n2 ]'
+cp $T/v.json $T/v.keep
+"$ACC" -q -t "$TH" --json $T/v.json $T/twonode >$LOG 2>&1; RC=$?
+expect "accept: an existing --json file is refused" "exit 2 naming --json, file unchanged" \
+  eval '[ $RC = 2 ] && grep -q -- "--json .*file exists" $LOG && cmp -s $T/v.json $T/v.keep'
+"$ACC" -q -t "$TH" --drain-list $T/drain-ok.txt $T/A/r1 >$LOG 2>&1; RC=$?
+expect "accept --drain-list on a passing run: an empty list" "exit 0, empty file" \
+  eval '[ $RC = 0 ] && [ -e $T/drain-ok.txt ] && [ ! -s $T/drain-ok.txt ]'
+
+# --tidy: one CSV of every check and perf row with the metadata as columns, loaded by Debian's
+# python3-pandas with no options; failing_ranks is text in every row, checks join perf rows.
+"$REP" -o $T/tidy.html --tidy $T/tidy.csv $T/twonode $T/A/r1 >$LOG 2>&1; RC=$?
+cat >$T/tidy_check.py <<'EOF'
+import sys, pandas as pd
+df = pd.read_csv(sys.argv[1])
+rows = sum(sum(1 for l in open(f) if l.strip() and not l.startswith("#")) - 1 for f in sys.argv[2:])
+assert len(df) == rows, (len(df), rows)
+assert set(df.kind) == {"check", "perf"} and {"job", "nodes", "nccl", "mpi", "run_id", "complete"} <= set(df.columns)
+assert df.failing_ranks.dtype == object and (df.complete == "yes").all(), df.dtypes
+fails = df[(df.kind == "check") & (df.status == "FAIL")]
+assert len(fails) and (fails.failing_ranks == "[2]").all() and set(fails.nodes) == {"n1;n2"}, fails.failing_ranks
+joined = fails.merge(df[df.kind == "perf"], on=["run_id", "op", "bytes"], suffixes=("", "_perf"))
+assert len(joined) >= len(fails) and (joined.validation_failures_perf >= 1).all(), len(joined)
+EOF
+expect "report --tidy: one tidy CSV that pandas.read_csv loads with no options" \
+  "exit 0, every row, metadata columns, failing_ranks text, checks join perf on (run_id, op, bytes)" \
+  eval '[ $RC = 0 ] && /usr/bin/python3 $T/tidy_check.py $T/tidy.csv $T/twonode/*.csv $T/A/r1/*.csv'
+expect "report: failing ranks listed with their nodes; the verdict banner says FAIL" \
+  "'2 (n2)' in the failed-check table, banner FAIL with the failed checks" \
+  eval 'grep -q "<td>2 (n2)</td>" $T/tidy.html && grep -q "<p id=\"verdict\" class=\"fail\".*Verdict: FAIL .* checks: [1-9][0-9]* of" $T/tidy.html'
+"$REP" -o $T/banner-ok.html --accept-result $T/acc-ok.log $T/A/r1 >$LOG 2>&1; RC=$?
+expect "report --accept-result: a clean run that passed acceptance has a PASS banner naming it" \
+  "exit 0, banner PASS, 'acceptance: dtbench-accept: PASS'" \
+  eval '[ $RC = 0 ] && grep -q "<p id=\"verdict\" class=\"pass\".*Verdict: PASS.*acceptance: dtbench-accept: PASS" $T/banner-ok.html'
+"$REP" -o $T/banner-acc.html --accept-result $T/acc-fail.log $T/A/r1 >$LOG 2>&1; RC=$?
+expect "report --accept-result: a failed acceptance makes the banner FAIL" "exit 0, banner FAIL, acceptance FAIL" \
+  eval '[ $RC = 0 ] && grep -q "<p id=\"verdict\" class=\"fail\".*acceptance: dtbench-accept: FAIL" $T/banner-acc.html'
+"$REP" -o $T/tidy2.html --tidy $T/tidy.csv $T/A/r1 >$LOG 2>&1; RC=$?
+expect "report: an existing --tidy file is refused" "exit 2 naming --tidy, no HTML" \
+  eval '[ $RC = 2 ] && grep -q -- "--tidy .*file exists" $LOG && [ ! -e $T/tidy2.html ]'
 
 # One run per verdict. A report without its end-of-run line (its run was cut short) is INCOMPLETE:
 # accept fails its node, compare gives no OK, the report marks it; rows appended after the line make

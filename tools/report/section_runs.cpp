@@ -8,6 +8,20 @@
 
 namespace dtbench::report {
 
+namespace {
+
+// "2;5" -> "2 (node17); 5 (node18)": a rank list with each rank's node from the report's rank_map.
+std::string with_nodes(const CsvMetadata& md, const std::string& ranks) {
+  std::string out;
+  for (int r : parse_rank_list(ranks)) {
+    const std::string n = node_of_rank(md, r);
+    out += (out.empty() ? "" : "; ") + std::to_string(r) + (n.empty() ? "" : " (" + n + ")");
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string runs_section(const std::vector<RunData>& data, int* failed_checks, int* incomplete_reports) {
   std::ostringstream html;
   html << "<section id=\"sec-runs\">\n<h2>Runs</h2>\n<table><tr><th>run</th><th>suite</th><th>backend</th>"
@@ -60,8 +74,9 @@ std::string runs_section(const std::vector<RunData>& data, int* failed_checks, i
       for (auto& c : f.rows)
         if (!c.pass && ++nfailed <= 50)
           failed << "<tr class=\"fail\"><td>" << esc(d.label) << "</td><td>" << esc(c.check) << "</td><td>"
-                 << esc(c.case_name) << "</td><td>" << esc(c.dtype) << "</td><td>" << esc(c.failing_ranks)
-                 << "</td><td>" << esc(c.culprit) << "</td><td>" << esc(f.path) << ":" << c.line << "</td></tr>\n";
+                 << esc(c.case_name) << "</td><td>" << esc(c.dtype) << "</td><td>" << esc(with_nodes(f.meta, c.failing_ranks))
+                 << "</td><td>" << esc(with_nodes(f.meta, c.culprit)) << "</td><td>" << esc(f.path) << ":" << c.line
+                 << "</td></tr>\n";
   failed << "</table>\n";
   if (nfailed) html << failed.str();
   html << "<p>" << nfailed << " failed checks" << (nfailed > 50 ? " (first 50 listed)" : "") << ".</p>\n</section>\n";
