@@ -30,7 +30,8 @@ SRUN_MPI=${SRUN_MPI:-pmix}
 SRUN_ARGS=${SRUN_ARGS:-}
 MPIRUN_ARGS=${MPIRUN_ARGS:---bind-to none}
 RESULTS_ROOT=${RESULTS_ROOT:-$DTBENCH_DIR/results}
-RESULTS=${RESULTS:-$RESULTS_ROOT/${SLURM_JOB_ID:-manual-$$}}
+# A requeued job keeps its id: its second attempt writes beside the first, not into it.
+RESULTS=${RESULTS:-$RESULTS_ROOT/${SLURM_JOB_ID:-manual-$$}${SLURM_RESTART_COUNT:+-r$SLURM_RESTART_COUNT}}
 DTBENCH_ARGS=${DTBENCH_ARGS:-}
 THRESHOLDS=${THRESHOLDS:-}
 ACCEPT_ARGS=${ACCEPT_ARGS:-}
@@ -172,7 +173,8 @@ dt_accept() {
   [ -n "$THRESHOLDS" ] || return 0
   echo "== dtbench-accept -t $THRESHOLDS $*"
   # shellcheck disable=SC2086
-  "$BIN/dtbench-accept" -t "$THRESHOLDS" $ACCEPT_ARGS "$@" | tee "$RESULTS/accept.txt"
+  # stderr too: an error (a bad thresholds file) is then accept.txt's last line, not a missing verdict.
+  "$BIN/dtbench-accept" -t "$THRESHOLDS" $ACCEPT_ARGS "$@" 2>&1 | tee "$RESULTS/accept.txt"
   return "${PIPESTATUS[0]}"
 }
 
@@ -181,9 +183,11 @@ dt_accept() {
 dt_report() {
   [ "$REPORT" = 1 ] && [ -x "$BIN/dtbench-report" ] || return 0
   local extra=()
-  [ -s "$RESULTS/accept.txt" ] && extra+=(--accept-result "$RESULTS/accept.txt")
-  [ -s "$RESULTS/compare.txt" ] && extra+=(--compare-result "$RESULTS/compare.txt")
-  "$BIN/dtbench-report" -o "$RESULTS/report.html" --title "dtbench job ${SLURM_JOB_ID:-}" "${extra[@]}" "$@" || true
+  [ -e "$RESULTS/accept.txt" ] && extra+=(--accept-result "$RESULTS/accept.txt")
+  [ -e "$RESULTS/compare.txt" ] && extra+=(--compare-result "$RESULTS/compare.txt")
+  # ${a[@]+...}: an empty array is "unbound" under set -u in bash before 4.4.
+  "$BIN/dtbench-report" -o "$RESULTS/report.html" --title "dtbench job ${SLURM_JOB_ID:-}" ${extra[@]+"${extra[@]}"} "$@" ||
+    true
 }
 
 # dt_main NAME DEFAULT_SUITES: the body of node/multinode/run-all jobs: binding, suites into one results
@@ -204,12 +208,12 @@ dt_main() {
   echo "== summary (job ${SLURM_JOB_ID:-?}, results $RESULTS)"
   printf '%s\n' "${DT_SUMMARY[@]}"
   [ -n "$THRESHOLDS" ] && [ "$DT_RAN" -gt 0 ] && echo "dtbench-accept: $([ $accept_rc = 0 ] && echo PASS || echo "FAIL (exit $accept_rc)")"
-  if [ "$DT_RAN" = 0 ]; then
-    echo "dtbench $name: FAIL (no suite binary found under $BIN; run make first)"
-    exit 2
-  elif [ "$DT_INTERRUPTED" = 1 ]; then
+  if [ "$DT_INTERRUPTED" = 1 ]; then
     echo "dtbench $name: FAIL (interrupted by SIGTERM: the run is INCOMPLETE)"
     exit 1
+  elif [ "$DT_RAN" = 0 ]; then
+    echo "dtbench $name: FAIL (no suite binary found under $BIN; run make first)"
+    exit 2
   elif [ "$DT_FAILED" -gt 0 ] || [ $accept_rc != 0 ]; then
     echo "dtbench $name: FAIL ($DT_FAILED of $DT_RAN suites failed$([ $accept_rc != 0 ] && echo ", acceptance failed"))"
     exit 1

@@ -760,8 +760,9 @@ void validate_plan(const RunInfo& run, CommonOptions& opts) {
   }
   const ParallelLayout layout(sizes_for(run.size));
   // A fault the layout cannot reveal is refused, never a silent PASS.
-  const std::string fault_kind = opts.inject_fault.empty() ? "" : parse_fault_spec(opts.inject_fault).kind;
-  refuse_unrevealable_fp32_accum_fault(fault_kind, layout.edp(), "expert-DP");
+  const FaultSpec fault = opts.inject_fault.empty() ? FaultSpec{} : parse_fault_spec(opts.inject_fault);
+  const std::string& fault_kind = fault.kind;
+  refuse_unrevealable_fp32_accum_fault(fault, layout.edp(), "expert-DP");
   if (fault_kind == "skip-inter-ar" && g_opt.instances < 2)
     throw InputError("--inject-fault skip-inter-ar: there is no inter-instance all-reduce without "
                      "--dist-opt-instances >= 2");

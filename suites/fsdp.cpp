@@ -430,7 +430,7 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
                                     [](GradReduce r) { return r != GradReduce::avg; });
     const bool unsharded = std::any_of(g_opt.strategies.begin(), g_opt.strategies.end(),
                                        [](FsdpStrategy st) { return !grads_sharded(st); });
-    refuse_unrevealable_fp32_accum_fault(f.kind, run.size / g_opt.replicate, "FSDP shard");
+    refuse_unrevealable_fp32_accum_fault(f, run.size / g_opt.replicate, "FSDP shard");
     if (f.kind == "missing-scale" && !scales)
       throw InputError("--inject-fault missing-scale: --grad-reduce avg has no scale to skip (add prescale or premul)");
     if (f.kind == "eager-reduce" && f.rank >= 0)

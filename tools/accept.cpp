@@ -450,7 +450,9 @@ int main(int argc, char** argv) {
     }
     bool ok = failed == 0 && incomplete == 0;
     if (!json_path.empty())
-      write_output(json_path, "--json", json_verdict(ok, thresholds, runs, outcomes, incomplete_reports, nodes).dump(2) + "\n");
+      write_output(json_path, "--json", json_verdict(ok, thresholds, runs, outcomes, incomplete_reports, nodes)
+                                                   .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                                               "\n");
     if (!junit_path.empty()) write_output(junit_path, "--junit", junit_verdict(outcomes, incomplete_reports, nodes));
     if (!drain_path.empty()) write_output(drain_path, "--drain-list", drain);
     std::printf("dtbench-accept: %s (%zu rules: %d pass, %d fail, %d skipped; %zu nodes, %d failing%s)\n",

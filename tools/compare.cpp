@@ -229,6 +229,9 @@ int main(int argc, char** argv) {
   app.add_option("--csv", csv_path, "also write the matched rows with ratios and verdicts to this CSV");
   app.add_flag("-a,--all", all_rows, "print every matched row (default: all rows up to 400 per suite)");
   app.add_flag("--force", force, "overwrite an existing --csv file");
+  std::string job;
+  app.add_option("--job", job, "in every run, only the reports of this Slurm job id (or run id): a run folder that "
+                               "mixes jobs is refused without it");
   if (int rc = parse_tool_args(app, argc, argv); rc >= 0) return rc;
   try {
     if (!(thr >= 0 && thr < 10)) throw InputError("--threshold: must be in [0, 10), got " + std::to_string(thr));
@@ -237,7 +240,7 @@ int main(int argc, char** argv) {
       throw InputError("--csv " + csv_path + ": file exists (--force overwrites it)");
     std::vector<RunData> data;
     for (auto& r : runs) {
-      data.push_back(load_run(r));
+      data.push_back(load_run(r, job));
       if (data.back().perf.empty()) throw InputError(r + ": no perf CSV (*-perf.csv) in this run");
     }
     // A run cut short (no end-of-run line) is compared, but gets no OK: its slow tail may be missing.

@@ -23,7 +23,8 @@ using namespace dtbench::report;
 
 namespace {
 
-// The last non-empty line of a tool's saved output ("" when no file was given).
+// The last non-empty line of a tool's saved output ("" when no file was given); an empty file is a
+// tool that reached no verdict.
 std::string last_line(const std::string& path, const std::string& flag) {
   if (path.empty()) return "";
   std::ifstream in(path);
@@ -31,8 +32,7 @@ std::string last_line(const std::string& path, const std::string& flag) {
   std::string line, last;
   while (std::getline(in, line))
     if (!line.empty()) last = line;
-  if (last.empty()) throw InputError(flag + " " + path + ": empty");
-  return last;
+  return last.empty() ? path + " is empty: no verdict" : last;
 }
 
 // The page's first line: one verdict over the suites' checks, complete reports, and (when given)
@@ -44,8 +44,10 @@ std::string verdict_banner(const std::vector<RunData>& data, int failed_checks, 
     reports += d.perf.size() + d.checks.size();
     for (auto& f : d.checks) checks += f.rows.size();
   }
-  const bool accept_ok = accept_line.empty() || accept_line.find(": PASS") != std::string::npos;
-  const bool compare_ok = compare_line.empty() || compare_line.find(": OK") != std::string::npos;
+  // The tools' verdict lines start with their names; anything else as the last line (a node line,
+  // an error) means the tool did not reach its verdict.
+  const bool accept_ok = accept_line.empty() || accept_line.rfind("dtbench-accept: PASS", 0) == 0;
+  const bool compare_ok = compare_line.empty() || compare_line.rfind("dtbench-compare: OK", 0) == 0;
   const bool ok = failed_checks == 0 && incomplete == 0 && accept_ok && compare_ok;
   std::ostringstream b;
   b << "<p id=\"verdict\" class=\"" << (ok ? "pass" : "fail") << "\" style=\"font-size:16px\">Verdict: "

@@ -20,8 +20,8 @@ class CheckAccumulator {
   // fault (its index clamped to the range). Pieces of the range follow.
   void begin(Context& ctx, const Buffer& buf, size_t first, size_t n) {
     flip_at_ = -1;
+    dtype_ = buf.dtype();  // the dtype column even when every range of this rank is empty
     if (n == 0) return;
-    dtype_ = buf.dtype();
     if (flip_placed_) return;
     flip_placed_ = true;
     const int64_t f = flip_target(ctx.fault, ctx.run.rank, name_, n);

@@ -155,8 +155,11 @@ void run_fp32_accum_checks(Context& ctx, Comm& comm, const Fp32AccumCheckPlan& p
   run.reduce_fp32_accum();
   run.check_own("fp32_accum_rs.exact", "all-to-all + fp32 sum + one RNE == RNE(exact sum), own shard of every bucket",
                 expected, owner);
-  run.check_rest_untouched("fp32_accum_rs.in_place",
-                           "in place: result at rank*S of each bucket, every other element keeps the local grad");
+  // With one member the own shard is the whole buffer: nothing is left to stay untouched, so no row
+  // (W is the same on every rank: the group sizes of a layout are equal).
+  if (W > 1)
+    run.check_rest_untouched("fp32_accum_rs.in_place",
+                             "in place: result at rank*S of each bucket, every other element keeps the local grad");
 
   if (plan.fp32_wire) {
     run.fill();
@@ -221,7 +224,15 @@ void run_fp32_accum_checks(Context& ctx, Comm& comm, const Fp32AccumCheckPlan& p
                " buckets): checked");
 }
 
-void refuse_unrevealable_fp32_accum_fault(const std::string& fault_kind, int W, const std::string& group) {
+void refuse_unrevealable_fp32_accum_fault(const FaultSpec& fault, int W, const std::string& group) {
+  const std::string& fault_kind = fault.kind;
+  // These two change what every member must do alike: one rank skipping the scratch check enters
+  // the all-to-all that the others refuse (a hang), one rank widening its "plain" RS to fp32 sends
+  // another datatype than its peers.
+  if ((fault_kind == "accept-bad-scratch" || fault_kind == "fp32-in-bf16-rs") && fault.rank >= 0)
+    throw InputError("--inject-fault " + fault_kind + ",rank=" + std::to_string(fault.rank) +
+                     ": on one rank it makes the group's collectives differ (a hang, not a FAIL); use it on every "
+                     "rank (drop rank=)");
   if ((fault_kind == "bf16-accum" || fault_kind == "fp32-in-bf16-rs") && W <= 2)
     throw InputError("--inject-fault " + fault_kind + ": with " + std::to_string(W) + " " + group +
                      " ranks a bf16 sum is one rounding, the same as fp32 accumulation, so it cannot show (needs " +

@@ -5,7 +5,7 @@
 // accum_rank_value(j, i)), whatever -d says: the point is how 16-bit sums round. Each bucket of the
 // grad buffer is reduced in place over the group, and every check is bit-exact:
 //   fp32_accum_rs.exact        own shard of every bucket == RNE(exact sum);
-//   fp32_accum_rs.in_place     every element outside the own shards still holds this rank's input;
+//   fp32_accum_rs.in_place     every element outside the own shards still holds this rank's input (W >= 2);
 //   fp32_comm_rs.exact         (fp32_wire) widened to fp32, a plain fp32 RS, one RNE == RNE(exact);
 //   fp32_accum_rs.bf16_differs a plain bf16 RS rounds per hop, so for W >= 3 it differs from
 //                              RNE(exact) somewhere in the group (a count, not an element check);
@@ -45,8 +45,9 @@ struct Fp32AccumCheckPlan {
 void run_fp32_accum_checks(Context& ctx, Comm& comm, const Fp32AccumCheckPlan& plan);
 
 // The fault kinds above that a group of W ranks cannot reveal are refused (InputError naming
-// --inject-fault): with W <= 2 a bf16 sum is one rounding, the same as fp32 accumulation.
-// `group` names the group in the message ("expert-DP", "FSDP shard").
-void refuse_unrevealable_fp32_accum_fault(const std::string& fault_kind, int W, const std::string& group);
+// --inject-fault): with W <= 2 a bf16 sum is one rounding, the same as fp32 accumulation. So are
+// accept-bad-scratch and fp32-in-bf16-rs on one rank only: the group's collectives would differ
+// (a hang or a datatype mismatch, not a FAIL). `group` names the group ("expert-DP", "FSDP shard").
+void refuse_unrevealable_fp32_accum_fault(const FaultSpec& fault, int W, const std::string& group);
 
 }  // namespace dtbench

@@ -117,6 +117,10 @@ done
 f=$(checks_csv $TMP_ROOT/np8)
 expect "ep np=8 (expt_dp W=4) fp32-accum RS rows" "exact, in_place, bf16_differs, prescale, bad_scratch_refused PASS" \
   eval 'for c in exact in_place bf16_differs prescale bad_scratch_refused; do pass_row $f fp32_accum_rs.$c || exit 1; done'
+f=$(checks_csv $TMP_ROOT/np2)
+expect "ep np=2 (expt_dp W=1): no in_place row (the own shard is the whole buffer), rows in bf16" \
+  "no fp32_accum_rs.in_place row, exact row dtype bf16" \
+  eval 'no_rows $f check=fp32_accum_rs.in_place && csvq $f --where check=fp32_accum_rs.exact dtype=bf16 status=PASS'
 f=$(checks_csv $TMP_ROOT/np4)
 expect "ep np=4 (expt_dp W=2) plain bf16 RS identical" "PASS row fp32_accum_rs.bf16_identical, no bf16_differs row" \
   eval 'pass_row $f fp32_accum_rs.bf16_identical && ! grep -q fp32_accum_rs.bf16_differs $f'
@@ -195,6 +199,7 @@ bad=(
   "4|--inject-fault bf16-accum,rank=1|--inject-fault"
   "4|--inject-fault fp32-in-bf16-rs|--inject-fault"
   "4|--inject-fault skip-inter-ar|--inject-fault"
+  "4|--inject-fault accept-bad-scratch,rank=1|--inject-fault"
   "2|--bucket-size 0|--bucket-size"
   "2|--bucket-size 12Q|--bucket-size"
 )

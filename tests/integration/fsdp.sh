@@ -132,6 +132,7 @@ bad=(
   "-d bf16 --microbatches 40|-d bf16"
   "--inject-fault fp32-in-bf16-rs|--inject-fault"
   "--inject-fault bf16-accum,rank=1|--inject-fault"
+  "--inject-fault accept-bad-scratch,rank=1|--inject-fault"
 )
 for case in "${bad[@]}"; do
   args=${case%%|*} flag=${case##*|}

@@ -161,6 +161,10 @@ expect "report: failing ranks listed with their nodes; the verdict banner says F
 expect "report --accept-result: a clean run that passed acceptance has a PASS banner naming it" \
   "exit 0, banner PASS, 'acceptance: dtbench-accept: PASS'" \
   eval '[ $RC = 0 ] && grep -q "<p id=\"verdict\" class=\"pass\".*Verdict: PASS.*acceptance: dtbench-accept: PASS" $T/banner-ok.html'
+printf 'node %s: PASS\n' "$(hostname)" >$T/acc-noverdict.log  # accept cut short after its node lines
+"$REP" -o $T/banner-cut.html --accept-result $T/acc-noverdict.log $T/A/r1 >$LOG 2>&1; RC=$?
+expect "report --accept-result: an acceptance that reached no verdict line is no PASS" "exit 0, banner FAIL" \
+  eval '[ $RC = 0 ] && grep -q "<p id=\"verdict\" class=\"fail\"" $T/banner-cut.html'
 "$REP" -o $T/banner-acc.html --accept-result $T/acc-fail.log $T/A/r1 >$LOG 2>&1; RC=$?
 expect "report --accept-result: a failed acceptance makes the banner FAIL" "exit 0, banner FAIL, acceptance FAIL" \
   eval '[ $RC = 0 ] && grep -q "<p id=\"verdict\" class=\"fail\".*acceptance: dtbench-accept: FAIL" $T/banner-acc.html'
@@ -212,6 +216,9 @@ expect "report: a folder mixing two jobs is refused, nothing written" "exit 2, n
   eval '[ $RC = 2 ] && [ ! -e $T/mixed.html ]'
 "$CMP" $T/A $T/mixed >$LOG 2>&1; RC=$?
 expect "compare: a run folder mixing two jobs is refused" "exit 2" eval '[ $RC = 2 ] && grep -q "Slurm jobs" $LOG'
+"$CMP" --job 4242 $T/mixed $T/mixed >$LOG 2>&1; RC=$?
+expect "compare --job: one job of a mixed folder against itself" "exit 0, OK" \
+  eval '[ $RC = 0 ] && grep -q "^dtbench-compare: OK" $LOG'
 
 # Malformed inputs: error names file and line, exit 2.
 mkdir -p $T/bad1 $T/bad2
