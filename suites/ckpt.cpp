@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <sstream>
 
 #include "ckpt/ckpt_async.h"
@@ -156,7 +157,7 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
                            v.error, "main replicas tile every key exactly once"))
     return false;
   state.allocate(ctx, pieces);
-  ck.reserve_staging(pieces, to_write, g.writers);  // once, before any save is timed
+  ck.reserve_staging(pieces, to_write);  // once, before any save is timed
   // The save thread reads `state` until its snapshot is complete; on every way out of this function
   // (an exception included) it must be done before `state` goes away.
   struct SnapshotGuard {
@@ -175,7 +176,6 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
                std::to_string(state.bytes()) + " B live on rank 0");
 
   WriterConfig cfg;
-  cfg.writers = g.writers;
   cfg.direct = g.io != "buffered";
   cfg.direct_fallback = g.io == "auto";
   int save_ordinal = 0;
@@ -502,7 +502,7 @@ void run_load(Context& ctx, AsyncCheckpointer& ck, const std::string& root) {
 }
 
 void body(Context& ctx) {
-  AsyncCheckpointer ck(g.overwrite, g.fully_parallel);
+  AsyncCheckpointer ck(g.writers, g.overwrite, g.fully_parallel);
   Backend& backend = ctx.backend;
   ck.use_staging([&backend](size_t bytes) { return backend.alloc_host_staging(bytes); },
                  [&backend](void* p) { backend.free_host_staging(p); }, [&backend] { backend.begin_staging(); },
@@ -538,39 +538,52 @@ void body(Context& ctx) {
 }
 
 void add_options(CLI::App& app, CommonOptions&) {
-  app.add_option("--tp", g.tp, "tensor-parallel size of the saved layout")->capture_default_str();
-  app.add_option("--pp", g.pp, "pipeline-parallel size of the saved layout")->capture_default_str();
+  app.add_option("--tp", g.tp, "tensor-parallel size of the saved layout")->capture_default_str()->check(at_least(1));
+  app.add_option("--pp", g.pp, "pipeline-parallel size of the saved layout")->capture_default_str()->check(at_least(1));
   app.add_flag("--fsdp", g.fsdp, "params sharded over DP too (uneven rows), instead of DP replicas");
   app.add_option("--optimizer", g.optimizer, "adam (fp32 master weights + two moments, DP-sharded) or none")
-      ->capture_default_str();
-  app.add_option("--layers", g.layers, "transformer layers")->capture_default_str();
-  app.add_option("--hidden", g.hidden, "hidden size (sets every tensor's size)")->capture_default_str();
+      ->capture_default_str()
+      ->check(one_of({"adam", "none"}));
+  app.add_option("--layers", g.layers, "transformer layers")->capture_default_str()->check(at_least(1));
+  app.add_option("--hidden", g.hidden, "hidden size (sets every tensor's size)")->capture_default_str()->check(at_least(1));
   app.add_option("--split1d", g.split1d, "extra 1-D key: elements per rank, e.g. 5,5,0,0 (uneven/empty splits)");
-  app.add_option("--load-tp", g.load_tp, "TP size to load with (0 = as saved)");
-  app.add_option("--load-pp", g.load_pp, "PP size to load with (0 = as saved)");
-  app.add_option("--load-fsdp", g.load_fsdp, "same, on or off")->capture_default_str();
-  app.add_option("--load-optimizer", g.load_optimizer, "same, adam or none")->capture_default_str();
+  app.add_option("--load-tp", g.load_tp, "TP size to load with (0 = as saved)")->check(at_least(0));
+  app.add_option("--load-pp", g.load_pp, "PP size to load with (0 = as saved)")->check(at_least(0));
+  app.add_option("--load-fsdp", g.load_fsdp, "same, on or off")->capture_default_str()->check(one_of({"same", "on", "off"}));
+  app.add_option("--load-optimizer", g.load_optimizer, "same, adam or none")
+      ->capture_default_str()
+      ->check(one_of({"same", "adam", "none"}));
   app.add_option("--load-split1d", g.load_split1d, "split1d of the load (per load rank), 'same' or 'none'")
       ->capture_default_str();
-  app.add_option("--strict", g.strict,
-                 "missing/unexpected keys: assume_ok_unexpected, log_unexpected, log_all, raise_unexpected, "
-                 "raise_all, return_unexpected, return_all, ignore_all")
-      ->capture_default_str();
-  app.add_option("--writers", g.writers, "files (writer threads) per rank")->capture_default_str();
+  app.add_option("--strict", g.strict, "missing/unexpected keys (Megatron's StrictHandling)")
+      ->capture_default_str()
+      ->check(one_of(strict_handling_names()));
+  app.add_option("--writers", g.writers, "files (writer threads) per rank")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--io", g.io, "write path: auto (O_DIRECT, buffered where the filesystem refuses it), direct (O_DIRECT + fsync) or buffered (write + fsync)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(one_of({"auto", "direct", "buffered"}));
   app.add_option("--staging", g.staging,
                  "async: the save thread copies the state to host memory while the next step computes; the "
                  "optimizer step waits for the copy (PyTorch DCP async staging). sync: the save call returns "
                  "after the copy (Megatron-Core's D2H preload)")
-      ->capture_default_str();
-  app.add_option("--steps-per-save", g.steps_per_save, "training steps between saves")->capture_default_str();
-  app.add_option("--repeat", g.repeat, "async saves (metrics are medians over them)")->capture_default_str();
-  app.add_option("--compute-ms", g.compute_ms, "simulated compute per training step (ms)")->capture_default_str();
-  app.add_option("--grad-elems", g.grad_elems, "fp32 elements of the per-step DDP all-reduce")->capture_default_str();
-  app.add_option("--ckpt-dir", g.ckpt_dir, "checkpoint root (default: a temporary directory under --out, removed)");
-  app.add_flag("--save-only", g.save_only, "save (and keep) checkpoints, do not load");
-  app.add_flag("--load-only", g.load_only, "load the latest checkpoint of --ckpt-dir, do not save");
+      ->capture_default_str()
+      ->check(one_of({"async", "sync"}));
+  app.add_option("--steps-per-save", g.steps_per_save, "training steps between saves")
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--repeat", g.repeat, "async saves (metrics are medians over them)")->capture_default_str()->check(at_least(1));
+  app.add_option("--compute-ms", g.compute_ms, "simulated compute per training step (ms)")
+      ->capture_default_str()
+      ->check(at_least(0));
+  app.add_option("--grad-elems", g.grad_elems, "fp32 elements of the per-step DDP all-reduce")
+      ->capture_default_str()
+      ->check(at_least(1));
+  CLI::Option* ckpt_dir =
+      app.add_option("--ckpt-dir", g.ckpt_dir, "checkpoint root (default: a temporary directory under --out, removed)");
+  CLI::Option* save_only = app.add_flag("--save-only", g.save_only, "save (and keep) checkpoints, do not load");
+  app.add_flag("--load-only", g.load_only, "load the latest checkpoint of --ckpt-dir, do not save")
+      ->excludes(save_only)
+      ->needs(ckpt_dir);
   app.add_option("--load-step", g.load_step, "load step_<N> instead of latest");
   app.add_flag("--overwrite", g.overwrite, "replace existing step directories");
   app.add_flag("--keep-ckpt", g.keep, "keep the temporary checkpoint directory");
@@ -580,33 +593,26 @@ void add_options(CLI::App& app, CommonOptions&) {
   app.add_flag("--no-sync-save", g.no_sync_save, "skip the synchronous reference save at step 0");
 }
 
+// CkptLayout's fields as the flags of the save ("") or the load ("load-") layout.
+std::map<std::string, std::string> layout_flags(const std::string& prefix) {
+  std::map<std::string, std::string> m;
+  for (const char* f : {"tp", "pp", "split1d"}) m[f] = "--" + prefix + f;
+  m["layers"] = "--layers", m["hidden"] = "--hidden";
+  return m;
+}
+
 void validate_options(const RunInfo& run, CommonOptions& opts) {
   auto layout_of = [&](int tp, int pp, bool fsdp, const std::string& opt, const std::string& split,
                        const std::string& prefix) {
     CkptLayout l;
     l.tp = tp, l.pp = pp, l.fsdp = fsdp, l.layers = g.layers, l.hidden = g.hidden, l.dtype = opts.dtype;
-    if (opt != "adam" && opt != "none")
-      throw InputError("--" + prefix + "optimizer: expected adam or none, got \"" + opt + "\"");
     l.adam = opt == "adam";
     if (!split.empty() && split != "none") l.split1d = parse_split(split, "--" + prefix + "split1d");
-    l.check(run.size, prefix);
+    with_flag_names(layout_flags(prefix), [&] { l.check(run.size); });
     return l;
   };
-  if (g.load_fsdp != "same" && g.load_fsdp != "on" && g.load_fsdp != "off")
-    throw InputError("--load-fsdp: expected same, on or off, got \"" + g.load_fsdp + "\"");
-  if (g.load_tp < 0) throw InputError("--load-tp: must be >= 0");
-  if (g.load_pp < 0) throw InputError("--load-pp: must be >= 0");
-  if (g.save_only && g.load_only) throw InputError("--save-only and --load-only exclude each other");
-  if (g.load_only && g.ckpt_dir.empty()) throw InputError("--load-only needs --ckpt-dir");
-  if (g.writers < 1 || g.writers > 64) throw InputError("--writers: must be in 1..64");
-  if (g.io != "auto" && g.io != "buffered" && g.io != "direct")
-    throw InputError("--io: expected auto, buffered or direct, got \"" + g.io + "\"");
-  if (g.staging != "async" && g.staging != "sync")
-    throw InputError("--staging: expected async or sync, got \"" + g.staging + "\"");
   if (g.staging == "sync" && opts.inject_fault.rfind("early-mutate", 0) == 0)
     throw InputError("--inject-fault early-mutate: needs --staging async (with sync staging the state cannot change early)");
-  if (g.steps_per_save < 1) throw InputError("--steps-per-save: must be >= 1");
-  if (g.repeat < 1) throw InputError("--repeat: must be >= 1");
   // Faults aimed at a save by its ordinal (0 = the first save of the run) must hit one, and one they
   // can change: never a silent PASS.
   if (!opts.inject_fault.empty()) {
@@ -622,9 +628,7 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
     if (f.kind == "early-mutate" && g.load_step < 0 && f.index < saves - 1)
       g.load_step = int64_t(g.no_sync_save ? f.index + 1 : f.index) * g.steps_per_save;
   }
-  if (!(g.compute_ms >= 0)) throw InputError("--compute-ms: must be >= 0");
-  if (g.grad_elems < 1) throw InputError("--grad-elems: must be >= 1");
-  if (!parse_strict_handling(g.strict, &g.strict_mode)) throw InputError("--strict: unknown mode \"" + g.strict + "\"");
+  parse_strict_handling(g.strict, &g.strict_mode);  // a name one_of checked
   // The saved layout only has to fit the world when this run saves.
   if (!g.load_only) g.save = layout_of(g.tp, g.pp, g.fsdp, g.optimizer, g.split1d, "");
   else g.save.dtype = opts.dtype;

@@ -14,18 +14,23 @@ using namespace dtbench;
 
 namespace {
 
+// The typed options: CLI11 parses and checks every flag into these (sizes, names, ranges);
+// validate_options checks what depends on the world or on two of them.
+const std::vector<std::pair<std::string, CollKind>> kCollNames = {
+    {"all_reduce", CollKind::all_reduce}, {"reduce_scatter", CollKind::reduce_scatter},
+    {"all_gather", CollKind::all_gather}, {"all_to_all", CollKind::all_to_all},
+    {"broadcast", CollKind::broadcast}};
+const std::vector<std::pair<std::string, RedOp>> kRedOpNames = {{"sum", RedOp::sum}, {"avg", RedOp::avg}};
+
 struct CollOptions {
-  std::string min_bytes = "8", max_bytes = "16M";
+  uint64_t min_b = 8, max_b = 16 << 20;  // bytes
   double step_factor = 2;
-  std::string ops = "all_reduce,reduce_scatter,all_gather,all_to_all,broadcast";
-  std::string redop = "sum";
+  std::vector<CollKind> kinds = {CollKind::all_reduce, CollKind::reduce_scatter, CollKind::all_gather,
+                                 CollKind::all_to_all, CollKind::broadcast};
+  RedOp op = RedOp::sum;
   std::string placement = "both";  // out, in, both
   bool accumulate_fp32 = false;
   int root = 0;
-  // parsed
-  uint64_t min_b = 0, max_b = 0;
-  std::vector<CollKind> kinds;
-  RedOp op = RedOp::sum;
 };
 CollOptions g_opt;
 
@@ -224,45 +229,33 @@ void run_sweep(Context& ctx) {
 }
 
 void add_options(CLI::App& app, CommonOptions&) {
-  app.add_option("-b,--min-bytes", g_opt.min_bytes, "smallest message (bytes; K, M, G suffixes)")->capture_default_str();
-  app.add_option("-e,--max-bytes", g_opt.max_bytes, "largest message")->capture_default_str();
+  app.add_option("-b,--min-bytes", g_opt.min_b, "smallest message (bytes; K, M, G suffixes)")
+      ->default_str("8")
+      ->transform(size_bytes())
+      ->check(at_least(1));
+  app.add_option("-e,--max-bytes", g_opt.max_b, "largest message")->default_str("16M")->transform(size_bytes());
   app.add_option("-f,--step-factor", g_opt.step_factor, "multiply the size by this between steps")
-      ->capture_default_str();
-  app.add_option("--ops", g_opt.ops, "comma-separated collectives")->capture_default_str();
-  app.add_option("-o,--op", g_opt.redop, "reduction: sum or avg")->capture_default_str();
-  app.add_option("--placement", g_opt.placement, "out (of place), in (place) or both")->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_option("--ops", g_opt.kinds, "comma-separated collectives")
+      ->default_str(names_of(kCollNames, g_opt.kinds))
+      ->delimiter(',')
+      ->transform(one_of(kCollNames));
+  app.add_option("-o,--op", g_opt.op, "reduction: sum or avg")->default_str("sum")->transform(one_of(kRedOpNames));
+  app.add_option("--placement", g_opt.placement, "out (of place), in (place) or both")
+      ->capture_default_str()
+      ->check(one_of({"out", "in", "both"}));
   app.add_flag("--accumulate-fp32", g_opt.accumulate_fp32,
                "16-bit reductions: widen to fp32, reduce, round once (default: round after every add)");
-  app.add_option("--root", g_opt.root, "broadcast root")->capture_default_str();
+  app.add_option("--root", g_opt.root, "broadcast root")->capture_default_str()->check(at_least(0));
 }
 
 void validate_options(const RunInfo& run, CommonOptions&) {
-  g_opt.min_b = parse_bytes(g_opt.min_bytes, "-b/--min-bytes");
-  g_opt.max_b = parse_bytes(g_opt.max_bytes, "-e/--max-bytes");
-  if (g_opt.min_b == 0) throw InputError("-b/--min-bytes: must be at least 1 byte");
   if (g_opt.min_b > g_opt.max_b)
-    throw InputError("-b/--min-bytes " + g_opt.min_bytes + " is larger than -e/--max-bytes " + g_opt.max_bytes);
-  if (!(g_opt.step_factor >= 1.0)) throw InputError("-f/--step-factor: must be >= 1");
-  if (g_opt.redop == "sum") g_opt.op = RedOp::sum;
-  else if (g_opt.redop == "avg") g_opt.op = RedOp::avg;
-  else throw InputError("-o/--op: unknown reduction \"" + g_opt.redop + "\" (sum, avg)");
-  if (g_opt.placement != "in" && g_opt.placement != "out" && g_opt.placement != "both")
-    throw InputError("--placement: expected in, out or both, got \"" + g_opt.placement + "\"");
-  if (g_opt.root < 0 || g_opt.root >= run.size)
+    throw InputError("-b/--min-bytes " + std::to_string(g_opt.min_b) + " is larger than -e/--max-bytes " +
+                     std::to_string(g_opt.max_b));
+  if (g_opt.root >= run.size)
     throw InputError("--root " + std::to_string(g_opt.root) + ": outside 0.." + std::to_string(run.size - 1));
-  g_opt.kinds.clear();
-  std::stringstream ss(g_opt.ops);
-  std::string name;
-  const CollKind all[] = {CollKind::all_reduce, CollKind::reduce_scatter, CollKind::all_gather, CollKind::all_to_all,
-                          CollKind::broadcast};
-  while (std::getline(ss, name, ',')) {
-    auto it = std::find_if(std::begin(all), std::end(all), [&](CollKind k) { return name == coll_name(k); });
-    if (it == std::end(all))
-      throw InputError("--ops: unknown collective \"" + name +
-                       "\" (all_reduce, reduce_scatter, all_gather, all_to_all, broadcast)");
-    g_opt.kinds.push_back(*it);
-  }
-  if (g_opt.kinds.empty()) throw InputError("--ops: no collective given");
 }
 
 }  // namespace

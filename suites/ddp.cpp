@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <sstream>
 
 #include "ddp/ddp_sync.h"
@@ -21,10 +22,12 @@ using namespace dtbench;
 
 namespace {
 
+// The typed options: CLI11 parses and checks every flag into these (ranges, sizes, needs/excludes);
+// validate_options decides what depends on the world or on several of them, once.
 struct DdpOptions {
   std::string model = "tiny";
   int layers = 0, hidden = 0;
-  std::string bucket_size;  // elements (K/M/G suffixes)
+  int64_t bucket_size = 0;  // elements; 0 = not given
   double bucket_mb = 0;
   int dp_size = 0;  // 0 = world
   bool distributed_optimizer = false, force_all_reduce = false, pad_high_busbw = false;
@@ -32,8 +35,8 @@ struct DdpOptions {
   bool grad_reduce_in_fp32 = false, average_in_collective = false, no_overlap = false;
   int microbatches = 1;
   double backward_ms = 2;
-  std::string bucket_sweep;
-  // derived
+  std::string bucket_sweep;  // "MIN:MAX" in elements, as size_span rewrites it
+  // decided by validate_options
   ModelSpec spec;
   std::optional<int64_t> bucket_elems;
   int64_t sweep_min = 0, sweep_max = 0;
@@ -79,14 +82,27 @@ Groups make_groups(Context& ctx) {
   return gr;
 }
 
-BucketPlanOptions plan_options(std::optional<int64_t> bucket_elems) {
+// The buffer layout every plan of this run shares (padding, grad dtype), without a bucket cap: the
+// flat peer (one collective per buffer) uses it as it is.
+BucketPlanOptions buffer_options() {
   BucketPlanOptions o;
   o.dp_size = g.dp / g.instances;  // DistOpt pads to the intra group it shards over
   o.distributed_optimizer = g.distributed_optimizer;
   o.pad_for_high_busbw = g.pad_high_busbw;
   o.grad_reduce_in_fp32 = g.grad_reduce_in_fp32;
-  if (g.bucket_mb > 0 && !bucket_elems) o.bucket_mb = g.bucket_mb;
-  else o.bucket_size = megatron_bucket_size(bucket_elems, g.dp, !g.no_overlap);
+  return o;
+}
+// The configured plan: --bucket-mb, or Megatron's element cap (default or --bucket-size).
+BucketPlanOptions plan_options() {
+  BucketPlanOptions o = buffer_options();
+  if (g.bucket_mb > 0 && !g.bucket_elems) o.bucket_mb = g.bucket_mb;
+  else o.bucket_size = megatron_bucket_size(g.bucket_elems, g.dp, !g.no_overlap);
+  return o;
+}
+// One step of --bucket-sweep: this cap, overlap or not.
+BucketPlanOptions sweep_options(int64_t cap) {
+  BucketPlanOptions o = buffer_options();
+  o.bucket_size = cap;
   return o;
 }
 
@@ -447,14 +463,6 @@ PerfRow row_for(const BucketPlan& plan, const std::string& case_name, const std:
   return row;
 }
 
-PerfRow metric_row(PerfRow row, const std::string& metric, double value, const std::string& unit) {
-  row.iters = 0, row.warmup = 0;
-  row.time_med_us = row.time_min_us = row.time_max_us = -1;
-  row.algbw = row.busbw = -1;
-  row.metric = metric, row.value = value, row.unit = unit;
-  return row;
-}
-
 std::string us(double s) { return format_double(s * 1e6, 4) + " us"; }
 
 // Writes the rows of one measured configuration; returns the grad-sync (comm only) time.
@@ -491,7 +499,7 @@ std::string size_text(int64_t elems) {
 void run(Context& ctx) {
   g_world = ctx.run.size;
   Groups gr = make_groups(ctx);
-  BucketPlan plan(g.spec, plan_options(g.bucket_elems));
+  BucketPlan plan(g.spec, plan_options());
   {
     std::ostringstream s;
     s << layout_text(plan) << "; bucket cap "
@@ -526,10 +534,7 @@ void run(Context& ctx) {
   } else {
     int prev_buckets = -1;
     for (int64_t size = g.sweep_min; size <= g.sweep_max; size *= 2) {
-      BucketPlanOptions o = plan_options(size);
-      o.bucket_size = size;  // a sweep always buckets, overlap or not
-      o.bucket_mb.reset();
-      BucketPlan p(g.spec, o);
+      BucketPlan p(g.spec, sweep_options(size));
       if (p.num_buckets() == prev_buckets && p.num_buckets() == int(p.buffers().size())) break;  // no change any more
       prev_buckets = p.num_buckets();
       Measured m = measure(ctx, p, gr);
@@ -545,10 +550,7 @@ void run(Context& ctx) {
   }
 
   // The peer: the same bytes as one collective per buffer (no bucketing), in the same run.
-  BucketPlanOptions flat_opts = plan_options(std::nullopt);
-  flat_opts.bucket_size.reset();
-  flat_opts.bucket_mb.reset();
-  BucketPlan flat(g.spec, flat_opts);
+  BucketPlan flat(g.spec, buffer_options());
   Measured fm = measure(ctx, flat, gr);
   PerfRow flat_row = row_for(flat, "flat", "flat_grad_sync", &fm.comm);
   const double factor = g.dp > 1 ? 2.0 * (g.dp - 1) / g.dp : 0.0;
@@ -572,74 +574,67 @@ void add_options(CLI::App& app, CommonOptions&) {
                    return s;
                  }() + ") or FILE.csv (name,shape,dtype,expert[,shared_embedding][,layer])")
       ->capture_default_str();
-  app.add_option("--layers", g.layers, "preset: override the number of transformer layers");
-  app.add_option("--hidden", g.hidden, "preset: override the hidden size (ffn scales with it)");
-  app.add_option("--bucket-size", g.bucket_size,
-                 bucket_size_help("default max(40M, 1M*D), 16K for the tiny model; without overlap one bucket "
-                                  "per buffer"));
+  app.add_option("--layers", g.layers, "preset: override the number of transformer layers")->check(at_least(0));
+  app.add_option("--hidden", g.hidden, "preset: override the hidden size (ffn scales with it)")->check(at_least(0));
+  CLI::Option* bucket_size =
+      app.add_option("--bucket-size", g.bucket_size,
+                     bucket_size_help("default max(40M, 1M*D), 16K for the tiny model; without overlap one bucket "
+                                      "per buffer"))
+          ->transform(bucket_elements());
   app.add_option("--bucket-mb", g.bucket_mb, "PyTorch bucket cap in MiB of grads (first bucket 1 MiB)")
-      ->check(above(0));
+      ->check(above(0))
+      ->excludes(bucket_size);
   app.add_option("--dp-size", g.dp_size, "data-parallel group size D (default: the world; a divisor gives world/D "
-                                         "independent DP groups, strided as Megatron's tp-dp order)");
-  app.add_flag("--distributed-optimizer", g.distributed_optimizer,
-               "in-place reduce-scatter per bucket, then in-place all-gather of the param buffer");
+                                         "independent DP groups, strided as Megatron's tp-dp order)")
+      ->check(at_least(0));
+  CLI::Option* distopt = app.add_flag("--distributed-optimizer", g.distributed_optimizer,
+                                      "in-place reduce-scatter per bucket, then in-place all-gather of the param buffer");
   app.add_option("--dist-opt-instances", g.instances,
                  "partial distributed optimizer: N instances (RS over D/N ranks, AR over N)")
-      ->capture_default_str();
-  app.add_flag("--force-all-reduce", g.force_all_reduce, "distributed optimizer buffers, but all-reduce the grads");
+      ->capture_default_str()
+      ->check(at_least(1));
+  app.add_flag("--force-all-reduce", g.force_all_reduce, "distributed optimizer buffers, but all-reduce the grads")
+      ->needs(distopt);
   app.add_flag("--pad-for-high-busbw", g.pad_high_busbw, "distributed optimizer: pad bucket ends to 65536 elements");
   app.add_flag("--grad-reduce-in-fp32", g.grad_reduce_in_fp32, "fp32 grad buffers for 16-bit params");
   app.add_flag("--average-in-collective", g.average_in_collective, "no pre-scale; AVG in the collective");
-  app.add_option("--microbatches", g.microbatches, "k microbatches, the first k-1 under no_sync")->capture_default_str();
+  app.add_option("--microbatches", g.microbatches, "k microbatches, the first k-1 under no_sync")
+      ->capture_default_str()
+      ->check(at_least(1));
   app.add_flag("--no-overlap", g.no_overlap, "issue the collectives after the whole backward (Megatron default)");
   app.add_option("--backward-ms", g.backward_ms,
                  "simulated backward compute per microbatch (ms, spread over params by size; 0 = none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(0));
   app.add_option("--bucket-sweep", g.bucket_sweep,
-                 "MIN:MAX bucket caps in elements (e.g. 1M:1G), doubling: step time and exposed comm per size");
+                 "MIN:MAX bucket caps in elements (e.g. 1M:1G), doubling: step time and exposed comm per size")
+      ->transform(size_span());
 }
 
 void validate_options(const RunInfo& run, CommonOptions& opts) {
   g_world = run.size;
-  if (g.layers < 0) throw InputError("--layers must be >= 0 (got " + std::to_string(g.layers) + ")");
-  if (g.hidden < 0) throw InputError("--hidden must be >= 0 (got " + std::to_string(g.hidden) + ")");
   const bool csv = g.model.size() > 4 && g.model.compare(g.model.size() - 4, 4, ".csv") == 0;
   if (csv && (g.layers || g.hidden)) throw InputError("--layers/--hidden apply to presets, not to --model " + g.model);
   g.spec = csv ? load_model_csv(g.model) : make_preset(g.model, opts.dtype, g.layers, g.hidden);
   if (g.spec.tensors.empty()) throw InputError("--model " + g.model + ": no tensors");
 
   g.dp = g.dp_size == 0 ? run.size : g.dp_size;
-  if (g.dp < 1 || run.size % g.dp != 0)
+  if (run.size % g.dp != 0)
     throw InputError("--dp-size " + std::to_string(g.dp_size) + ": must divide the world size " + std::to_string(run.size));
-  if (g.instances < 1 || g.dp % g.instances != 0)
-    throw InputError("--dist-opt-instances " + std::to_string(g.instances) + ": must be >= 1 and divide the DP size " +
+  if (g.dp % g.instances != 0)
+    throw InputError("--dist-opt-instances " + std::to_string(g.instances) + ": must divide the DP size " +
                      std::to_string(g.dp));
   if (g.instances > 1 && !g.distributed_optimizer)
     throw InputError("--dist-opt-instances > 1 needs --distributed-optimizer");
-  if (g.force_all_reduce && !g.distributed_optimizer)
-    throw InputError("--force-all-reduce applies to --distributed-optimizer (plain DDP always all-reduces)");
-  if (g.microbatches < 1) throw InputError("--microbatches must be >= 1 (got " + std::to_string(g.microbatches) + ")");
-  if (!(g.backward_ms >= 0) || !std::isfinite(g.backward_ms))
-    throw InputError("--backward-ms must be a finite number >= 0");
-  if (g.bucket_mb < 0 || !std::isfinite(g.bucket_mb)) throw InputError("--bucket-mb must be positive");
   if (g.bucket_mb > 0 && g.bucket_mb * 1024 * 1024 < 1) throw InputError("--bucket-mb must be at least one byte");
-  if (!g.bucket_size.empty() && g.bucket_mb > 0)
-    throw InputError("--bucket-size (elements) and --bucket-mb (bytes) are mutually exclusive");
   g.bucket_elems.reset();
-  if (!g.bucket_size.empty()) {
-    g.bucket_elems = parse_bucket_elements(g.bucket_size);
+  if (g.bucket_size > 0) {
+    g.bucket_elems = g.bucket_size;
   } else if (g.bucket_mb == 0 && g.model == "tiny" && !g.layers && !g.hidden) {
     g.bucket_elems = 16384;  // the tiny model fits one default bucket; give the default run several
   }
-  if (!g.bucket_sweep.empty()) {
-    const size_t colon = g.bucket_sweep.find(':');
-    if (colon == std::string::npos) throw InputError("--bucket-sweep: expected MIN:MAX (elements), got \"" + g.bucket_sweep + "\"");
-    g.sweep_min = int64_t(parse_bytes(g.bucket_sweep.substr(0, colon), "--bucket-sweep"));
-    g.sweep_max = int64_t(parse_bytes(g.bucket_sweep.substr(colon + 1), "--bucket-sweep"));
-    if (g.sweep_min < 1 || g.sweep_min > g.sweep_max)
-      throw InputError("--bucket-sweep: need 1 <= MIN <= MAX, got \"" + g.bucket_sweep + "\"");
-  }
-  BucketPlan plan(g.spec, plan_options(g.bucket_elems));  // InputError for bad caps, before anything runs
+  if (!g.bucket_sweep.empty()) std::tie(g.sweep_min, g.sweep_max) = split_span(g.bucket_sweep);
+  BucketPlan plan(g.spec, plan_options());  // InputError for bad caps, before anything runs
 
   if (!opts.inject_fault.empty()) {
     const FaultSpec f = parse_fault_spec(opts.inject_fault);

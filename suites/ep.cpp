@@ -15,7 +15,8 @@
 //   8. the reduce-scatter with fp32 accumulation on the expert grads over expt_dp (the check set
 //      shared with dtbench-fsdp, fp32_accum_checks.h).
 // The grad buffers, Megatron's finish_grad_sync over dtbench-ddp's engine and DistOpt ownership
-// live in src/ep/ep_grads.h; the closed forms in src/ep/ep_sync.h.
+// live in src/ep/ep_grads.h; the closed forms in src/ep/ep_sync.h; the token all-to-all in
+// src/ep/token_dispatch.h.
 // With --dist-opt-instances N > 1 (partial distributed optimizer) the DistOpt sync reduce-
 // scatters over the intra group (DP/N ranks) and all-reduces the own shard over the inter group.
 #include <algorithm>
@@ -33,6 +34,7 @@
 #include "ddp/bucket_plan.h"
 #include "ep/ep_grads.h"
 #include "ep/ep_sync.h"
+#include "ep/token_dispatch.h"
 #include "ep/moe_routing.h"
 #include "layout/parallel_layout.h"
 
@@ -46,10 +48,11 @@ struct EpOptions {
   int top_k = 2, tokens = 64, token_hidden = 0;  // token_hidden 0: --hidden
   int vpp = 2;
   int instances = 1;  // --dist-opt-instances: num_distributed_optimizer_instances
-  std::string bucket_size;  // elements, as in dtbench-ddp; empty: one bucket per buffer
-  std::optional<int64_t> bucket_elems;  // parsed; none: Megatron without overlap_grad_reduce
-  std::string routing = "uniform", scaling = "all", optimizer = "both";
-  // parsed
+  int64_t bucket_size = 0;  // elements, as in dtbench-ddp; 0: one bucket per buffer
+  std::string routing = "uniform", optimizer = "both";
+  std::vector<std::string> scaling = {"all"};
+  // decided by validate_options
+  std::optional<int64_t> bucket_elems;  // none: Megatron without overlap_grad_reduce
   std::vector<GradScaleMode> modes;
   std::vector<bool> distopt;
   RoutingDistribution distribution;
@@ -387,11 +390,6 @@ void run_finalize(Context& ctx, const ParallelLayout& layout, MoeGroups& groups,
 }
 
 // --- 6. token dispatch and combine ---------------------------------------------------------------
-struct TokenExchange {
-  std::vector<size_t> send_counts, send_displs, recv_counts, recv_displs;  // elements
-  size_t recv_rows = 0;
-};
-
 // The counts size the all-to-all-v, so both sides must agree on them before it runs: every rank echoes
 // what it received back to the senders, which compare the echo with what they sent (a count corrupted
 // in transit would otherwise size a receive wrongly: MPI_ERR_TRUNCATE instead of a FAIL row). A count
@@ -443,24 +441,11 @@ void run_dispatch(Context& ctx, const ParallelLayout& layout, MoeGroups& groups,
     ctx.progress("dispatch: token counts disagree between senders and receivers; dispatch and combine skipped");
     return;
   }
-  TokenExchange x;
-  for (int p = 0; p < EP; ++p) {
-    x.send_counts.push_back(plan.send_counts[p] * size_t(H));
-    x.send_displs.push_back(plan.send_displs[p] * size_t(H));
-    x.recv_displs.push_back(x.recv_rows * size_t(H));
-    x.recv_counts.push_back(size_t(got[p]) * size_t(H));
-    x.recv_rows += size_t(got[p]);
-  }
-
+  std::vector<size_t> rows_from_peer(got.begin(), got.end());
+  const TokenExchange x = token_exchange(plan, rows_from_peer, H);
   Buffer send = ctx.backend.alloc(dt, rows * size_t(H)), recv = ctx.backend.alloc(dt, x.recv_rows * size_t(H));
-  fill_with(send, 0, send.count(), [&](size_t i) {
-    const TokenSlot& r = plan.rows[i / size_t(H)];
-    return float(payload_value(routing.token_id(r.src_rank, r.token, r.slot), int(i % size_t(H))));
-  });
-  CollArgs dispatch;
-  dispatch.kind = CollKind::all_to_allv, dispatch.dtype = dt, dispatch.send = send.data(), dispatch.recv = recv.data();
-  dispatch.send_counts = x.send_counts, dispatch.send_displs = x.send_displs;
-  dispatch.recv_counts = x.recv_counts, dispatch.recv_displs = x.recv_displs;
+  fill_with(send, 0, send.count(), [&](size_t i) { return float(dispatch_element(routing, plan, H, i)); });
+  const CollArgs dispatch = dispatch_args(x, dt, send.data(), recv.data());
   ep.run(dispatch);
 
   // Expert side: every row is a token routed to one of this EP rank's experts, from the rank whose
@@ -483,34 +468,15 @@ void run_dispatch(Context& ctx, const ParallelLayout& layout, MoeGroups& groups,
     }
     if (!why.empty()) std::fprintf(stderr, "rank %d: dispatch.received: %s\n", rank, why.c_str());
     ctx.report_check({"dispatch.received", "", dtype_name(dt), "each row reaches an expert of its EP rank, in order"}, v);
-    // The expert's work: out = (payload + expert) mod 256, computed for the expert the row names.
-    for (size_t r = 0; r < x.recv_rows; ++r) {
-      const int64_t id = payload_row_id(&host[r * size_t(H)], H);
-      int expert = 0;
-      try {
-        if (id >= 0) expert = routing.decode_token_id(uint64_t(id)).expert;
-      } catch (const std::out_of_range&) {
-      }
-      for (int e = 0; e < H; ++e) host[r * size_t(H) + size_t(e)] = float(expert_output(int(host[r * size_t(H) + size_t(e)]) & 255, expert));
-    }
+    run_experts(routing, host, H);  // out = (payload + expert) mod 256, for the expert the row names
     fill_with(recv, 0, recv.count(), [&](size_t i) { return host[i]; });
   }
 
   // Combine: the reverse all-to-all-v brings every row back; un-permute into (token, slot) order.
-  CollArgs combine = dispatch;
-  combine.send = recv.data(), combine.recv = send.data();
-  std::swap(combine.send_counts, combine.recv_counts);
-  std::swap(combine.send_displs, combine.recv_displs);
-  ep.run(combine);
+  ep.run(combine_args(x, dt, send.data(), recv.data()));
   Buffer slots = ctx.backend.alloc(dt, size_t(T) * size_t(K) * size_t(H));
-  for (size_t j = 0; j < rows; ++j)
-    copy_elements(slots, (size_t(plan.rows[j].token) * size_t(K) + size_t(plan.rows[j].slot)) * size_t(H), send,
-                  j * size_t(H), size_t(H));
-  std::vector<int> slot_expert(size_t(T) * size_t(K));
-  for (int t = 0; t < T; ++t) {
-    const std::vector<int> experts = routing.experts_of(rank, t);
-    for (int s = 0; s < K; ++s) slot_expert[size_t(t) * size_t(K) + size_t(s)] = experts[size_t(s)];
-  }
+  unpermute(plan, K, H, send, slots);
+  const std::vector<int> slot_expert = slot_experts(routing, rank);
   ctx.check({"combine.slots", "", dtype_name(dt), "every (token, slot) row comes back processed by its expert"}, slots, 0,
             slots.count(), 0,
             [&](size_t i) {
@@ -523,24 +489,19 @@ void run_dispatch(Context& ctx, const ParallelLayout& layout, MoeGroups& groups,
   // Load: tokens each EP rank receives, over this rank's EP group (max/mean = imbalance).
   const RoutingLoad load = routing.load(ep.members());
   const double worst = ctx.max_over_ranks(load.imbalance);
-  PerfRow row;
-  row.op = "moe_routing", row.metric = "load_imbalance_max_over_mean", row.unit = "ratio", row.value = worst;
-  row.group_size = EP, row.layout = g_opt.routing, row.case_name = "worst EP group";
-  ctx.perf(row);
+  PerfRow routing_row;
+  routing_row.op = "moe_routing", routing_row.group_size = EP, routing_row.layout = g_opt.routing;
+  routing_row.case_name = "worst EP group";
+  ctx.perf(metric_row(routing_row, "load_imbalance_max_over_mean", worst, "ratio"));
   if (ctx.is_root())
     for (int p = 0; p < EP; ++p) {
-      PerfRow r;
-      r.op = "moe_routing", r.metric = "tokens_received", r.unit = "rows", r.value = double(load.per_ep_rank[size_t(p)]);
-      r.group_size = EP, r.layout = g_opt.routing, r.case_name = "ep_group0/ep_rank=" + std::to_string(p);
-      ctx.perf(r);
+      routing_row.case_name = "ep_group0/ep_rank=" + std::to_string(p);
+      ctx.perf(metric_row(routing_row, "tokens_received", double(load.per_ep_rank[size_t(p)]), "rows"));
     }
   const double recv_max = ctx.max_over_ranks(double(x.recv_rows));
   const double recv_mean = ctx.sum_over_ranks(double(x.recv_rows)) / ctx.run.size;
-  PerfRow r;
-  r.op = "all_to_allv", r.metric = "recv_rows_max_over_mean", r.unit = "ratio",
-  r.value = recv_mean > 0 ? recv_max / recv_mean : 0, r.group_size = EP, r.layout = g_opt.routing,
-  r.case_name = "all ranks";
-  ctx.perf(r);
+  routing_row.op = "all_to_allv", routing_row.case_name = "all ranks";
+  ctx.perf(metric_row(routing_row, "recv_rows_max_over_mean", recv_mean > 0 ? recv_max / recv_mean : 0, "ratio"));
   ctx.progress("token dispatch: " + std::to_string(T) + " tokens x top-" + std::to_string(K) + " over EP=" +
                std::to_string(EP) + ", load imbalance " + format_double(worst, 4));
 
@@ -708,28 +669,38 @@ void add_options(CLI::App& app, CommonOptions& opts) {
       ->check(at_least(0));
   app.add_option("--experts,--num-experts", g_opt.shape.experts, "experts per MoE layer, split over EP (uneven allowed)")
       ->capture_default_str();
+  // The shape's sizes are checked with the layout (check_moe_shape): most must divide by a size.
   app.add_option("--moe-layers", g_opt.shape.moe_layers, "MoE layers, split over PP stages")->capture_default_str();
   app.add_option("--hidden", g_opt.shape.hidden, "hidden size")->capture_default_str();
   app.add_option("--ffn", g_opt.shape.ffn, "expert MLP inner size")->capture_default_str();
   app.add_option("--vocab", g_opt.shape.vocab, "vocabulary (word embedding rows)")->capture_default_str();
   app.add_option("--top-k", g_opt.top_k, "experts per token")->capture_default_str();
   app.add_option("--tokens-per-rank", g_opt.tokens, "tokens routed by each rank (also its num_tokens)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(0));
   app.add_option("--token-hidden", g_opt.token_hidden, "elements per token row in the all-to-all (0: --hidden; >= 8)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(0));
   app.add_option("--routing", g_opt.routing, "expert choice distribution: uniform or zipf:S")->capture_default_str();
   app.add_option("--scaling", g_opt.scaling,
                  "comma-separated DDP gradient scaling modes: default, average_in_collective, per_token_loss, or all")
-      ->capture_default_str();
+      ->default_str("all")
+      ->delimiter(',')
+      ->check(one_of({"default", "average_in_collective", "per_token_loss", "all"}));
   app.add_option("--optimizer", g_opt.optimizer, "allreduce (plain DDP), distopt (reduce-scatter) or both")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(one_of({"allreduce", "distopt", "both"}));
   app.add_option("--bucket-size", g_opt.bucket_size,
-                 bucket_size_help("default one bucket per buffer (Megatron without overlap_grad_reduce)"));
-  app.add_option("--vpp", g_opt.vpp, "virtual pipeline chunks of the conditional embedder")->capture_default_str();
+                 bucket_size_help("default one bucket per buffer (Megatron without overlap_grad_reduce)"))
+      ->transform(bucket_elements());
+  app.add_option("--vpp", g_opt.vpp, "virtual pipeline chunks of the conditional embedder")
+      ->capture_default_str()
+      ->check(at_least(1));
   app.add_option("--dist-opt-instances,--num-distributed-optimizer-instances", g_opt.instances,
                  "partial distributed optimizer: N instances (DistOpt RS over DP/N ranks, then AR over N); "
                  "N must divide DP*CP and the expert DP size")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(at_least(1));
 }
 
 // The planners' field names (ParallelLayout, check_moe_shape, MoeRouting) as this suite's flags.
@@ -747,8 +718,6 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
 }
 
 void validate_plan(const RunInfo& run, CommonOptions& opts) {
-  if (g_opt.instances < 1)
-    throw InputError("--dist-opt-instances: must be >= 1 (got " + std::to_string(g_opt.instances) + ")");
   {
     const int n = g_opt.instances;
     g_opt.instances = 1;
@@ -776,29 +745,23 @@ void validate_plan(const RunInfo& run, CommonOptions& opts) {
                        "expert DP != dense DP, e.g. -np 4 with the default --ep 2)");
   }
   g_opt.distribution = parse_routing_distribution(g_opt.routing, "--routing");
-  if (g_opt.tokens < 0) throw InputError("--tokens-per-rank: must be >= 0 (got " + std::to_string(g_opt.tokens) + ")");
   check_moe_shape(g_opt.shape, layout);
   const MoeRouting routing(routing_for(layout, 1));
   if (g_opt.token_hidden == 0) g_opt.token_hidden = int(g_opt.shape.hidden);
   if (g_opt.token_hidden < 8)
     throw InputError("--token-hidden: rows need at least 8 elements to carry a token id (got " +
                      std::to_string(g_opt.token_hidden) + ")");
-  if (g_opt.vpp < 1) throw InputError("--vpp: must be >= 1 (got " + std::to_string(g_opt.vpp) + ")");
   g_opt.bucket_elems.reset();
-  if (!g_opt.bucket_size.empty()) g_opt.bucket_elems = parse_bucket_elements(g_opt.bucket_size);
+  if (g_opt.bucket_size > 0) g_opt.bucket_elems = g_opt.bucket_size;
   g_opt.modes.clear();
-  if (g_opt.scaling == "all") {
-    g_opt.modes = {GradScaleMode::default_sum, GradScaleMode::average_in_collective, GradScaleMode::per_token_loss};
-  } else {
-    std::stringstream ss(g_opt.scaling);
-    std::string item;
-    while (std::getline(ss, item, ',')) g_opt.modes.push_back(parse_grad_scale_mode(item, "--scaling"));
-    if (g_opt.modes.empty()) throw InputError("--scaling: no mode given");
-  }
-  if (g_opt.optimizer == "allreduce") g_opt.distopt = {false};
-  else if (g_opt.optimizer == "distopt") g_opt.distopt = {true};
-  else if (g_opt.optimizer == "both") g_opt.distopt = {false, true};
-  else throw InputError("--optimizer: '" + g_opt.optimizer + "' is not allreduce, distopt or both");
+  for (const std::string& name : g_opt.scaling)  // names one_of checked; "all" is every mode once
+    if (name == "all") g_opt.modes = {GradScaleMode::default_sum, GradScaleMode::average_in_collective,
+                                      GradScaleMode::per_token_loss};
+  if (g_opt.modes.empty())
+    for (const std::string& name : g_opt.scaling) g_opt.modes.push_back(parse_grad_scale_mode(name, "--scaling"));
+  g_opt.distopt = g_opt.optimizer == "allreduce" ? std::vector<bool>{false}
+                  : g_opt.optimizer == "distopt" ? std::vector<bool>{true}
+                                                 : std::vector<bool>{false, true};
   if (g_opt.instances > 1 && g_opt.optimizer == "allreduce")
     throw InputError("--dist-opt-instances: N > 1 needs the distributed optimizer (--optimizer distopt or both)");
   if (g_opt.shape.experts > 0 && int64_t(g_opt.tokens) * g_opt.top_k * g_opt.token_hidden * 4 > (int64_t(1) << 30))

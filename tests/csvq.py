@@ -17,7 +17,8 @@ COND (all must hold):
   COL~RE   COL!~RE    the field matches / does not match the regular expression RE (re.search)
   COL@=VAL            VAL is one of the field's ';'-separated items (failing_ranks "1;3" has 3)
   COL>=NUM COL<=NUM COL>NUM COL<NUM   numeric; an empty or non-numeric field never matches
-ASSIGN: COL=VAL, or COL*=NUM / COL/=NUM on a numeric field.
+ASSIGN: COL=VAL, or COL*=NUM / COL/=NUM on a numeric field, or COL=@SRC*NUM: the row's numeric
+SRC field times NUM (assignments apply in order, each to the row as the previous ones left it).
 The pseudo-column @line is a row's line number in the file (as dtbench-accept and -compare name rows).
 
 Exit status: 0 when at least one row matched (with --count, always), 1 when none, 2 on bad usage,
@@ -35,6 +36,7 @@ LINE = "@line"
 NUMERIC = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 COND = re.compile(r"([A-Za-z_@][\w.]*)(!=|!~|@=|>=|<=|=|~|>|<)(.*)", re.S)
 ASSIGN = re.compile(r"([A-Za-z_][\w.]*)(\*=|/=|=)(.*)", re.S)
+FROM_COLUMN = re.compile(r"@([A-Za-z_][\w.]*)\*(.+)", re.S)
 
 
 class Usage(Exception):
@@ -141,6 +143,10 @@ def assignment(text, header, path):
     if not m:
         raise Usage(f"--set '{text}': expected COL=VAL, COL*=NUM or COL/=NUM")
     name, op, arg = m.groups()
+    src = FROM_COLUMN.fullmatch(arg) if op == "=" else None
+    if src:
+        return column(header, name, path), "=@", (column(header, src.group(1), path),
+                                                  number(src.group(2), f"--set '{text}'"))
     return column(header, name, path), op, arg if op == "=" else number(arg, f"--set '{text}'")
 
 
@@ -152,10 +158,12 @@ def rewrite(path, chunks, header, rows, changes):
             if op == "=":
                 fields[col] = arg
                 continue
-            v = as_float(fields[col])
+            src, factor = arg if op == "=@" else (col, arg)
+            v = as_float(fields[src]) if src < len(fields) else None
             if v is None:
-                raise Usage(f"{path}:{row[0]}: column '{header[col]}': '{fields[col]}' is not a number")
-            fields[col] = f"{(v * arg if op == '*=' else v / arg):.12g}"
+                raise Usage(f"{path}:{row[0]}: column '{header[src]}': '{fields[src] if src < len(fields) else ''}' "
+                            "is not a number")
+            fields[col] = f"{(v / factor if op == '/=' else v * factor):.12g}"
         old = chunks[row[1]]
         chunks[row[1]] = ",".join(map(csv_field, fields)) + ("\n" if old.endswith("\n") else "")
     # Written beside the file and renamed over it: an interrupted rewrite never leaves half a report.

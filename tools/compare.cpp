@@ -1,8 +1,8 @@
 // dtbench-compare: the perf CSVs of two or more runs side by side (NCCL versions, nodes, commits).
 // Rows are matched by (suite, op, bytes, dtype, ranks, layout) plus in_place, redop, group size and
-// metric; each candidate run is compared with the first (baseline) run. A row is a regression only
-// when it is slower by more than --threshold AND the two runs' own spreads do not overlap (see
-// regression()), so run-to-run noise is not flagged. Exit 0: no regression, 1: regression, 2: bad input.
+// metric; each candidate run is compared with the first (baseline) run. Timed rows are judged on
+// medians and percentiles, never on min/max, so that one outlier iteration neither hides nor fakes a
+// regression (timed_verdict). Exit 0: no regression, 1: regression, 2: bad input.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -36,7 +36,9 @@ struct Key {
 
 // Every sample of one key in one run (several when a run holds repeated files of the same suite).
 struct Samples {
-  std::vector<double> med, mn, mx, busbw, value;
+  // Per file: the median time and its 10th/90th percentiles over iterations (files older than
+  // schema_version 3 have no percentiles: the median stands in for them).
+  std::vector<double> med, p10, p90, busbw, value;
   std::string unit;
   bool timed = false;
 };
@@ -58,7 +60,9 @@ std::map<Key, Samples> collect(const RunData& run, const std::string& suite_filt
       Samples& s = out[k];
       if (r.timed()) {
         s.timed = true;
-        s.med.push_back(r.time_med_us), s.mn.push_back(r.time_min_us), s.mx.push_back(r.time_max_us);
+        s.med.push_back(r.time_med_us);
+        s.p10.push_back(r.time_p10_us >= 0 ? r.time_p10_us : r.time_med_us);
+        s.p90.push_back(r.time_p90_us >= 0 ? r.time_p90_us : r.time_med_us);
         if (r.busbw >= 0) s.busbw.push_back(r.busbw);
       } else if (r.has_value) {
         s.value.push_back(r.value);
@@ -90,16 +94,17 @@ const char* verdict_name(Verdict v) {
   return "?";
 }
 
-// Timed rows: the candidate B regressed against baseline A when
-//   every B median is slower than every A median by more than the threshold, and
-//   B's fastest iteration is slower than A's slowest iteration (the two runs' min..max ranges do not
-//   overlap).
-// A real slowdown moves every iteration; run-to-run noise moves the median but leaves the ranges
-// overlapping. Repeated files of a suite in one run widen the band (medians and ranges of all of them).
+// Timed rows, judged on each file's median iteration and its 10th/90th percentiles. The candidate B
+// regressed against the baseline A when its whole distribution moved:
+//   every B file's median is slower than every A file's median by more than the threshold, and
+//   every B file's 10th-percentile iteration is slower than every A file's median.
+// Faster is the mirror (B's medians faster by the threshold, B's 90th percentiles faster than A's
+// medians). Stalled iterations (preemption, a page fault storm) only stretch the upper tail: they
+// move neither medians nor p10, so one outlier in either run neither hides a slowdown nor fakes one,
+// while a real slowdown moves every iteration. Repeats widen the band by the spread of their medians.
 Verdict timed_verdict(const Samples& a, const Samples& b, double thr) {
-  double a_hi = vmax(a.med), a_lo = vmin(a.med), b_hi = vmax(b.med), b_lo = vmin(b.med);
-  if (b_lo > a_hi * (1 + thr) && vmin(b.mn) > vmax(a.mx)) return Verdict::Regression;
-  if (a_lo > b_hi * (1 + thr) && vmin(a.mn) > vmax(b.mx)) return Verdict::Faster;
+  if (vmin(b.med) > vmax(a.med) * (1 + thr) && vmin(b.p10) > vmax(a.med)) return Verdict::Regression;
+  if (vmax(b.med) * (1 + thr) < vmin(a.med) && vmax(b.p90) < vmin(a.med)) return Verdict::Faster;
   return Verdict::Same;
 }
 
@@ -124,12 +129,19 @@ std::string num(double v) {
   return b;
 }
 
+// The spread shown next to a time: p10..p90 of the iterations (widest over the files) relative to
+// the median.
 std::string spread(const Samples& s) {
   double m = median_or_nan(s.med);
   if (!(m > 0)) return "-";
   char b[32];
-  std::snprintf(b, sizeof(b), "%.0f%%", 100.0 * (vmax(s.mx) - vmin(s.mn)) / m);
+  std::snprintf(b, sizeof(b), "%.0f%%", 100.0 * (vmax(s.p90) - vmin(s.p10)) / m);
   return b;
+}
+
+// A run's label cut to fit a table column.
+std::string column_label(const std::string& label, size_t width) {
+  return label.size() <= width ? label : label.substr(0, width - 1) + "~";
 }
 
 struct Totals {
@@ -143,12 +155,13 @@ void compare_pair(const RunData& A, const RunData& B, const std::string& suite_f
   std::set<std::string> suites;
   for (auto& kv : a) suites.insert(kv.first.suite);
   for (auto& kv : b) suites.insert(kv.first.suite);
-  std::printf("\n### %s (candidate) vs %s (baseline), threshold %.0f%%\n", B.label.c_str(), A.label.c_str(),
-              100 * thr);
+  std::printf("\n### %s (candidate) vs %s (baseline), threshold %.0f%%; times: median us +- p10..p90 spread\n",
+              B.label.c_str(), A.label.c_str(), 100 * thr);
+  const std::string la = column_label(A.label, 10), lb = column_label(B.label, 10);
   for (auto& suite : suites) {
     std::printf("\n== %s\n%-16s %-5s %-3s %-5s %-18s %10s %5s | %10s %10s | %10s %10s | %7s  %s\n", suite.c_str(),
-                "op", "dtype", "ip", "ranks", "layout/metric", "bytes", "", "A time_us", "B time_us", "A busbw",
-                "B busbw", "speed", "verdict");
+                "op", "dtype", "ip", "ranks", "layout/metric", "bytes", "", la.c_str(), lb.c_str(),
+                (la.substr(0, 4) + " busbw").c_str(), (lb.substr(0, 4) + " busbw").c_str(), "speed", "verdict");
     int shown = 0, hidden = 0;
     for (auto& kv : a) {
       const Key& k = kv.first;
@@ -219,13 +232,16 @@ int main(int argc, char** argv) {
       "  dtbench-compare results/nccl-A results/nccl-B\n"
       "  dtbench-compare --threshold 0.1 --suite coll results/node17 results/node18 results/node19\n"
       "  dtbench-compare --csv ratios.csv old/coll-...-perf.csv new/coll-...-perf.csv\n"};
-  std::vector<std::string> runs;
+  std::vector<std::string> runs, labels;
   double thr = 0.05;
   std::string suite = "*", csv_path;
   bool all_rows = false, force = false;
   app.add_option("runs", runs, "two or more runs: baseline first, then candidates")->required()->expected(2, -1);
   app.add_option("-t,--threshold", thr, "relative slowdown that counts as a regression (default 0.05 = 5%)");
   app.add_option("-s,--suite", suite, "only suites matching this pattern (default *)");
+  app.add_option("-l,--labels", labels, "names of the runs in the tables, comma-separated, in the order of the runs "
+                                        "(default: the directory names)")
+      ->delimiter(',');
   app.add_option("--csv", csv_path, "also write the matched rows with ratios and verdicts to this CSV");
   app.add_flag("-a,--all", all_rows, "print every matched row (default: all rows up to 400 per suite)");
   app.add_flag("--force", force, "overwrite an existing --csv file");
@@ -238,10 +254,14 @@ int main(int argc, char** argv) {
     // Never lose an earlier comparison by accident (the suites never overwrite results either).
     if (!csv_path.empty() && !force && ::access(csv_path.c_str(), F_OK) == 0)
       throw InputError("--csv " + csv_path + ": file exists (--force overwrites it)");
+    if (!labels.empty() && labels.size() != runs.size())
+      throw InputError("--labels: " + std::to_string(labels.size()) + " labels for " + std::to_string(runs.size()) +
+                       " runs");
     std::vector<RunData> data;
     for (auto& r : runs) {
       data.push_back(load_run(r, job));
       if (data.back().perf.empty()) throw InputError(r + ": no perf CSV (*-perf.csv) in this run");
+      if (!labels.empty()) data.back().label = labels[data.size() - 1];
     }
     // A run cut short (no end-of-run line) is compared, but gets no OK: its slow tail may be missing.
     int incomplete = 0;
@@ -271,7 +291,7 @@ int main(int argc, char** argv) {
     if (t.regressions) {
       std::string s;
       for (auto& x : t.regressed_suites) s += (s.empty() ? "" : ",") + x;
-      std::printf("dtbench-compare: REGRESSION: %d rows slower beyond %.0f%% and the runs' spread (suites: %s)\n",
+      std::printf("dtbench-compare: REGRESSION: %d rows slower beyond %.0f%%, p10 above the baseline's median (suites: %s)\n",
                   t.regressions, 100 * thr, s.c_str());
       return 1;
     }

@@ -21,8 +21,8 @@ std::string entries_text(const std::vector<IndexEntry>& es) {
 
 }  // namespace
 
-AsyncCheckpointer::AsyncCheckpointer(bool overwrite, bool fully_parallel)
-    : overwrite_(overwrite), fully_parallel_(fully_parallel), writer_(staging_) {
+AsyncCheckpointer::AsyncCheckpointer(int writers, bool overwrite, bool fully_parallel)
+    : writers_(writers), overwrite_(overwrite), fully_parallel_(fully_parallel), writer_(staging_) {
   // Checkpoint coordination never shares ordering with training traffic.
   MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
   MPI_Comm_dup(MPI_COMM_WORLD, &control_);
@@ -100,7 +100,7 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
 
   std::vector<ShardedPiece> mine;
   for (size_t i : to_write) mine.push_back(pieces[i]);
-  staged_bytes_ = writer_.plan(rank_, mine, cfg.writers);
+  staged_bytes_ = writer_.plan(rank_, mine, writers_);
   if (begin_copies_) begin_copies_();  // the snapshot point: later copies see the state as of now
   writer_.start(write_dir_, cfg, [copy_out, to_write](size_t i, void* dst) { copy_out(to_write[i], dst); }, wait_copies_);
   root_ = root;
@@ -112,11 +112,10 @@ void AsyncCheckpointer::schedule(const std::string& root, int64_t step, const st
   blocking_s_ = wall_seconds() - t0;
 }
 
-void AsyncCheckpointer::reserve_staging(const std::vector<ShardedPiece>& pieces, const std::vector<size_t>& to_write,
-                                        int writers) {
+void AsyncCheckpointer::reserve_staging(const std::vector<ShardedPiece>& pieces, const std::vector<size_t>& to_write) {
   std::vector<ShardedPiece> mine;
   for (size_t i : to_write) mine.push_back(pieces[i]);
-  writer_.plan(rank_, mine, writers);
+  writer_.plan(rank_, mine, writers_);
 }
 
 double AsyncCheckpointer::wait_staged() {

@@ -59,7 +59,8 @@ struct SaveValidation {
 
 class AsyncCheckpointer {
  public:
-  AsyncCheckpointer(bool overwrite, bool fully_parallel);
+  // `writers`: files (writer threads) per rank for every save.
+  AsyncCheckpointer(int writers, bool overwrite, bool fully_parallel);
   ~AsyncCheckpointer();
   AsyncCheckpointer(const AsyncCheckpointer&) = delete;
   AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
@@ -74,7 +75,7 @@ class AsyncCheckpointer {
 
   // Allocates (and pre-faults) the staging buffer the saves of `to_write` need, so that no save pays
   // for it; the saves reuse it. Not collective.
-  void reserve_staging(const std::vector<ShardedPiece>& pieces, const std::vector<size_t>& to_write, int writers);
+  void reserve_staging(const std::vector<ShardedPiece>& pieces, const std::vector<size_t>& to_write);
 
   // Collective. Any save in flight is finalized first (its outcome is returned through *previous).
   // Throws CheckpointingError (same text on every rank) when the step directory exists and
@@ -110,7 +111,7 @@ class AsyncCheckpointer {
   SaveOutcome finalize();
   MPI_Comm comm_ = MPI_COMM_NULL, control_ = MPI_COMM_NULL;
   std::optional<CheckedExchange> exchange_;
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, writers_;
   bool overwrite_, fully_parallel_;
   StagingBuffer staging_;
   RankWriter writer_;

@@ -91,8 +91,8 @@ class StagingBuffer {
 };
 
 // --- one rank's save -----------------------------------------------------------------------------
+// How one save writes (the file count is RankWriter::plan's `writers`).
 struct WriterConfig {
-  int writers = 1;
   bool direct = false;      // O_DIRECT (4 KiB aligned writes, then ftruncate to the real size)
   bool direct_fallback = false;  // O_DIRECT refused by the filesystem (EINVAL): write buffered
   bool kill_mid_write = false;  // test: SIGKILL this process halfway through its first file

@@ -5,23 +5,23 @@
 
 namespace dtbench {
 
-void CkptLayout::check(int world, const std::string& p) const {
-  if (tp < 1) throw InputError("--" + p + "tp: must be >= 1, got " + std::to_string(tp));
-  if (pp < 1) throw InputError("--" + p + "pp: must be >= 1, got " + std::to_string(pp));
+void CkptLayout::check(int world) const {
+  if (tp < 1) throw ValueError("tp", "must be >= 1, got " + std::to_string(tp));
+  if (pp < 1) throw ValueError("pp", "must be >= 1, got " + std::to_string(pp));
   if (world % (tp * pp) != 0)
-    throw InputError("--" + p + "tp " + std::to_string(tp) + " x --" + p + "pp " + std::to_string(pp) +
-                     " does not divide the world size " + std::to_string(world));
+    throw ValueError("tp/pp", "TP " + std::to_string(tp) + " x PP " + std::to_string(pp) +
+                                  " does not divide the world size " + std::to_string(world));
   if (layers < 1 || layers % pp != 0)
-    throw InputError("--layers " + std::to_string(layers) + ": must be >= 1 and divisible by --" + p + "pp " +
-                     std::to_string(pp));
+    throw ValueError("layers/pp", std::to_string(layers) + " layers: must be >= 1 and divisible by PP " +
+                                      std::to_string(pp));
   if (hidden < 1 || hidden % tp != 0)
-    throw InputError("--hidden " + std::to_string(hidden) + ": must be >= 1 and divisible by --" + p + "tp " +
-                     std::to_string(tp));
+    throw ValueError("hidden/tp", "hidden " + std::to_string(hidden) + ": must be >= 1 and divisible by TP " +
+                                      std::to_string(tp));
   if (!split1d.empty() && split1d.size() != size_t(world))
-    throw InputError("--" + p + "split1d: needs one entry per rank (" + std::to_string(world) + "), got " +
-                     std::to_string(split1d.size()));
+    throw ValueError("split1d", "needs one entry per rank (" + std::to_string(world) + "), got " +
+                                    std::to_string(split1d.size()));
   for (int64_t n : split1d)
-    if (n < 0) throw InputError("--" + p + "split1d: negative entry " + std::to_string(n));
+    if (n < 0) throw ValueError("split1d", "negative entry " + std::to_string(n));
 }
 
 std::string CkptLayout::describe(int world) const {

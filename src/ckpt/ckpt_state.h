@@ -34,8 +34,9 @@ struct CkptLayout {
   DType dtype = DType::f32;
   std::vector<int64_t> split1d;  // one entry per rank, empty = no split1d key
 
-  // Throws InputError naming `flag_prefix`tp / pp / layers when the sizes do not fit `world`.
-  void check(int world, const std::string& flag_prefix) const;
+  // Throws ValueError naming the fields (tp, pp, layers, hidden, split1d) when the sizes do not fit
+  // `world`.
+  void check(int world) const;
   int dp(int world) const { return world / (tp * pp); }
   std::string describe(int world) const;  // "TP2xPP1xDP2 fsdp adam"
 };

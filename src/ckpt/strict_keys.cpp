@@ -39,6 +39,12 @@ bool parse_strict_handling(const std::string& s, StrictHandling* out) {
   return false;
 }
 
+std::vector<std::string> strict_handling_names() {
+  std::vector<std::string> names;
+  for (const auto& [m, name] : kStrictNames) names.push_back(name);
+  return names;
+}
+
 StrictOutcome apply_strict_handling(StrictHandling mode, const std::set<std::string>& requested_here,
                                     const std::set<std::string>& requested_anywhere,
                                     const std::set<std::string>& saved) {

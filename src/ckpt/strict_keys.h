@@ -2,6 +2,7 @@
 // Missing and unexpected keys at load (Megatron's dist_checkpointing/validation.py StrictHandling).
 #include <set>
 #include <string>
+#include <vector>
 
 namespace dtbench {
 
@@ -17,6 +18,7 @@ enum class StrictHandling {
 };
 const char* strict_handling_name(StrictHandling mode);
 bool parse_strict_handling(const std::string& s, StrictHandling* out);
+std::vector<std::string> strict_handling_names();  // every mode's name, in declaration order
 
 struct StrictOutcome {
   std::set<std::string> keys_to_load;  // requested here minus unexpected (all of them for assume_ok)

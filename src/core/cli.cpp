@@ -61,7 +61,64 @@ CLI::Validator number_bound(double min, bool strict) {
       bound);
 }
 
+// One size for a transformer: the number, or why the text is not one.
+std::string checked_size(const std::string& text, uint64_t min, const char* what, uint64_t* out) {
+  const std::optional<uint64_t> n = parse_size(text);
+  if (!n) return std::string("not a ") + what + ": \"" + text + "\" (e.g. 8, 64K, 16M, 1G)";
+  if (*n > uint64_t(1e15)) return std::string(what) + " out of range: \"" + text + "\"";
+  if (*n < min) return "must be at least " + std::to_string(min) + " (got \"" + text + "\")";
+  *out = *n;
+  return "";
+}
+
+CLI::Validator size_transformer(uint64_t min, const char* what) {
+  return CLI::Validator(
+      [min, what](std::string& text) -> std::string {
+        uint64_t n = 0;
+        std::string err = checked_size(text, min, what, &n);
+        if (err.empty()) text = std::to_string(n);
+        return err;
+      },
+      "SIZE");
+}
+
 }  // namespace
+
+CLI::Validator one_of(std::vector<std::string> names) {
+  std::string list;
+  for (const std::string& name : names) list += (list.empty() ? "" : ", ") + name;
+  return CLI::Validator(
+      [names, list](std::string& text) -> std::string {
+        for (const std::string& name : names)
+          if (text == name) return "";
+        return "\"" + text + "\" is not one of " + list;
+      },
+      "{" + list + "}");
+}
+
+CLI::Validator size_bytes() { return size_transformer(0, "size"); }
+CLI::Validator bucket_elements() { return size_transformer(1, "number of elements"); }
+
+CLI::Validator size_span() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const size_t colon = text.find(':');
+        if (colon == std::string::npos) return "expected MIN:MAX, got \"" + text + "\"";
+        uint64_t lo = 0, hi = 0;
+        std::string err = checked_size(text.substr(0, colon), 1, "size", &lo);
+        if (err.empty()) err = checked_size(text.substr(colon + 1), 1, "size", &hi);
+        if (!err.empty()) return err;
+        if (lo > hi) return "need MIN <= MAX, got \"" + text + "\"";
+        text = std::to_string(lo) + ":" + std::to_string(hi);
+        return "";
+      },
+      "MIN:MAX");
+}
+
+std::pair<int64_t, int64_t> split_span(const std::string& checked) {
+  const size_t colon = checked.find(':');
+  return {std::stoll(checked.substr(0, colon)), std::stoll(checked.substr(colon + 1))};
+}
 
 CLI::Validator at_least(double min) { return number_bound(min, false); }
 CLI::Validator above(double min) { return number_bound(min, true); }
@@ -118,21 +175,6 @@ int parse_tool_args(CLI::App& app, int argc, char** argv) {
     return kExitBadInput;
   }
   return -1;
-}
-
-uint64_t parse_bytes(const std::string& text, const std::string& flag) {
-  const std::optional<uint64_t> bytes = parse_size(text);
-  if (!bytes) throw InputError(flag + ": not a size: \"" + text + "\" (e.g. 8, 64K, 16M, 1G)");
-  if (*bytes > uint64_t(1e15)) throw InputError(flag + ": size out of range: \"" + text + "\"");
-  return *bytes;
-}
-
-int64_t parse_bucket_elements(const std::string& text, const std::string& flag) {
-  const std::optional<uint64_t> n = parse_size(text);
-  if (!n) throw InputError(flag + ": not a number of elements: \"" + text + "\" (e.g. 3000, 64K, 40M)");
-  if (*n == 0) throw InputError(flag + " must be at least 1 element");
-  if (*n > uint64_t(1e15)) throw InputError(flag + ": out of range: \"" + text + "\"");
-  return int64_t(*n);
 }
 
 std::string bucket_size_help(const std::string& default_text) {

@@ -36,13 +36,19 @@ void finish_common_options(CommonOptions& opts);
 // (0 after --help, 2 after a bad flag, with CLI11's message printed).
 int parse_tool_args(CLI::App& app, int argc, char** argv);
 
-// parse_size (core/units.h) for a flag: throws InputError naming `flag` for a non-size or above 1e15.
-uint64_t parse_bytes(const std::string& text, const std::string& flag);
-// A bucket cap as --bucket-size takes it in every suite: a number of ELEMENTS, binary K/M/G suffixes
-// allowed (the grammar of parse_size), at least 1. Throws InputError naming `flag`.
-int64_t parse_bucket_elements(const std::string& text, const std::string& flag = "--bucket-size");
 // The --help text of --bucket-size, the same in every suite; `default_text` says what its absence means.
 std::string bucket_size_help(const std::string& default_text);
+
+// CLI11 transformers for sizes, so such a flag parses straight into an integer option: the text
+// (parse_size's grammar: 8, 64K, 16M, 1G, binary suffixes) becomes its number, or the flag fails with
+// one line. size_bytes: 0..1e15 bytes. bucket_elements: a bucket cap as --bucket-size takes it in
+// every suite, 1..1e15 ELEMENTS.
+// size_span: "MIN:MAX" of sizes with 1 <= MIN <= MAX, rewritten as the two numbers "MIN:MAX";
+// read it back with split_span.
+CLI::Validator size_bytes();
+CLI::Validator bucket_elements();
+CLI::Validator size_span();
+std::pair<int64_t, int64_t> split_span(const std::string& checked);
 
 // A CLI11 check that a flag's number is finite and >= min, failing with one line that names the
 // bound ("--tp: must be >= 1 (got 0)"); CLI::PositiveNumber and NonNegativeNumber print a range up
@@ -71,6 +77,8 @@ CLI::Validator one_of(std::vector<std::pair<std::string, Enum>> names) {
       },
       "{" + list + "}");
 }
+// The same for a flag that stays a string: the text must be one of `names`.
+CLI::Validator one_of(std::vector<std::string> names);
 // The names of `values` in `names`, comma-separated (a --help default for a typed list option).
 template <class Enum>
 std::string names_of(const std::vector<std::pair<std::string, Enum>>& names, const std::vector<Enum>& values) {

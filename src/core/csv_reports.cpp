@@ -10,14 +10,24 @@ PerfFile read_perf_csv(const std::string& path) {
   PerfFile f;
   f.path = path;
   f.meta = read_metadata(path);
-  auto in = open_reader<ReportReader<24>>(path);
+  auto in = open_reader<ReportReader<28>>(path);
   with_file_context(path, *in, [&] {
-    in->read_header(io::ignore_no_column, "run_id", "suite", "backend", "ranks", "case", "op", "dtype", "redop",
+    // The percentile columns came with schema_version 3: older reports lack them (read as empty);
+    // every other column is required.
+    in->read_header(io::ignore_missing_column, "run_id", "suite", "backend", "ranks", "case", "op", "dtype", "redop",
                     "in_place", "group_size", "layout", "count", "bytes", "iters", "warmup", "time_med_us",
-                    "time_min_us", "time_max_us", "algbw_GBps", "busbw_GBps", "n_wrong", "metric", "value", "unit");
-    std::string s[24];
+                    "time_min_us", "time_max_us", "algbw_GBps", "busbw_GBps", "n_wrong", "metric", "value", "unit",
+                    "time_p10_us", "time_p90_us", "time_p99_us", "time_cv");
+    for (const char* required : {"run_id", "suite", "backend", "ranks", "case", "op", "dtype", "redop", "in_place",
+                                 "group_size", "layout", "count", "bytes", "iters", "warmup", "time_med_us",
+                                 "time_min_us", "time_max_us", "algbw_GBps", "busbw_GBps", "n_wrong", "metric",
+                                 "value", "unit"})
+      if (!in->has_column(required))
+        fail_at(path, in->get_file_line(), std::string("Missing column \"") + required + "\" in the header");
+    std::string s[28];
     while (in->read_row(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13],
-                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], s[21], s[22], s[23])) {
+                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], s[21], s[22], s[23], s[24], s[25], s[26],
+                        s[27])) {
       PerfRecord r;
       r.line = in->get_file_line();
       FieldParser p{path, r.line};
@@ -40,9 +50,17 @@ PerfFile read_perf_csv(const std::string& path) {
       r.has_value = !s[22].empty();
       r.value = p.real("value", s[22], 0);
       r.unit = s[23];
+      r.time_p10_us = p.real("time_p10_us", s[24], -1);
+      r.time_p90_us = p.real("time_p90_us", s[25], -1);
+      r.time_p99_us = p.real("time_p99_us", s[26], -1);
+      r.time_cv = p.real("time_cv", s[27], -1);
       if (r.suite.empty()) fail_at(path, r.line, "column 'suite' is empty");
       if (r.timed() && (r.time_min_us > r.time_med_us || r.time_med_us > r.time_max_us))
         fail_at(path, r.line, "time_min_us <= time_med_us <= time_max_us does not hold");
+      if (r.timed() && r.time_p10_us >= 0 &&
+          !(r.time_min_us <= r.time_p10_us && r.time_p10_us <= r.time_med_us && r.time_med_us <= r.time_p90_us &&
+            r.time_p90_us <= r.time_p99_us && r.time_p99_us <= r.time_max_us))
+        fail_at(path, r.line, "time_min_us <= p10 <= med <= p90 <= p99 <= time_max_us does not hold");
       f.rows.push_back(std::move(r));
     }
   });

@@ -21,6 +21,8 @@ struct PerfRecord {
   uint64_t count = 0, bytes = 0;
   int iters = 0, warmup = 0;
   double time_med_us = -1, time_min_us = -1, time_max_us = -1;  // < 0: not a timed op
+  // Per-iteration percentiles and CV (schema_version 3; < 0 in older reports).
+  double time_p10_us = -1, time_p90_us = -1, time_p99_us = -1, time_cv = -1;
   double algbw = -1, busbw = -1;                                // < 0: not applicable
   long long n_wrong = -1;                                       // < 0: not validated
   std::string metric, unit;

@@ -24,7 +24,8 @@ const std::vector<std::string> kCheckColumns = {
 
 const std::vector<std::string> kPerfColumns = {
     "run_id", "suite", "backend", "ranks", "case", "op", "dtype", "redop", "in_place", "group_size", "layout",
-    "count", "bytes", "iters", "warmup", "time_med_us", "time_min_us", "time_max_us", "algbw_GBps",
+    "count", "bytes", "iters", "warmup", "time_med_us", "time_min_us", "time_max_us",
+    "time_p10_us", "time_p90_us", "time_p99_us", "time_cv", "algbw_GBps",
     "busbw_GBps", "n_wrong", "metric", "value", "unit"};
 
 std::string csv_field(const std::string& s) {
@@ -186,7 +187,8 @@ void Reports::perf(const PerfRow& r) {
                                    r.group_size ? std::to_string(r.group_size) : "", r.layout,
                                    std::to_string(r.count), std::to_string(r.bytes), std::to_string(r.iters),
                                    std::to_string(r.warmup), opt(r.time_med_us), opt(r.time_min_us),
-                                   opt(r.time_max_us), opt(r.algbw), opt(r.busbw),
+                                   opt(r.time_max_us), opt(r.time_p10_us), opt(r.time_p90_us),
+                                   opt(r.time_p99_us), opt(r.time_cv), opt(r.algbw), opt(r.busbw),
                                    r.n_wrong < 0 ? "" : std::to_string(r.n_wrong), r.metric,
                                    r.metric.empty() ? "" : format_double(r.value, 9), r.unit};
   f.insert(f.end(), rest.begin(), rest.end());

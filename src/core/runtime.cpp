@@ -146,7 +146,8 @@ std::string nccl_library_description() {
 
 Metadata collect_metadata(const RunInfo& info, const Backend& backend, int argc, char** argv) {
   Metadata md;
-  md.emplace_back("schema_version", "2");  // 2: reports end with the end-of-run line
+  // 2: reports end with the end-of-run line; 3: perf rows carry time_p10/p90/p99_us and time_cv.
+  md.emplace_back("schema_version", "3");
   md.emplace_back("start_time", utc_now());
   md.emplace_back("backend", backend.name());
   md.emplace_back("world_size", std::to_string(info.size));

@@ -170,24 +170,41 @@ TimingStats Context::time_op(Comm& comm, int warmup, int iters, const std::funct
     ControlScope s("timing_max");
     MPI_Allreduce(times.data(), worst.data(), iters, MPI_DOUBLE, MPI_MAX, g_control);
   }
+  return timing_stats(worst, warmup);
+}
+
+TimingStats timing_stats(const std::vector<double>& v, int warmup) {
   TimingStats t;
-  t.iters = iters, t.warmup = warmup;
-  if (worst.empty()) return t;
-  t.min_s = *std::min_element(worst.begin(), worst.end());
-  t.max_s = *std::max_element(worst.begin(), worst.end());
-  t.med_s = median(worst);
+  t.iters = int(v.size()), t.warmup = warmup;
+  if (v.empty()) return t;
+  t.min_s = *std::min_element(v.begin(), v.end());
+  t.max_s = *std::max_element(v.begin(), v.end());
+  t.med_s = median(v);
+  t.p10_s = percentile(v, 0.10), t.p90_s = percentile(v, 0.90), t.p99_s = percentile(v, 0.99);
+  t.cv = coefficient_of_variation(v);
   return t;
 }
 
 void set_times(PerfRow& row, const TimingStats& t) {
   row.iters = t.iters, row.warmup = t.warmup;
   row.time_med_us = t.med_s * 1e6, row.time_min_us = t.min_s * 1e6, row.time_max_us = t.max_s * 1e6;
+  row.time_p10_us = t.p10_s * 1e6, row.time_p90_us = t.p90_s * 1e6, row.time_p99_us = t.p99_s * 1e6;
+  row.time_cv = t.cv;
 }
 
 void set_bandwidths(PerfRow& row, double busbw_factor) {
   const double med_s = row.time_med_us * 1e-6;
   row.algbw = med_s > 0 ? double(row.bytes) / med_s / 1e9 : 0;
   if (busbw_factor >= 0) row.busbw = row.algbw * busbw_factor;
+}
+
+PerfRow metric_row(PerfRow row, const std::string& metric, double value, const std::string& unit) {
+  row.iters = 0, row.warmup = 0;
+  row.time_med_us = row.time_min_us = row.time_max_us = -1;
+  row.time_p10_us = row.time_p90_us = row.time_p99_us = row.time_cv = -1;
+  row.algbw = row.busbw = -1;
+  row.metric = metric, row.value = value, row.unit = unit;
+  return row;
 }
 
 double Context::max_over_ranks(double v) {

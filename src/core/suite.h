@@ -21,19 +21,26 @@ struct CheckInfo {
   std::string check, case_name, dtype, detail;
 };
 
-// One Context::time_op: per iteration the slowest rank's time; median, min and max of those.
+// One Context::time_op: per iteration the slowest rank's time, summarised as median, min, max, the
+// 10/90/99th percentiles (core/units.h percentile) and the coefficient of variation.
 struct TimingStats {
   double med_s = 0, min_s = 0, max_s = 0;
+  double p10_s = 0, p90_s = 0, p99_s = 0, cv = 0;
   int iters = 0, warmup = 0;
 };
+TimingStats timing_stats(const std::vector<double>& per_iteration_s, int warmup);
 
 // The perf-row builder every suite uses for a timed operation, so that the columns mean the same in
-// every CSV. set_times fills iters, warmup and the median/min/max times (us) from `t`;
+// every CSV. set_times fills iters, warmup, the median/min/max and p10/p90/p99 times (us) and the CV
+// from `t`;
 // set_bandwidths fills algbw = bytes / median time (GB/s, 1e9 B) from the row's bytes, and
 // busbw = algbw x busbw_factor (nccl-tests' factor for the collective, coll_busbw_factor) unless
 // busbw_factor < 0 (no bus bandwidth: busbw stays empty). Call set_times first.
 void set_times(PerfRow& row, const TimingStats& t);
 void set_bandwidths(PerfRow& row, double busbw_factor);
+// A scalar metric row: `base`'s identity columns (case, op, dtype, layout, sizes) with metric =
+// value in unit, and no timing or bandwidth (those columns empty).
+PerfRow metric_row(PerfRow base, const std::string& metric, double value, const std::string& unit);
 
 class Context {
  public:

@@ -35,6 +35,25 @@ std::string human_bytes(uint64_t b) {
   return std::to_string(v) + units[u];
 }
 
+double percentile(std::vector<double> v, double q, double if_empty) {
+  if (v.empty()) return if_empty;
+  std::sort(v.begin(), v.end());
+  const double pos = std::min(std::max(q, 0.0), 1.0) * double(v.size() - 1);
+  const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
+}
+
+double coefficient_of_variation(const std::vector<double>& v) {
+  if (v.empty()) return 0;
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= double(v.size());
+  if (mean == 0) return 0;
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  return std::sqrt(var / double(v.size())) / std::abs(mean);
+}
+
 double median(std::vector<double> v, double if_empty) {
   if (v.empty()) return if_empty;
   std::sort(v.begin(), v.end());

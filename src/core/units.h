@@ -15,5 +15,11 @@ std::optional<uint64_t> parse_size(const std::string& text);
 std::string human_bytes(uint64_t b);
 // The median (the mean of the middle two for an even count); `if_empty` when there is none.
 double median(std::vector<double> v, double if_empty = 0);
+// The q-quantile (q in [0, 1]) by linear interpolation between the closest ranks (numpy's default:
+// position q*(n-1) of the sorted values); `if_empty` when there is none.
+double percentile(std::vector<double> v, double q, double if_empty = 0);
+// The coefficient of variation: the population standard deviation over the mean (0 when the mean is
+// 0 or there are no values).
+double coefficient_of_variation(const std::vector<double>& v);
 
 }  // namespace dtbench

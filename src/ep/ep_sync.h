@@ -1,10 +1,10 @@
 #pragma once
-// Expert-parallel gradient sync and MoE token dispatch (dtbench-ep), the parts both backends share:
+// Expert-parallel gradient sync (dtbench-ep), the parts both backends share:
 // the per-rank MoE model, the closed-form gradient values and what every element must hold after
 // each step of Megatron's sync and finalize_model_grads (the DistributedDataParallel gradient scaling,
-// _ParamAndGradBucketGroup.start_grad_sync, megatron/core/distributed/finalize_model_grads.py),
-// and the dispatch plan of the token all-to-all-v. Pure functions of (seed, rank, index) and the
-// layout, so every rank checks what it holds in O(1) per element, independent of the world size.
+// _ParamAndGradBucketGroup.start_grad_sync, megatron/core/distributed/finalize_model_grads.py).
+// Pure functions of (seed, rank, index) and the layout, so every rank checks what it holds in O(1)
+// per element, independent of the world size. The token all-to-all is in ep/token_dispatch.h.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -92,30 +92,5 @@ double embedding_grad(uint64_t seed, int rank, uint64_t i);
 double embedding_reduced(uint64_t seed, const GroupSum& group, uint64_t i);
 // num_tokens scaling: grads *= 1/max(n, 1), as fp32 math (what the scale kernel does).
 float num_tokens_factor(double num_tokens);
-
-// --- MoE token dispatch (all-to-all-v over the EP group) ---------------------------------------
-struct DispatchPlan {
-  std::vector<TokenSlot> rows;               // send buffer order: chunk per EP rank, sorted by expert, token
-  std::vector<int> dest;                     // EP rank each row goes to
-  std::vector<size_t> send_counts, send_displs;  // rows per EP rank
-};
-// The dispatch of `rank` (MoeRouting::dispatch_order). `misroute_row` >= 0 is the fault "a token
-// sent to the wrong expert": that row (clamped to the rows) goes to the next EP rank instead.
-DispatchPlan plan_dispatch(const MoeRouting& routing, int rank, int64_t misroute_row = -1);
-
-// What an expert does to a row element: the payload plus the expert id, mod 256 (exact in every dtype).
-int expert_output(int payload, int expert);
-
-// The verdict on one received row at the expert side.
-struct RowCheck {
-  bool ok = true;
-  int culprit = -1;  // the source rank the row came from (decoded from the payload), else the sender
-  std::string why;
-};
-// Checks a row EP rank `my_ep_rank` received from world rank `sender`: its payload carries one
-// valid id, from `sender`, routed to an expert this EP rank owns, and rows of one sender arrive in
-// dispatch order (strictly increasing (expert, token, slot) key, `prev_key` tracks it; start at -1).
-RowCheck check_received_row(const MoeRouting& routing, const float* row, int elements, int sender, int my_ep_rank,
-                            int64_t* prev_key);
 
 }  // namespace dtbench

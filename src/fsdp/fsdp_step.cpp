@@ -207,7 +207,8 @@ FsdpModel::FsdpModel(Backend& backend, Comm& shard, Comm* replica, int dp_rank, 
                      std::vector<FsdpUnit> units, FsdpConfig cfg)
     : impl_(std::make_unique<Impl>(backend, shard, replica, dp_rank, dp_size)), units_(std::move(units)), cfg_(cfg) {
   if (cfg_.comm == GradComm::fp32_accum && cfg_.reduce == GradReduce::avg)
-    throw InputError("--grad-comm fp32-accum: the fp32-accumulating reduce-scatter sums; use --grad-reduce prescale or premul");
+    throw ValueError("comm/reduce", "fp32-accum with avg: the fp32-accumulating reduce-scatter sums; reduce with "
+                                    "prescale or premul");
   if (cfg_.grad_modulus < 1 || cfg_.grad_extra < 0) throw InputError("FsdpModel: grad modulus must be >= 1");
   DType dt = cfg_.dtype;
   int D = shard.size(), r = shard.rank();

@@ -25,12 +25,11 @@ expect "compare: run-to-run noise (same binary, 3 repeats each) is not flagged" 
   eval '[ $RC = 0 ] && grep -q "^dtbench-compare: OK" $LOG && grep -q "^matched 45 rows" $LOG'
 
 # Planted regression: every all_gather row of the candidate 100x slower (times x100, bandwidths /100).
-# On a loaded 2-core machine some rows' iteration ranges span 100x (one stall in the baseline), and
-# compare never calls a shift inside the runs' own min..max a regression, so not every row is flagged.
+ALL_TIMES=("time_med_us*=100" "time_min_us*=100" "time_max_us*=100" "time_p10_us*=100" "time_p90_us*=100"
+  "time_p99_us*=100")
 cp -r $T/B $T/Bslow
 for f in $T/Bslow/*/*-perf.csv; do
-  csvq "$f" --where op=all_gather --set "time_med_us*=100" "time_min_us*=100" "time_max_us*=100" \
-    "algbw_GBps/=100" "busbw_GBps/=100"
+  csvq "$f" --where op=all_gather --set "${ALL_TIMES[@]}" "algbw_GBps/=100" "busbw_GBps/=100"
 done
 LOG=$T/cmp-slow.log
 "$CMP" --csv $T/cmp.csv $T/A $T/Bslow >$LOG 2>&1; RC=$?
@@ -58,6 +57,60 @@ expect "compare: the reverse direction is an improvement, not a regression" "exi
 LOG=$T/cmp-one.log
 "$CMP" $T/A >$LOG 2>&1; RC=$?
 expect "compare: one run is bad input" "exit 2" eval '[ $RC = 2 ]'
+
+# One outlier iteration neither hides nor fakes a regression. Single files: the baseline's all_reduce
+# rows get one stalled iteration (max x400, p99 x100); the candidate's are 3x slower in every
+# iteration: flagged (a min..max rule would call it noise). A candidate 2% slower everywhere at the
+# default 5% threshold is not flagged, nor is a candidate whose only change is one stalled iteration.
+times_x() {  # FILE OP FACTOR: every time column of OP's rows times FACTOR (bandwidths divided)
+  csvq "$1" --where op=$2 --set "time_med_us*=$3" "time_min_us*=$3" "time_max_us*=$3" "time_p10_us*=$3" \
+    "time_p90_us*=$3" "time_p99_us*=$3" "algbw_GBps/=$3" "busbw_GBps/=$3"
+}
+# The planted cases start from one real report whose iteration spread is rebuilt from each row's median
+# (p10 = 0.97 x median ... max = 1.1 x), so that they do not depend on this machine's noise.
+base1=$(perf_csv $T/A/r1)
+mkdir -p $T/one/base $T/one/x3 $T/one/x102 $T/one/stall
+cp "$base1" $T/one/base/
+csvq $T/one/base/*-perf.csv --where time_med_us!= --set "time_min_us=@time_med_us*0.95" \
+  "time_p10_us=@time_med_us*0.97" "time_p90_us=@time_med_us*1.04" "time_p99_us=@time_med_us*1.08" \
+  "time_max_us=@time_med_us*1.1"
+for d in x3 x102 stall; do cp $T/one/base/*-perf.csv $T/one/$d/; done
+csvq $T/one/base/*-perf.csv --where op=all_reduce --set "time_max_us*=400" "time_p99_us*=100"
+times_x $T/one/x3/*-perf.csv all_reduce 3
+for op in all_reduce reduce_scatter all_gather all_to_all broadcast; do times_x $T/one/x102/*-perf.csv $op 1.02; done
+csvq $T/one/stall/*-perf.csv --where op=all_reduce --set "time_max_us*=400" "time_p99_us*=100"
+LOG=$T/cmp-outlier.log
+"$CMP" --csv $T/cmp-outlier.csv $T/one/base $T/one/x3 >$LOG 2>&1; RC=$?
+n_ar=$(csvq $T/cmp-outlier.csv --where op=all_reduce --count)
+expect "compare: a 3x slowdown behind a baseline's outlier iteration is flagged" \
+  "exit 1, every all_reduce row REGRESSION ($n_ar rows), no other op flagged" \
+  eval '[ $RC = 1 ] && [ "$n_ar" -ge 10 ] &&
+        [ "$(csvq $T/cmp-outlier.csv --where op=all_reduce verdict=REGRESSION --count)" = "$n_ar" ] &&
+        ! grep " REGRESSION$" $LOG | grep -qv "^all_reduce"'
+LOG=$T/cmp-2pct.log
+"$CMP" $T/one/base $T/one/x102 >$LOG 2>&1; RC=$?
+expect "compare: 2% slower everywhere at a 5% threshold is not flagged" "exit 0, OK, no REGRESSION row" \
+  eval '[ $RC = 0 ] && grep -q "^dtbench-compare: OK" $LOG && ! grep -q " REGRESSION$" $LOG'
+LOG=$T/cmp-stall.log
+"$CMP" $T/one/base $T/one/stall >$LOG 2>&1; RC=$?
+expect "compare: a candidate differing only by one stalled iteration is not flagged" "exit 0, OK" \
+  eval '[ $RC = 0 ] && grep -q "^dtbench-compare: OK" $LOG'
+# Labels head the columns; the verdict line has one prefix.
+LOG=$T/cmp-labels.log
+"$CMP" --labels good,slow3x $T/one/base $T/one/x3 >$LOG 2>&1; RC=$?
+expect "compare: --labels name the runs in the tables, no doubled prefix" "header with good and slow3x, no 'A time_us'" \
+  eval '[ $RC = 1 ] && grep -q "^op .* good .* slow3x " $LOG && grep -q "^### slow3x (candidate) vs good (baseline)" $LOG &&
+        ! grep -q "A time_us" $LOG && ! grep -q "dtbench-compare: dtbench-compare" $LOG'
+"$CMP" --labels onlyone $T/one/base $T/one/x3 >$LOG 2>&1; RC=$?
+expect "compare: --labels with the wrong count is bad input" "exit 2 naming --labels" \
+  eval '[ $RC = 2 ] && grep -q "\-\-labels: 1 labels for 2 runs" $LOG'
+# A real slow rank: rank 1 takes 3x as long in every collective (--test-slow-rank 1:3) against
+# a normal run of the same sizes.
+run_mpi 2 $T/slowrank.log "$COLL" --backend host -b 4K -e 1M -f 4 -n 10 -w 2 -q --out $T/slowrank --test-slow-rank 1:3
+LOG=$T/cmp-slowrank.log
+"$CMP" $T/A/r1 $T/slowrank >$LOG 2>&1; RC=$?
+expect "compare: a run with --test-slow-rank 1:3 against a normal baseline is flagged" "exit 1, REGRESSION rows" \
+  eval '[ $RC = 1 ] && grep -q "^dtbench-compare: REGRESSION" $LOG && [ "$(grep -c " REGRESSION$" $LOG)" -ge 5 ]'
 
 # Accept: the clean run passes; a planted slow row and a planted FAIL row fail, naming file:line and node.
 LOG=$T/acc-ok.log

@@ -68,5 +68,53 @@ TEST(Cli, NamesOfListsTheDefaults) {
   EXPECT_EQ(names_of(kColors, {Color::green, Color::red}), "green,red");
 }
 
+// One option of `app` parsed from args; CLI11's error or "".
+std::string parse_one(CLI::App& app, std::vector<std::string> args) {
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Cli, SizeTransformersParseSuffixesIntoNumbers) {
+  CLI::App app;
+  uint64_t bytes = 0;
+  int64_t elems = 0;
+  app.add_option("--bytes", bytes)->transform(size_bytes());
+  app.add_option("--elems", elems)->transform(bucket_elements());
+  EXPECT_EQ(parse_one(app, {"--bytes", "16M", "--elems", "4K"}), "");
+  EXPECT_EQ(bytes, uint64_t(16) << 20);
+  EXPECT_EQ(elems, 4096);
+  EXPECT_EQ(parse_one(app, {"--bytes", "0"}), "");
+  EXPECT_EQ(bytes, 0u);
+  EXPECT_EQ(parse_one(app, {"--bytes", "12Q"}), "--bytes: not a size: \"12Q\" (e.g. 8, 64K, 16M, 1G)");
+  EXPECT_EQ(parse_one(app, {"--elems", "0"}), "--elems: must be at least 1 (got \"0\")");
+  EXPECT_EQ(parse_one(app, {"--bytes", "2000T"}), "--bytes: size out of range: \"2000T\"");
+}
+
+TEST(Cli, SizeSpanChecksFormAndOrder) {
+  CLI::App app;
+  std::string span;
+  app.add_option("--span", span)->transform(size_span());
+  EXPECT_EQ(parse_one(app, {"--span", "1K:2M"}), "");
+  EXPECT_EQ(split_span(span), (std::pair<int64_t, int64_t>{1024, 2 << 20}));
+  EXPECT_EQ(parse_one(app, {"--span", "8M"}), "--span: expected MIN:MAX, got \"8M\"");
+  EXPECT_EQ(parse_one(app, {"--span", "8M:1M"}), "--span: need MIN <= MAX, got \"8M:1M\"");
+  EXPECT_EQ(parse_one(app, {"--span", "0:1M"}), "--span: must be at least 1 (got \"0\")");
+  EXPECT_EQ(parse_one(app, {"--span", "1K:x"}), "--span: not a size: \"x\" (e.g. 8, 64K, 16M, 1G)");
+}
+
+TEST(Cli, OneOfNamesKeepsTheText) {
+  CLI::App app;
+  std::string io = "auto";
+  app.add_option("--io", io)->check(one_of({"auto", "direct"}));
+  EXPECT_EQ(parse_one(app, {"--io", "direct"}), "");
+  EXPECT_EQ(io, "direct");
+  EXPECT_EQ(parse_one(app, {"--io", "mmap"}), "--io: \"mmap\" is not one of auto, direct");
+}
+
 }  // namespace
 }  // namespace dtbench

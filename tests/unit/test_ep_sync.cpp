@@ -1,7 +1,9 @@
 #include "ep/ep_sync.h"
+#include "ep/token_dispatch.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
@@ -308,4 +310,69 @@ TEST(EpDispatch, ReceivedRowsAreChecked) {
   EXPECT_TRUE(check_received_row(routing, row_of(rows[1]).data(), H, src, 0, &prev).ok);
   EXPECT_FALSE(check_received_row(routing, row_of(rows[0]).data(), H, src, 0, &prev).ok);
   EXPECT_EQ(expert_output(250, 9), 3);
+}
+
+// The whole token round trip of one EP group, with the all-to-all-v done by hand from the
+// exchange's counts and displacements: every (token, slot) comes back processed by its expert.
+TEST(EpDispatch, DispatchExpertsCombineRoundTrip) {
+  const int H = 9, EP = 3;
+  const MoeRouting routing = make_routing(11, 7, 2, EP);
+  std::vector<DispatchPlan> plans;
+  for (int r = 0; r < EP; ++r) plans.push_back(plan_dispatch(routing, r));
+  std::vector<TokenExchange> x;
+  std::vector<std::vector<float>> tokens(EP), expert_rows(EP);
+  for (int r = 0; r < EP; ++r) {
+    std::vector<size_t> from_peer;
+    for (int p = 0; p < EP; ++p) from_peer.push_back(plans[size_t(p)].send_counts[size_t(r)]);
+    x.push_back(token_exchange(plans[size_t(r)], from_peer, H));
+    tokens[size_t(r)].resize(plans[size_t(r)].rows.size() * H);
+    for (size_t i = 0; i < tokens[size_t(r)].size(); ++i)
+      tokens[size_t(r)][i] = float(dispatch_element(routing, plans[size_t(r)], H, i));
+    expert_rows[size_t(r)].resize(x.back().recv_rows * H);
+  }
+  // One all-to-all-v: what rank s sends to r lands in r's chunk for s, by the CollArgs of each side.
+  auto exchange = [&](const std::vector<CollArgs>& a, const std::vector<std::vector<float>*>& from,
+                      const std::vector<std::vector<float>*>& into) {
+    for (int s = 0; s < EP; ++s)
+      for (int r = 0; r < EP; ++r) {
+        ASSERT_EQ(a[size_t(s)].send_counts[size_t(r)], a[size_t(r)].recv_counts[size_t(s)]);
+        std::copy_n(from[size_t(s)]->begin() + long(a[size_t(s)].send_displs[size_t(r)]),
+                    a[size_t(s)].send_counts[size_t(r)], into[size_t(r)]->begin() + long(a[size_t(r)].recv_displs[size_t(s)]));
+      }
+  };
+  std::vector<CollArgs> dispatch, combine;
+  std::vector<std::vector<float>*> tok, exp;
+  for (int r = 0; r < EP; ++r) {
+    dispatch.push_back(dispatch_args(x[size_t(r)], DType::f32, nullptr, nullptr));
+    combine.push_back(combine_args(x[size_t(r)], DType::f32, nullptr, nullptr));
+    tok.push_back(&tokens[size_t(r)]), exp.push_back(&expert_rows[size_t(r)]);
+  }
+  EXPECT_EQ(combine[0].send_counts, dispatch[0].recv_counts);
+  EXPECT_EQ(combine[0].recv_displs, dispatch[0].send_displs);
+  exchange(dispatch, tok, exp);
+  for (int r = 0; r < EP; ++r) {
+    // Every received row is valid at its expert side before the experts run.
+    size_t row = 0;
+    for (int s = 0; s < EP; ++s) {
+      int64_t prev = -1;
+      for (size_t j = 0; j < x[size_t(r)].recv_counts[size_t(s)] / H; ++j, ++row)
+        EXPECT_TRUE(check_received_row(routing, &expert_rows[size_t(r)][row * H], H, s, r, &prev).ok);
+    }
+    run_experts(routing, expert_rows[size_t(r)], H);
+  }
+  exchange(combine, exp, tok);
+  for (int r = 0; r < EP; ++r) {
+    Buffer back(MemSpace::host, DType::f32, tokens[size_t(r)].size());
+    back.copy_from_host(tokens[size_t(r)].data(), 0, back.count());
+    Buffer slots(MemSpace::host, DType::f32, size_t(11 * 2 * H));
+    unpermute(plans[size_t(r)], 2, H, back, slots);
+    const std::vector<float> got = slots.to_host_f32(0, slots.count());
+    const std::vector<int> experts = slot_experts(routing, r);
+    ASSERT_EQ(experts.size(), 22u);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const size_t row = i / H;
+      const uint64_t id = routing.token_id(r, int(row / 2), int(row % 2));
+      ASSERT_EQ(got[i], float(expert_output(payload_value(id, int(i % H)), experts[row]))) << "rank " << r << " " << i;
+    }
+  }
 }

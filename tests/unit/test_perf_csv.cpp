@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/perf_csv.h"
 #include "core/report.h"
+#include "core/suite.h"
 
 using namespace dtbench;
 
@@ -122,6 +123,45 @@ TEST(Units, Median) {
   EXPECT_TRUE(std::isnan(median({}, NAN)));
 }
 
+TEST(Units, PercentilesInterpolateBetweenClosestRanks) {
+  const std::vector<double> v = {5, 1, 4, 2, 3};  // sorted 1..5: position q*4
+  EXPECT_EQ(percentile(v, 0), 1);
+  EXPECT_EQ(percentile(v, 0.5), 3);
+  EXPECT_EQ(percentile(v, 1), 5);
+  EXPECT_DOUBLE_EQ(percentile(v, 0.1), 1.4);
+  EXPECT_DOUBLE_EQ(percentile(v, 0.9), 4.6);
+  EXPECT_EQ(percentile({7}, 0.99), 7);
+  EXPECT_EQ(percentile({}, 0.5, -1), -1);
+  EXPECT_DOUBLE_EQ(coefficient_of_variation({2, 4, 4, 4, 5, 5, 7, 9}), 2.0 / 5.0);  // std 2, mean 5
+  EXPECT_EQ(coefficient_of_variation({3, 3, 3}), 0);
+  EXPECT_EQ(coefficient_of_variation({}), 0);
+}
+
+// One stalled iteration moves max and p99 but not p10, the median or p90 (of 20 iterations).
+TEST(Timing, OneOutlierIterationLeavesTheMedianAndP90) {
+  std::vector<double> t(20, 1e-3);
+  for (size_t i = 0; i < t.size(); ++i) t[i] += double(i) * 1e-6;
+  const TimingStats clean = timing_stats(t, 3);
+  t[7] = 0.4;  // 400x
+  const TimingStats stalled = timing_stats(t, 3);
+  EXPECT_EQ(stalled.iters, 20);
+  EXPECT_EQ(stalled.warmup, 3);
+  EXPECT_EQ(stalled.max_s, 0.4);
+  EXPECT_GT(stalled.p99_s, 10 * clean.p99_s);
+  EXPECT_NEAR(stalled.med_s, clean.med_s, 2e-6);
+  EXPECT_NEAR(stalled.p90_s, clean.p90_s, 2e-6);
+  EXPECT_NEAR(stalled.p10_s, clean.p10_s, 2e-6);
+  EXPECT_LE(stalled.min_s, stalled.p10_s);
+  EXPECT_GT(stalled.cv, 1);
+  PerfRow row;
+  set_times(row, stalled);
+  EXPECT_DOUBLE_EQ(row.time_p90_us, stalled.p90_s * 1e6);
+  EXPECT_DOUBLE_EQ(row.time_cv, stalled.cv);
+  const PerfRow metric = metric_row(row, "x", 1, "ratio");
+  EXPECT_EQ(metric.time_p90_us, -1);
+  EXPECT_EQ(metric.time_cv, -1);
+}
+
 TEST(Thresholds, ParsesRulesWithOptionalColumns) {
   std::string p = write_file("th.csv",
                              "# comment\n"
@@ -199,7 +239,7 @@ TEST(PerfCsv, EndOfRunLineMarksACompletedRun) {
   EXPECT_EQ(done.rows.size(), 2u);
   ChecksFile no_rows = read_checks_csv(checks);  // no check rows, but the run completed
   EXPECT_TRUE(no_rows.complete()) << no_rows.incomplete;
-  std::ofstream(perf, std::ios::app) << "run8,coll,host,2,,step,,,,,,0,0,0,0,,,,,,,x,1,us\n";
+  std::ofstream(perf, std::ios::app) << "run8,coll,host,2,,step,,,,,,0,0,0,0,,,,,,,,,,,x,1,us\n";
   PerfFile extra = read_perf_csv(perf);
   EXPECT_FALSE(extra.complete());
   EXPECT_NE(extra.incomplete.find("counts 2 rows, the file holds 3"), std::string::npos) << extra.incomplete;

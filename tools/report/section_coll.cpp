@@ -22,6 +22,10 @@ bool CollSection::take(size_t run, const RunData& d, const PerfFile& f, const Pe
   Series& s = bw_[plot][name];  // a run's colour; in-place dashed
   s.name = name, s.color = run, s.dashed = r.in_place == "1" && has_variants;
   s.pts.push_back({static_cast<double>(r.bytes), r.busbw});
+  // busbw is bytes over time: the iterations' p90 time gives the low end, p10 the high end.
+  if (r.time_p10_us > 0 && r.time_p90_us > 0)
+    s.errors.push_back({static_cast<double>(r.bytes), r.busbw * r.time_med_us / r.time_p90_us,
+                        r.busbw * r.time_med_us / r.time_p10_us});
   return true;
 }
 
@@ -34,7 +38,8 @@ std::string CollSection::html(size_t* nplots) {
   return section("busbw", "Bus bandwidth vs message size (dtbench-coll)",
                  "busbw in GB/s (1e9 B/s) from the median iteration time (nccl-tests convention); higher is "
                  "better. One plot per collective and dtype, one line per run (and per in-place/out-of-place "
-                 "variant); repeats of a run are drawn as their median. Hover a point for its value.",
+                 "variant); repeats of a run are drawn as their median, with a bar from the busbw of the iterations' "
+                 "90th-percentile time to that of their 10th (the spread of one run). Hover a point for its value.",
                  plots, "No dtbench-coll timings.");
 }
 

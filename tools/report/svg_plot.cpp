@@ -122,6 +122,13 @@ std::string line_plot(const std::string& id, const std::string& kind, const std:
       double x = std::log2(std::max(p.first, 1.0));
       x0 = std::min(x0, x), x1 = std::max(x1, x), y1 = std::max(y1, p.second);
     }
+    std::map<double, std::pair<std::vector<double>, std::vector<double>>> err_x;
+    for (auto& e : s.errors) err_x[e.x].first.push_back(e.lo), err_x[e.x].second.push_back(e.hi);
+    s.errors.clear();
+    for (auto& kv : err_x) {
+      s.errors.push_back({kv.first, median(kv.second.first), median(kv.second.second)});
+      y1 = std::max(y1, s.errors.back().hi);
+    }
   }
   if (x0 > x1) x0 = 0, x1 = 1;
   x0 = std::floor(x0), x1 = std::ceil(x1);
@@ -168,6 +175,11 @@ std::string line_plot(const std::string& id, const std::string& kind, const std:
     o << "<polyline class=\"series\" data-series=\"" << esc(s.name) << "\" fill=\"none\" stroke=\"" << c
       << "\" stroke-width=\"3\"" << (s.dashed ? " stroke-dasharray=\"7,4\"" : "") << " points=\"" << path
       << "\"><title>" << esc(s.name) << "</title></polyline>\n";
+    for (auto& e : s.errors)  // a bar with caps from p10 to p90
+      o << "<path class=\"errbar\" data-series=\"" << esc(s.name) << "\" stroke=\"" << c
+        << "\" stroke-width=\"1.2\" fill=\"none\" d=\"M" << X(e.x) - 3 << "," << Y(e.hi) << "h6M" << X(e.x) << ","
+        << Y(e.hi) << "V" << Y(e.lo) << "M" << X(e.x) - 3 << "," << Y(e.lo) << "h6\"><title>" << esc(s.name)
+        << ": p10..p90 " << num(e.lo) << " .. " << num(e.hi) << "</title></path>\n";
     for (auto& p : s.pts)
       o << "<circle data-series=\"" << esc(s.name) << "\" cx=\"" << X(p.first) << "\" cy=\"" << Y(p.second)
         << "\" r=\"4\" fill=\"" << c << "\"><title>" << esc(s.name) << ": "

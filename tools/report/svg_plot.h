@@ -34,9 +34,14 @@ struct Ordered {
   }
 };
 
+// The spread of a point (its iterations' p10..p90, in the plot's unit), drawn as a vertical bar.
+struct ErrorBar {
+  double x, lo, hi;
+};
 struct Series {
   std::string name;
   std::vector<std::pair<double, double>> pts;  // (x, y); several y per x (repeats) plot as their median
+  std::vector<ErrorBar> errors;                // optional; several per x plot as their medians' bar
   size_t color = 0;                            // index into the palette: a run's colour
   bool dashed = false;
 };

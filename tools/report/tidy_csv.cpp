@@ -15,7 +15,8 @@ const std::vector<std::string> kTidyColumns = {
     "nodes",    "nccl",        "mpi",        "git_rev",     "complete",    "check",       "case",
     "dtype",    "status",      "n_checked",  "n_wrong",     "failing_ranks", "culprit",   "op",
     "redop",    "in_place",    "group_size", "layout",      "count",       "bytes",       "iters",
-    "warmup",   "time_med_us", "time_min_us", "time_max_us", "algbw_GBps", "busbw_GBps", "validation_failures",
+    "warmup",   "time_med_us", "time_min_us", "time_max_us", "time_p10_us", "time_p90_us", "time_p99_us",
+    "time_cv",  "algbw_GBps", "busbw_GBps", "validation_failures",
     "metric",   "value",       "unit",       "file",        "line"};
 
 namespace {
@@ -74,7 +75,11 @@ std::string tidy_csv(const std::vector<RunData>& runs) {
                   {"count", std::to_string(r.count)}, {"bytes", std::to_string(r.bytes)},
                   {"iters", std::to_string(r.iters)}, {"warmup", std::to_string(r.warmup)},
                   {"time_med_us", number(r.time_med_us, r.timed())}, {"time_min_us", number(r.time_min_us, r.timed())},
-                  {"time_max_us", number(r.time_max_us, r.timed())}, {"algbw_GBps", number(r.algbw, r.algbw >= 0)},
+                  {"time_max_us", number(r.time_max_us, r.timed())},
+                  {"time_p10_us", number(r.time_p10_us, r.time_p10_us >= 0)},
+                  {"time_p90_us", number(r.time_p90_us, r.time_p90_us >= 0)},
+                  {"time_p99_us", number(r.time_p99_us, r.time_p99_us >= 0)},
+                  {"time_cv", number(r.time_cv, r.time_cv >= 0)}, {"algbw_GBps", number(r.algbw, r.algbw >= 0)},
                   {"busbw_GBps", number(r.busbw, r.busbw >= 0)},
                   {"validation_failures", r.n_wrong < 0 ? "" : std::to_string(r.n_wrong)}, {"metric", r.metric},
                   {"value", number(r.value, r.has_value)}, {"unit", r.unit}});
