@@ -129,7 +129,7 @@ std::set<std::string> validation_blame(const RunData& run, const PerfFile& f, co
   return who.empty() ? hosts_of(f.meta) : who;
 }
 
-RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes* nodes) {
+RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, const Baseline& baseline, Nodes* nodes) {
   RuleResult res;
   double worst_margin = 1e300;
   auto fail = [&](const std::string& path, unsigned line, const std::string& what, const std::set<std::string>& who,
@@ -138,7 +138,7 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
     res.failures.push_back(Failure{path, line, what, quantity, value, limit, who});
     blame(nodes, who);
   };
-  bool perf_limits = t.min_busbw >= 0 || t.max_time_us >= 0 || !t.metric.empty();
+  bool perf_limits = t.min_busbw >= 0 || t.max_time_us >= 0 || t.max_slowdown >= 0 || !t.metric.empty();
   for (auto& run : runs) {
     for (auto& f : run.perf) {
       if (!node_applies(t, f.meta)) continue;
@@ -167,7 +167,25 @@ RuleResult evaluate(const Threshold& t, const std::vector<RunData>& runs, Nodes*
           continue;
         }
         if (!r.timed() || (t.min_busbw >= 0 && r.busbw < 0)) continue;
+        // A relative rule holds the row against the baseline's point of the same shape; a row the
+        // baseline never measured is not matched by it (a rule that matches nothing still FAILs).
+        const Threshold* ref =
+            t.max_slowdown >= 0 ? baseline.find(r.suite, r.op, r.dtype, r.bytes, r.ranks) : nullptr;
+        if (t.max_slowdown >= 0 && !ref && t.min_busbw < 0 && t.max_time_us < 0) continue;
         ++res.matched;
+        if (ref) {
+          const double limit = ref->baseline_time_us * t.max_slowdown;
+          if (r.time_med_us > limit)
+            fail(f.path, r.line,
+                 what + ": time " + num(r.time_med_us) + " us > " + num(t.max_slowdown) + "x baseline " +
+                     num(ref->baseline_time_us) + " us",
+                 hosts_of(f.meta), "time_us", r.time_med_us, limit);
+          else if (t.min_busbw < 0 && t.max_time_us < 0 && limit / r.time_med_us < worst_margin) {
+            worst_margin = limit / r.time_med_us;
+            res.worst = "slowest " + num(r.time_med_us / ref->baseline_time_us) + "x baseline at " +
+                        human_bytes(r.bytes) + " " + r.op;
+          }
+        }
         if (t.min_busbw >= 0) {
           if (r.busbw < t.min_busbw) {
             fail(f.path, r.line, what + ": busbw " + num(r.busbw) + " GB/s < " + num(t.min_busbw), hosts_of(f.meta),
@@ -358,13 +376,19 @@ int main(int argc, char** argv) {
       "  dtbench-accept -t tools/thresholds-host.csv results/12345\n"
       "  dtbench-accept -t site-h100.csv --allow-missing results/node17 || scontrol update nodename=node17 "
       "state=drain reason=dtbench\n"
-      "  dtbench-accept -t site.csv --json verdict.json --junit accept.xml --drain-list drain.txt results/12345\n"};
+      "  dtbench-accept -t site.csv --json verdict.json --junit accept.xml --drain-list drain.txt results/12345\n"
+      "  dtbench-baseline -o fleet.csv results/good1 results/good2 results/good3   # floors from good nodes\n"
+      "  dtbench-accept -t fleet.csv results/node17\n"
+      "  dtbench-accept -t relative.csv --baseline fleet.csv results/node17   # rules with max_slowdown\n"};
   std::string thresholds;
   std::vector<std::string> runs;
   bool allow_missing = false, quiet = false;
   int max_list = 20;
   app.add_option("-t,--thresholds", thresholds, "thresholds CSV (rules)")->required();
   app.add_option("runs", runs, "results directories or CSV files")->required();
+  std::string baseline_path;
+  app.add_option("--baseline", baseline_path, "baseline file (from dtbench-baseline) that max_slowdown rules are held "
+                                              "against");
   app.add_flag("--allow-missing", allow_missing, "a rule that matches no row is SKIP instead of FAIL");
   app.add_option("--max-list", max_list, "failing rows listed per rule (default 20)");
   app.add_flag("-q,--quiet", quiet, "only FAIL lines, node lines and the verdict");
@@ -386,6 +410,16 @@ int main(int argc, char** argv) {
       if (!path.empty() && !force && ::access(path.c_str(), F_OK) == 0)
         throw InputError(std::string(flag) + " " + path + ": file exists (--force overwrites it)");
     auto rules = read_thresholds(thresholds);
+    Baseline baseline;
+    if (!baseline_path.empty()) {
+      baseline = Baseline(read_thresholds(baseline_path));
+      if (baseline.empty())
+        throw InputError("--baseline " + baseline_path + ": no rule carries baseline_time_us (write it with "
+                         "dtbench-baseline)");
+    }
+    for (auto& t : rules)
+      if (t.max_slowdown >= 0 && baseline_path.empty())
+        throw InputError(thresholds + ":" + std::to_string(t.line) + ": max_slowdown needs --baseline FILE");
     std::vector<RunData> data;
     Nodes nodes;
     for (auto& r : runs) {
@@ -413,7 +447,7 @@ int main(int argc, char** argv) {
     int pass = 0, failed = 0, skipped = 0;
     std::vector<RuleOutcome> outcomes;
     for (auto& t : rules) {
-      RuleOutcome o{file_base(thresholds) + ":" + std::to_string(t.line), t.describe(), "", "", evaluate(t, data, &nodes)};
+      RuleOutcome o{file_base(thresholds) + ":" + std::to_string(t.line), t.describe(), "", "", evaluate(t, data, baseline, &nodes)};
       const RuleResult& r = o.result;
       std::string head = "rule " + o.id + " " + o.description;
       if (r.matched == 0) {

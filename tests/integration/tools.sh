@@ -4,6 +4,8 @@
 # malformed reports and thresholds name file and line (exit 2); a report from real runs of every suite
 # (coll ddp fsdp ep ckpt) has each section's plot and series in its HTML and renders in headless
 # Chromium with data drawn inside every plot frame of the PNG (KEEP_REPORT=DIR keeps report.html/png).
+# dtbench-baseline builds thresholds from good runs that pass a normal run and fail a slow one; the
+# GPU templates match the default sweep.
 source "$(dirname "$0")/../lib.sh"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 COLL=$BIN/dtbench-coll CMP=$BIN/dtbench-compare ACC=$BIN/dtbench-accept REP=$BIN/dtbench-report
@@ -188,6 +190,93 @@ expect "accept: an existing --json file is refused" "exit 2 naming --json, file 
 "$ACC" -q -t "$TH" --drain-list $T/drain-ok.txt $T/A/r1 >$LOG 2>&1; RC=$?
 expect "accept --drain-list on a passing run: an empty list" "exit 0, empty file" \
   eval '[ $RC = 0 ] && [ -e $T/drain-ok.txt ] && [ ! -s $T/drain-ok.txt ]'
+
+# Fleet baselines: dtbench-baseline builds thresholds from three runs of a known-good node (A/r1..3);
+# they pass a fourth normal run (B/r1) and fail the run with a 3x slower rank. A relative rule
+# (max_slowdown against the baseline's medians) gives the same verdicts.
+BL=$BIN/dtbench-baseline LOG=$T/baseline.log
+"$BL" -o $T/fleet.csv --fraction 0.5 $T/A/r1 $T/A/r2 $T/A/r3 >$LOG 2>&1; RC=$?
+expect "baseline: three good runs give one rule per shape (45 rows = 25 shapes), with the medians" \
+  "exit 0, 25 rules + checks rule, floors below the medians" \
+  eval '[ $RC = 0 ] && grep -q "^dtbench-baseline: 25 rules from 3 runs" $LOG &&
+        [ "$(csvq $T/fleet.csv --count --where baseline_time_us!=)" = 25 ] &&
+        csvq $T/fleet.csv --where suite=* checks=pass &&
+        python3 -c "import csv,sys
+rows=[r for r in csv.DictReader(l for l in open(sys.argv[1]) if not l.startswith(\"#\")) if r[\"baseline_busbw_GBps\"]]
+sys.exit(not all(0 <= float(r[\"min_busbw_GBps\"]) <= 0.50001*float(r[\"baseline_busbw_GBps\"]) for r in rows))" $T/fleet.csv'
+"$ACC" -t $T/fleet.csv $T/B/r1 >$LOG 2>&1; RC=$?
+expect "accept -t BASELINE: a fourth normal run passes the fleet baseline" "exit 0, 26 rules pass" \
+  eval '[ $RC = 0 ] && grep -q "^dtbench-accept: PASS (26 rules: 26 pass" $LOG'
+"$ACC" -t $T/fleet.csv $T/slowrank >$LOG 2>&1; RC=$?
+expect "accept -t BASELINE: the --test-slow-rank 1:3 run fails it" "exit 1, >= 10 failing busbw rows, node named" \
+  eval '[ $RC = 1 ] && grep -q "^node .*: FAIL" $LOG && [ "$(grep -c "busbw .* GB/s < " $LOG)" -ge 10 ]'
+printf 'suite,op,max_slowdown\ncoll,*,2\n' >$T/relative.csv
+"$ACC" -t $T/relative.csv --baseline $T/fleet.csv $T/B/r1 >$LOG 2>&1; RC=$?
+expect "accept --baseline: max_slowdown 2 passes a normal run" "exit 0, 45 rows held against the baseline" \
+  eval '[ $RC = 0 ] && grep -q "^PASS  rule relative.csv:2 coll \* time<=2x baseline: 45 rows" $LOG'
+"$ACC" -t $T/relative.csv --baseline $T/fleet.csv $T/slowrank >$LOG 2>&1; RC=$?
+expect "accept --baseline: max_slowdown 2 fails the 3x slow-rank run" "exit 1, rows 'Nx baseline'" \
+  eval '[ $RC = 1 ] && grep -q "us > 2x baseline .* us \[node " $LOG'
+"$ACC" -t $T/relative.csv $T/B/r1 >$LOG 2>&1; RC=$?
+expect "accept: a max_slowdown rule without --baseline is bad input" "exit 2 naming the rule line and --baseline" \
+  eval '[ $RC = 2 ] && grep -q "relative.csv:2: max_slowdown needs --baseline" $LOG'
+printf 'suite,op,max_slowdown\ncoll,*,0.5\n' >$T/relative-bad.csv
+"$ACC" -t $T/relative-bad.csv --baseline $T/fleet.csv $T/B/r1 >$LOG 2>&1; RC=$?
+expect "accept: max_slowdown below 1 is bad input" "exit 2, file:line" \
+  eval '[ $RC = 2 ] && grep -q "relative-bad.csv:2: column .max_slowdown.: .0.5. must be >= 1" $LOG'
+cp $T/fleet.csv $T/fleet.keep
+"$BL" -o $T/fleet.csv $T/A/r1 $T/A/r2 $T/A/r3 >$LOG 2>&1; RC=$?
+expect "baseline: an existing --output is refused" "exit 2, file unchanged" \
+  eval '[ $RC = 2 ] && grep -q -- "--output .*file exists" $LOG && cmp -s $T/fleet.csv $T/fleet.keep'
+"$BL" -o $T/fleet2.csv $T/A/r1 $T/A/r2 >$LOG 2>&1; RC=$?
+expect "baseline: fewer runs than --min-runs is bad input" "exit 2, nothing written" \
+  eval '[ $RC = 2 ] && grep -q "need at least 3 runs" $LOG && [ ! -e $T/fleet2.csv ]'
+"$BL" -o $T/fleet2.csv $T/A/r1 $T/A/r2 $T/failrow >$LOG 2>&1; RC=$?
+expect "baseline: a run with a failing check is not a known-good run" "exit 2 naming the file:line, nothing written" \
+  eval '[ $RC = 2 ] && grep -q "checks.csv:[0-9]*: check .* FAILED: not a known-good run" $LOG && [ ! -e $T/fleet2.csv ]'
+
+# The GPU templates match the default sweep (-b 8 -e 256M -f 2, five collectives, in and out of
+# place): a run of that sweep at 8 (16) ranks, planted from a real report's rows with every size of
+# the sweep and GPU-like numbers, passes its template with every rule matched; the same run 10x
+# slower at 256M fails it.
+plant_sweep() {  # SRC_DIR RANKS BUSBW TIME_US OUT_DIR [SLOW_256M]
+  mkdir -p "$5" && cp "$1"/*-checks.csv "$5"/
+  python3 - "$(perf_csv "$1")" "$2" "$3" "$4" "$5/planted-perf.csv" "${6:-1}" <<'PY'
+import csv, sys
+src, ranks, busbw, time_us, out, slow = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+lines = open(src).read().splitlines()
+meta = [l for l in lines if l.startswith("#") and not l.startswith("# end_of_run")]
+rows = list(csv.DictReader(l for l in lines if not l.startswith("#")))
+seen, planted = set(), []
+for r in rows:
+    key = (r["op"], r["in_place"])
+    if key in seen: continue
+    seen.add(key)
+    for e in range(3, 29):  # 8 B .. 256 MiB, factor 2
+        n = dict(r, ranks=ranks, bytes=str(2 ** e), case=f"{2 ** e}B")
+        f = slow if 2 ** e == 256 << 20 else 1
+        for c in ("time_med_us", "time_min_us", "time_max_us", "time_p10_us", "time_p90_us", "time_p99_us"):
+            n[c] = str(time_us * f)
+        n["algbw_GBps"] = n["busbw_GBps"] = str(busbw / f)
+        planted.append(n)
+with open(out, "w", newline="") as fh:
+    fh.write("\n".join(meta) + "\n")
+    w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    w.writeheader(); w.writerows(planted)
+    fh.write(f"# end_of_run=complete rows={len(planted)} verdict=PASS\n")
+PY
+}
+for shape in "1node-8gpu 8 300 50" "2node-8gpu 16 30 200"; do
+  set -- $shape
+  plant_sweep $T/A/r1 $2 $3 $4 $T/sweep-$1
+  "$ACC" -t $REPO/tools/thresholds-gpu-$1.csv $T/sweep-$1 >$LOG 2>&1; RC=$?
+  expect "accept: thresholds-gpu-$1.csv matches the default sweep at $2 ranks (every rule has rows)" "exit 0, no 'no matching rows'" \
+    eval '[ $RC = 0 ] && ! grep -q "no matching rows" $LOG && ! grep -q "^SKIP" $LOG'
+  plant_sweep $T/A/r1 $2 $3 $4 $T/sweep-$1-slow 10
+  "$ACC" -t $REPO/tools/thresholds-gpu-$1.csv $T/sweep-$1-slow >$LOG 2>&1; RC=$?
+  expect "accept: thresholds-gpu-$1.csv fails the same sweep 10x slower at 256M" "exit 1, 256MiB rows fail" \
+    eval '[ $RC = 1 ] && grep -q "256MiB.*busbw .* GB/s < " $LOG'
+done
 
 # --tidy: one CSV of every check and perf row with the metadata as columns, loaded by Debian's
 # python3-pandas with no options; failing_ranks is text in every row, checks join perf rows.

@@ -192,7 +192,7 @@ TEST(Thresholds, ErrorsNameFileAndLine) {
   EXPECT_EQ(err("t2.csv", "suite,min_bytes,min_busbw_GBps\ncoll,2M,1\ncoll,12Q,1\n").substr(0, 20),
             ":3: column 'min_byte");
   EXPECT_EQ(err("t3.csv", "suite,op\ncoll,all_reduce\n"),
-            ":2: the rule sets no limit (min_busbw_GBps, max_time_us, metric or checks=pass)");
+            ":2: the rule sets no limit (min_busbw_GBps, max_time_us, max_slowdown, metric or checks=pass)");
   EXPECT_EQ(err("t4.csv", "suite,checks\ncoll,yes\n"), ":2: column 'checks': 'yes' must be 'pass' or empty");
   EXPECT_EQ(err("t5.csv", "suite,min_bytes,max_bytes,checks\ncoll,1M,1K,pass\n"),
             ":2: min_bytes is larger than max_bytes");
@@ -206,6 +206,38 @@ TEST(Thresholds, ErrorsNameFileAndLine) {
             ":2: column 'max_time_us': '0' must be > 0 (leave it empty for no limit)");
   EXPECT_EQ(err("t10.csv", "suite,max_time_us\ncoll,-1\n"),
             ":2: column 'max_time_us': '-1' must be > 0 (leave it empty for no limit)");
+  EXPECT_EQ(err("t11.csv", "suite,max_slowdown\ncoll,0.9\n"),
+            ":2: column 'max_slowdown': '0.9' must be >= 1 (1.25 = at most 25% slower than the baseline; empty: no "
+            "limit)");
+  EXPECT_EQ(err("t12.csv", "suite,op,min_bytes,max_bytes,min_busbw_GBps,baseline_time_us\ncoll,all_*,8,8,1,5\n"),
+            ":2: a baseline_time_us rule must name one suite, one op and one size (min_bytes = max_bytes)");
+  EXPECT_EQ(err("t13.csv", "suite,metric,min_value,max_slowdown\nddp,overlap,0.5,2\n"),
+            ":2: max_slowdown applies to timed rows, not to a metric");
+}
+
+// A baseline file's points are found by a perf row's exact shape; max_slowdown rules need them.
+TEST(Thresholds, BaselinePointsByShape) {
+  std::string p;
+  p = write_file("fleet.csv",
+                 "suite,op,dtype,min_bytes,max_bytes,ranks,min_busbw_GBps,baseline_busbw_GBps,baseline_time_us,checks\n"
+                 "*,*,,,,,,,,pass\n"
+                 "coll,all_reduce,fp32,4096,4096,8,1.5,2.0,40.5,\n"
+                 "coll,all_reduce,fp32,8192,8192,8,2.5,3.0,50,\n");
+  const auto rules = read_thresholds(p);
+  ASSERT_EQ(rules.size(), 3u);
+  EXPECT_DOUBLE_EQ(rules[1].baseline_time_us, 40.5);
+  EXPECT_DOUBLE_EQ(rules[1].baseline_busbw, 2.0);
+  EXPECT_LT(rules[0].baseline_time_us, 0);
+  const Baseline baseline(rules);
+  ASSERT_FALSE(baseline.empty());
+  const Threshold* hit = baseline.find("coll", "all_reduce", "fp32", 8192, 8);
+  ASSERT_NE(hit, nullptr);
+  EXPECT_DOUBLE_EQ(hit->baseline_time_us, 50);
+  EXPECT_EQ(baseline.find("coll", "all_reduce", "fp32", 8192, 16), nullptr);    // other world size
+  EXPECT_EQ(baseline.find("coll", "all_reduce", "bf16", 4096, 8), nullptr);     // other dtype
+  EXPECT_EQ(baseline.find("coll", "all_gather", "fp32", 4096, 8), nullptr);     // other op
+  EXPECT_EQ(baseline.find("coll", "all_reduce", "fp32", 2048, 8), nullptr);     // size never measured
+  EXPECT_TRUE(Baseline(read_thresholds(write_file("abs.csv", "suite,checks\n*,pass\n"))).empty());
 }
 
 TEST(Glob, Patterns) {
