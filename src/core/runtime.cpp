@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <mpi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,45 @@
 
 namespace dtbench {
 
+namespace {
+
+// The cores this node's ranks may run on: the union of their CPU affinity masks (each rank may be
+// bound to a few cores; a Slurm cgroup or taskset limits them all).
+int node_cores(MPI_Comm node) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0) return 0;
+  constexpr int kWords = sizeof(cpu_set_t) / sizeof(unsigned long);
+  unsigned long words[kWords], all[kWords];
+  std::memcpy(words, &mine, sizeof(words));
+  MPI_Allreduce(words, all, kWords, MPI_UNSIGNED_LONG, MPI_BOR, node);
+  int cores = 0;
+  for (unsigned long w : all) cores += __builtin_popcountl(w);
+  return cores;
+}
+
+// Whether OpenMPI yields the core while it waits (mpi_yield_when_idle). It is read through MPI_T,
+// which sees the value from every source (environment, mca-params.conf, mpirun --mca); without
+// MPI_T the environment variable decides.
+bool mpi_yields_when_idle() {
+  int provided = 0, index = -1, count = 0, value = 0;
+  bool known = false;
+  if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) == MPI_SUCCESS) {
+    MPI_T_cvar_handle handle;
+    if (MPI_T_cvar_get_index("mpi_yield_when_idle", &index) == MPI_SUCCESS &&
+        MPI_T_cvar_handle_alloc(index, nullptr, &handle, &count) == MPI_SUCCESS) {
+      known = count == 1 && MPI_T_cvar_read(handle, &value) == MPI_SUCCESS;
+      MPI_T_cvar_handle_free(&handle);
+    }
+    MPI_T_finalize();
+  }
+  if (known) return value != 0;
+  const char* env = std::getenv("OMPI_MCA_mpi_yield_when_idle");
+  return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, "true") == 0);
+}
+
+}  // namespace
+
 Runtime::Runtime(int* argc, char*** argv) {
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
@@ -37,6 +77,10 @@ Runtime::Runtime(int* argc, char*** argv) {
   MPI_Comm_set_name(node, "dtbench-control-node");
   MPI_Comm_rank(node, &info_.local_rank);
   MPI_Comm_size(node, &info_.local_size);
+  // More ranks than cores with MPI busy-polling: every wait spins against the rank it waits for,
+  // and timings come out orders of magnitude slow. Said once per node, on stderr (also under -q).
+  const int cores = node_cores(node);
+  const bool spinning = cores > 0 && info_.local_size > cores && !mpi_yields_when_idle();
   // Node index: number nodes by their lowest world rank (the local leader's rank).
   int leader = info_.rank;
   MPI_Bcast(&leader, 1, MPI_INT, 0, node);
@@ -64,6 +108,12 @@ Runtime::Runtime(int* argc, char*** argv) {
   names.erase(std::unique(names.begin(), names.end()), names.end());
   info_.num_nodes = std::max(info_.num_nodes, int(names.size()));
   MPI_Comm_free(&control);
+  if (spinning && info_.local_rank == 0)
+    std::fprintf(stderr,
+                 "dtbench: warning: %d ranks share %d core(s) on %s and MPI busy-polls while it waits "
+                 "(mpi_yield_when_idle is off): timings will be far too slow; set "
+                 "OMPI_MCA_mpi_yield_when_idle=1 or run fewer ranks\n",
+                 info_.local_size, cores, info_.hostname.c_str());
 }
 
 Runtime::~Runtime() {

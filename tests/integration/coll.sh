@@ -123,3 +123,19 @@ limit=15
 expect "coll watchdog names the collective and the missing rank" \
   "exit 3 in <= $limit s (took $took s), 'all_reduce', 'did not arrive: 2'" \
   eval '[ $RC = 3 ] && [ $took -le $limit ] && grep -q "watchdog.*all_reduce.*ranks that did not arrive: 2" $LOG'
+
+# Ranks outnumbering cores while MPI busy-polls: both ranks on one core (taskset; --bind-to none
+# keeps the mask) with mpi_yield_when_idle off: the suite warns once per node on stderr, even with
+# -q; with it on (as everywhere else in these tests) nothing is said.
+ov() {  # YIELD LOG
+  OMPI_MCA_mpi_yield_when_idle=$1 timeout -k 5 120 taskset -c 0 "${MPIRUN[@]}" -np 2 "$COLL" --backend host \
+    --ops all_reduce -b 8 -e 8 -n 1 -w 0 -q --out $TMP_ROOT/ov$1 >"$2" 2>&1
+  RC=$? LOG=$2
+}
+ov 0 $TMP_ROOT/ov0.log
+expect "coll warns when 2 ranks share 1 core without mpi_yield_when_idle" \
+  "exit 0, one warning naming 2 ranks, 1 core, the node and OMPI_MCA_mpi_yield_when_idle=1" \
+  eval '[ $RC = 0 ] && [ "$(grep -c "^dtbench: warning: 2 ranks share 1 core(s) on .* OMPI_MCA_mpi_yield_when_idle=1" $LOG)" = 1 ]'
+ov 1 $TMP_ROOT/ov1.log
+expect "coll says nothing about oversubscription when MPI yields" "exit 0, no warning" \
+  eval '[ $RC = 0 ] && ! grep -q "warning: .* ranks share" $LOG'
