@@ -40,9 +40,24 @@ SHOW_BINDING=${SHOW_BINDING:-1}
 # Defaults per suite: a full nccl-tests-like sweep for coll; the other suites use their own defaults.
 # On the host backend (MPI on host memory) the sweep to 256M takes ~20 of the scripts' 30 minutes on
 # a small node, so it stops at 32M there unless COLL_ARGS says otherwise.
-if [ -z "${COLL_ARGS:-}" ] && [ "${BACKEND:-auto}" = host ]; then
-  COLL_ARGS="-b 8 -e 32M -f 2"
-  DT_NOTE="host backend: the default coll sweep stops at 32M (set COLL_ARGS for more)"
+# BACKEND=auto on a node where no GPU is visible runs on the host backend too.
+dt_gpu_visible() { ls /dev/nvidia[0-9]* >/dev/null 2>&1 || nvidia-smi -L >/dev/null 2>&1; }
+if [ -z "${COLL_ARGS:-}" ]; then
+  if [ "$BACKEND" = host ]; then
+    dt_host_why="host backend"
+  elif [ "$BACKEND" = auto ] && ! dt_gpu_visible; then
+    dt_host_why="BACKEND=auto without a visible GPU (host backend)"
+  fi
+  if [ -n "${dt_host_why:-}" ]; then
+    COLL_ARGS="-b 8 -e 32M -f 2"
+    DT_NOTE="$dt_host_why: the default coll sweep stops at 32M (set COLL_ARGS for more)"
+  fi
+fi
+# The job's end (its time limit) as Unix time: dtbench-coll warns, with its estimate, when a sweep
+# will not finish before it (the run would be cut and INCOMPLETE).
+if [ -n "${SLURM_JOB_ID:-}" ] && [ -z "${DTBENCH_DEADLINE:-}" ]; then
+  dt_end=$(squeue -h -j "$SLURM_JOB_ID" -o %e 2>/dev/null | head -1)
+  dt_end=$(date -d "$dt_end" +%s 2>/dev/null) && export DTBENCH_DEADLINE=$dt_end
 fi
 COLL_ARGS=${COLL_ARGS:--b 8 -e 256M -f 2}
 DDP_ARGS=${DDP_ARGS:-}
@@ -94,6 +109,7 @@ dt_header() {
   echo "dtbench job ${SLURM_JOB_ID:-?} ($1): ${SLURM_JOB_NUM_NODES:-?} nodes (${SLURM_JOB_NODELIST:-?}), ${SLURM_NTASKS:-?} tasks," \
        "backend $BACKEND, launcher $LAUNCHER${SRUN_ARGS:+ $SRUN_ARGS}, results $RESULTS"
   [ -z "${DT_NOTE:-}" ] || echo "dtbench: $DT_NOTE"
+  [ -z "${DTBENCH_DEADLINE:-}" ] || echo "dtbench: the job's time limit ends at $(date -u -d "@$DTBENCH_DEADLINE" +%FT%TZ)"
 }
 
 # dt_claim_results: this job's results folder must be new or empty. A verdict is about one job, and

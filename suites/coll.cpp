@@ -3,12 +3,16 @@
 // It follows nccl-tests: one descriptor per collective says how many elements move, how to fill the
 // inputs and what every output element must be; the loop below measures and checks each.
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "../kernels/pattern.h"
 #include "core/error.h"
 #include "core/pattern_fill.h"
 #include "core/suite.h"
+#include "core/sweep_eta.h"
 
 using namespace dtbench;
 
@@ -176,6 +180,25 @@ void run_sweep(Context& ctx) {
     if (g_opt.step_factor <= 1) break;
   }
 
+  // Every (collective, size, placement) the sweep runs, in order: the progress lines count them and
+  // estimate the time left from the bytes moved so far.
+  auto runs_placement = [&](const CollDescriptor& d, bool in_place) {
+    if ((in_place && g_opt.placement == "out") || (!in_place && g_opt.placement == "in")) return false;
+    return !in_place || d.has_in_place();
+  };
+  const double rounds = double(ctx.opts.warmup + ctx.opts.iters + ctx.opts.check_iters);
+  std::vector<double> step_bytes;
+  for (CollKind kind : g_opt.kinds)
+    for (uint64_t bytes : sizes) {
+      CollDescriptor d{kind, n, comm.rank(), count_for(kind, bytes, dt, n)};
+      for (int placement = 0; placement < 2; ++placement)
+        if (d.count > 0 && runs_placement(d, placement == 1)) step_bytes.push_back(double(bytes) * rounds);
+    }
+  SweepEta eta(step_bytes, 64.0 * 1024 * rounds);
+  const std::optional<double> deadline = seconds_to_deadline();
+  const auto sweep_start = std::chrono::steady_clock::now();
+  size_t step = 0;
+
   for (CollKind kind : g_opt.kinds) {
     for (uint64_t bytes : sizes) {
       CollDescriptor d{kind, n, comm.rank(), count_for(kind, bytes, dt, n)};
@@ -185,8 +208,7 @@ void run_sweep(Context& ctx) {
       }
       for (int placement = 0; placement < 2; ++placement) {
         bool in_place = placement == 1;
-        if ((in_place && g_opt.placement == "out") || (!in_place && g_opt.placement == "in")) continue;
-        if (in_place && !d.has_in_place()) continue;
+        if (!runs_placement(d, in_place)) continue;
         std::string case_name = std::to_string(coll_quoted_bytes(kind, d.count, dt, n)) + "B";
 
         fill_inputs(ctx, d, send, recv, in_place, ctx.opts.seed);
@@ -222,7 +244,11 @@ void run_sweep(Context& ctx) {
         line << coll_name(kind) << (in_place ? " in-place " : " out-of-place ") << row.bytes << " B: "
              << format_double(row.time_med_us, 4) << " us, busbw " << format_double(row.busbw, 4) << " GB/s"
              << (ctx.opts.check_iters ? (wrong ? ", CHECK FAILED" : ", ok") : "");
-        ctx.progress(line.str());
+        eta.step_done(step++, std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count());
+        ctx.progress(line.str() + " [" + eta.text() + "]");
+        if (deadline && ctx.is_root())
+          if (auto warning = eta.deadline_warning(*deadline))
+            std::fprintf(stderr, "dtbench-coll: warning: %s\n", warning->c_str());
       }
     }
   }

@@ -139,3 +139,21 @@ expect "coll warns when 2 ranks share 1 core without mpi_yield_when_idle" \
 ov 1 $TMP_ROOT/ov1.log
 expect "coll says nothing about oversubscription when MPI yields" "exit 0, no warning" \
   eval '[ $RC = 0 ] && ! grep -q "warning: .* ranks share" $LOG'
+
+# A sweep that will not finish before the job's end (DTBENCH_DEADLINE, set by the Slurm scripts
+# from the time limit; here: already passed) is warned about once, with the estimate, even under
+# -q; progress lines count the steps and give an ETA; a far deadline says nothing.
+eta_run() {  # DEADLINE LOG [FLAGS]
+  local deadline=$1 log=$2
+  shift 2
+  DTBENCH_DEADLINE=$deadline run_mpi 2 $log "$COLL" --backend host --ops all_reduce -b 256K -e 32M -f 2 -n 100 -w 2 \
+    --out $TMP_ROOT/eta "$@"
+}
+eta_run "$(date +%s)" $TMP_ROOT/eta-late.log -q
+expect "coll warns once when the sweep's estimate runs past the job's end" \
+  "exit 0, one 'dtbench-coll: warning: the sweep needs about ... but the job ends in' line" \
+  eval '[ $RC = 0 ] && [ "$(grep -c "^dtbench-coll: warning: the sweep needs about .* more (estimated from [0-9]* of 16 steps) but the job ends in" $LOG)" = 1 ]'
+eta_run "$(( $(date +%s) + 86400 ))" $TMP_ROOT/eta-ok.log
+expect "coll progress lines count the steps with an ETA; a far deadline gives no warning" \
+  "exit 0, '[1/16, ETA' .. '[16/16, ETA 0s]', no warning" \
+  eval '[ $RC = 0 ] && grep -q "\[1/16, ETA [0-9hms]*\]$" $LOG && grep -q "\[16/16, ETA 0s\]$" $LOG && ! grep -q warning $LOG'

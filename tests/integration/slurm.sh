@@ -189,6 +189,9 @@ expect "slurm node job: CSVs in results/\$SLURM_JOB_ID with job id and rank_map"
         grep -q "^# rank_map=.*:0-3$" $p && grep -q "^# world_size=4$" $p'
 expect "slurm node job: dtbench-accept PASS in the job" "accept.txt ends in PASS" \
   eval 'tail -1 $RES/$J_NODE/accept.txt | grep -q "^dtbench-accept: PASS" && grep -q "^dtbench-accept: PASS" $LOG'
+expect "slurm node job: the job's end is known to the suites (DTBENCH_DEADLINE from squeue)" \
+  "a 'time limit ends at' line in the job log" \
+  eval 'grep -q "^dtbench: the job.s time limit ends at 20[0-9-]*T[0-9:]*Z$" $LOG'
 LOG_NODE=$LOG
 
 wait_job "$J_BIND"
