@@ -98,7 +98,8 @@ $(BIN)/dtbench-report: $(OBJ)/tools/report.o $(REPORT_SRC:%.cpp=$(OBJ)/%.o) $(LI
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
 
-$(UNIT_BIN): $(UNIT_SRC:%.cpp=$(OBJ)/%.o) $(LIB)
+# The unit tests also cover dtbench-report's plot and section units.
+$(UNIT_BIN): $(UNIT_SRC:%.cpp=$(OBJ)/%.o) $(REPORT_SRC:%.cpp=$(OBJ)/%.o) $(LIB)
 	$(CXX) $(LDFLAGS) $(filter %.o,$^) $(LIB) -lgmock -lgtest_main -lgtest $(LDLIBS) -o $@
 
 $(OBJ)/micro_bench: $(OBJ)/bench/micro_bench.o $(LIB)

@@ -110,9 +110,13 @@ std::set<std::string> nodes_named(const CsvMetadata& md, const CheckRecord& c) {
   return who;
 }
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // A perf row whose validation failed (n_wrong > 0) has no rank of its own: its run's failing check
-// rows of the same op (and size, when the case is one) say which ranks saw wrong data. Only without
-// such a row is every node of the report blamed.
+// rows of the same op (and size, dtype and placement, where they say) name the ranks that saw
+// wrong data. Only without such a row is every node of the report blamed.
 std::set<std::string> validation_blame(const RunData& run, const PerfFile& f, const PerfRecord& r) {
   std::set<std::string> who;
   const auto run_id = f.meta.find("run_id");
@@ -123,6 +127,10 @@ std::set<std::string> validation_blame(const RunData& run, const PerfFile& f, co
       if (c.pass || !op_matches(r.op, c.check)) continue;
       const std::optional<uint64_t> b = parse_size(c.case_name);
       if (b && *b != r.bytes) continue;
+      if (!c.dtype.empty() && !r.dtype.empty() && c.dtype != r.dtype) continue;
+      // dtbench-coll names a check OP.in_place or OP.out_of_place: only the row's own placement.
+      const bool check_in_place = ends_with(c.check, ".in_place"), check_out = ends_with(c.check, ".out_of_place");
+      if ((r.in_place == "1" && check_out) || (r.in_place == "0" && check_in_place)) continue;
       for (auto& n : nodes_named(cf.meta, c)) who.insert(n);
     }
   }

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -134,13 +135,26 @@ int main(int argc, char** argv) {
           if (!drawn) other.take(d, r);
         }
 
-    // One statement per section: they render in page order, which keeps the plot ids' order.
+    // A section only for a suite that ran (a report of it exists, even one whose rows it cannot plot,
+    // which the section then says); one statement per section, in page order, which keeps the plot
+    // ids' order.
+    std::set<std::string> ran;
+    for (auto& d : data) {
+      for (auto& f : d.perf) {
+        if (f.meta.count("suite")) ran.insert(f.meta.at("suite"));
+        for (auto& r : f.rows) ran.insert(r.suite);
+      }
+      for (auto& f : d.checks) {
+        if (f.meta.count("suite")) ran.insert(f.meta.at("suite"));
+        for (auto& c : f.rows) ran.insert(c.suite);
+      }
+    }
     size_t n_bw = 0, n_sweeps = 0, n_fsdp = 0, n_ckpt = 0, n_ep = 0;
-    html << coll.html(&n_bw);
-    html << ddp.html(&n_sweeps);
-    html << fsdp.html(&n_fsdp);
-    html << ckpt.html(&n_ckpt);
-    html << ep.html(&n_ep);
+    if (ran.count("coll")) html << coll.html(&n_bw);
+    if (ran.count("ddp")) html << ddp.html(&n_sweeps);
+    if (ran.count("fsdp")) html << fsdp.html(&n_fsdp);
+    if (ran.count("ckpt")) html << ckpt.html(&n_ckpt);
+    if (ran.count("ep")) html << ep.html(&n_ep);
     html << other.html();
     html << "<p>Sources:";
     for (auto& d : data) html << " " << esc(d.label) << " = " << esc(d.source) << ";";

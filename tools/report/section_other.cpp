@@ -10,6 +10,7 @@ void OtherSection::take(const RunData& d, const PerfRecord& r) {
 }
 
 std::string OtherSection::html() const {
+  if (rows_.empty()) return "";  // every row was drawn in a plot
   std::ostringstream o;
   o << "<section id=\"sec-other\">\n<h2>Other metrics</h2>\n<table><tr><th>run</th><th>suite</th><th>op</th>"
        "<th>case</th><th>metric</th><th>value</th><th>unit</th><th>bytes</th></tr>\n";

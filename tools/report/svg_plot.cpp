@@ -55,19 +55,69 @@ std::string svg_open(const std::string& id, const std::string& kind, const std::
   return o.str();
 }
 
-// One legend entry in the right column; `dash` draws a dashed line sample instead of a block.
-std::string legend_entry(int i, const std::string& name, const char* c, bool dash = false) {
-  std::ostringstream o;
-  double y = T + 6 + 18 * i;
-  if (dash)
-    o << "<line x1=\"" << W - R + 8 << "\" x2=\"" << W - R + 28 << "\" y1=\"" << y << "\" y2=\"" << y << "\" stroke=\"" << c
-      << "\" stroke-width=\"3\" stroke-dasharray=\"5,3\"/>";
-  else
-    o << "<rect x=\"" << W - R + 8 << "\" y=\"" << y - 5 << "\" width=\"20\" height=\"10\" fill=\"" << c << "\"/>";
-  o << "<text x=\"" << W - R + 33 << "\" y=\"" << y + 4 << "\" font-size=\"10\">" << esc(name.substr(0, 24))
-    << "</text>\n";
-  return o.str();
+}  // namespace
+
+std::vector<std::string> legend_lines(const std::string& name, size_t width, size_t max_lines) {
+  // Break at a space where one falls in the second half of the line, else after '/', '_' or '-',
+  // else cut the word.
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos < name.size() && lines.size() < max_lines) {
+    size_t len = std::min(width, name.size() - pos);
+    if (pos + len < name.size()) {
+      const size_t last = pos + len;  // the first character that does not fit; a space there is a break too
+      size_t brk = name.find_last_of(' ', last);
+      if (brk == std::string::npos || brk < pos + width / 2) brk = name.find_last_of("/_-", last - 1);
+      if (brk != std::string::npos && brk >= pos + width / 2) len = brk - pos + 1;
+    }
+    std::string line = name.substr(pos, len);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    lines.push_back(line);
+    pos += len;
+    while (pos < name.size() && name[pos] == ' ') ++pos;
+  }
+  if (pos < name.size()) {  // more than max_lines: the last line keeps the name's end, which tells runs apart
+    std::string tail = name.substr(name.size() - std::min(name.size(), width - 1));
+    lines.back() = "\u2026" + tail;
+  }
+  return lines;
 }
+
+namespace {
+
+// The legend column at the right of a plot: entries top to bottom, a long name wrapped over up to
+// three lines (the full name in its tooltip), so that labels such as A/B run names fit the column.
+class LegendColumn {
+ public:
+  std::string entry(const std::string& name, const char* c, bool dash = false) {
+    std::ostringstream o;
+    const double y = y_;
+    o << "<g class=\"legend\"><title>" << esc(name) << "</title>";
+    if (dash)
+      o << "<line x1=\"" << W - R + 8 << "\" x2=\"" << W - R + 28 << "\" y1=\"" << y << "\" y2=\"" << y << "\" stroke=\""
+        << c << "\" stroke-width=\"3\" stroke-dasharray=\"5,3\"/>";
+    else
+      o << "<rect x=\"" << W - R + 8 << "\" y=\"" << y - 5 << "\" width=\"20\" height=\"10\" fill=\"" << c << "\"/>";
+    const std::vector<std::string> lines = legend_lines(name, kLegendChars, 3);
+    o << "<text x=\"" << W - R + 33 << "\" y=\"" << y + 4 << "\" font-size=\"10\">";
+    for (size_t i = 0; i < lines.size(); ++i)
+      o << "<tspan x=\"" << W - R + 33 << "\"" << (i ? " dy=\"11\"" : "") << ">" << esc(lines[i]) << "</tspan>";
+    o << "</text></g>\n";
+    y_ += 18 + 11 * double(lines.size() - 1);
+    return o.str();
+  }
+  // The height the entries for these names take.
+  static int height(const std::vector<std::string>& names) {
+    int h = 0;
+    for (auto& n : names) h += 18 + 11 * int(legend_lines(n, kLegendChars, 3).size() - 1);
+    return h;
+  }
+
+ private:
+  // What fits the column at font-size 10 (137 px from the text's start to the plot's edge).
+  static constexpr size_t kLegendChars = 24;
+  double y_ = T + 6;
+};
 
 }  // namespace
 
@@ -167,6 +217,7 @@ std::string line_plot(const std::string& id, const std::string& kind, const std:
       << T + 10 + 13 * static_cast<double>(i) << "\" text-anchor=\"" << (right ? "end" : "start")
       << "\" font-size=\"10\" font-weight=\"bold\" fill=\"" << color(m.color) << "\">" << esc(m.label) << "</text>\n";
   }
+  LegendColumn legend;
   for (size_t i = 0; i < series.size(); ++i) {
     const Series& s = series[i];
     const char* c = color(s.color);
@@ -185,7 +236,7 @@ std::string line_plot(const std::string& id, const std::string& kind, const std:
         << "\" r=\"4\" fill=\"" << c << "\"><title>" << esc(s.name) << ": "
         << (axis == XAxis::bytes ? human_bytes(static_cast<uint64_t>(p.first)) : count_label(p.first)) << " "
         << num(p.second) << "</title></circle>\n";
-    o << legend_entry(static_cast<int>(i), s.name, c, s.dashed);
+    o << legend.entry(s.name, c, s.dashed);
   }
   o << "</svg>\n";
   return o.str();
@@ -198,7 +249,7 @@ std::string bar_plot(const std::string& id, const std::string& kind, const std::
   int rows = 0;
   for (auto& g : groups) rows += static_cast<int>(g.bars.size());
   int h = std::max(T + B + rows * bar_h + static_cast<int>(groups.size()) * gap + 8,
-                   T + B + 18 * static_cast<int>(legend.size()) + 8);
+                   T + B + LegendColumn::height(legend) + 8);
   double v0 = 0, v1 = 0;
   for (auto& g : groups)
     for (auto& b : g.bars) v0 = std::min(v0, b.value), v1 = std::max(v1, b.value);
@@ -237,7 +288,8 @@ std::string bar_plot(const std::string& id, const std::string& kind, const std::
     }
     y += gap;
   }
-  for (size_t i = 0; i < legend.size(); ++i) o << legend_entry(static_cast<int>(i), legend[i], color(i));
+  LegendColumn column;
+  for (size_t i = 0; i < legend.size(); ++i) o << column.entry(legend[i], color(i));
   o << "</svg>\n";
   return o.str();
 }
@@ -293,7 +345,8 @@ std::string timeline_plot(const std::string& id, const std::string& title, const
       << "\" width=\"4\" height=\"" << lane_h << "\" fill=\"" << color(3) << "\"><title>"
       << esc(l.label + ": durable commit at " + num(l.commit) + " ms") << "</title></rect>\n";
   }
-  for (size_t i = 0; i < legend.size(); ++i) o << legend_entry(static_cast<int>(i), legend[i], color(i));
+  LegendColumn column;
+  for (size_t i = 0; i < legend.size(); ++i) o << column.entry(legend[i], color(i));
   o << "</svg>\n";
   return o.str();
 }

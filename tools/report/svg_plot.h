@@ -73,6 +73,11 @@ struct BarGroup {
   std::string label;
   std::vector<Bar> bars;
 };
+// A legend name as the lines of the legend column: at most `width` characters each, broken after a
+// space, '/', '_' or '-' where one is near, at most `max_lines` (the last then shows the name's end
+// after an ellipsis, since run labels differ at their ends).
+std::vector<std::string> legend_lines(const std::string& name, size_t width, size_t max_lines);
+
 // A bar's colour is its series' position in `legend`.
 std::string bar_plot(const std::string& id, const std::string& kind, const std::string& title,
                      const std::string& xlabel, const std::vector<BarGroup>& groups,
