@@ -19,7 +19,8 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
       ->check(CLI::IsMember({"auto", "host", "nccl"}));
   app.add_option("--out", o.out_dir, "directory for the CSV reports (created if missing)")->capture_default_str();
   app.add_option("--checks-csv", o.checks_csv, "path of the checks CSV (default <out>/<suite>-<run>-checks.csv)");
-  app.add_option("--perf-csv", o.perf_csv, "path of the perf CSV (default <out>/<suite>-<run>-perf.csv)");
+  app.add_option("--perf-csv", o.perf_csv, "path of the perf CSV (default <out>/<suite>-<run>-perf.csv; its per-rank "
+                                             "timing goes beside it, X-perf.csv -> X-ranks.csv)");
   app.add_option("-d,--dtype", o.dtype_name, "element type: fp32, bf16 or fp16")->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the deterministic data")->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "watchdog: abort (exit 3) when a collective takes longer (s; 0 = off)")

@@ -28,6 +28,11 @@ const std::vector<std::string> kPerfColumns = {
     "time_p10_us", "time_p90_us", "time_p99_us", "time_cv", "algbw_GBps",
     "busbw_GBps", "n_wrong", "metric", "value", "unit"};
 
+const std::vector<std::string> kRankColumns = {
+    "run_id", "suite", "backend", "ranks", "case", "op", "dtype", "in_place", "layout", "bytes",
+    "rank", "node", "local_rank", "iters", "own_p50_us", "own_p90_us", "late_p50_us", "late_p90_us",
+    "arrived_last", "straggler_score"};
+
 std::string csv_field(const std::string& s) {
   bool quote = s.find_first_of(",\"\r\n") != std::string::npos ||
                (!s.empty() && (s.front() == ' ' || s.back() == ' ' || s.front() == '#'));
@@ -128,12 +133,13 @@ Reports::Reports(const std::string& suite, const std::string& run_id, int world_
   std::string base = paths.out_dir + "/" + suite + "-" + run_id;
   std::string checks = paths.checks.empty() ? base + "-checks.csv" : paths.checks;
   std::string perf = paths.perf.empty() ? base + "-perf.csv" : paths.perf;
+  std::string ranks = ranks_path_for(perf);
   if (paths.checks.empty() || paths.perf.empty()) {
     if (::access(paths.out_dir.c_str(), F_OK) != 0) created_dir_ = paths.out_dir;
     ensure_writable_dir(paths.out_dir, "--out");
   }
   // Refuse before creating anything, so a refused run writes nothing.
-  for (const std::string& p : {checks, perf})
+  for (const std::string& p : {checks, perf, ranks})
     if (::access(p.c_str(), F_OK) == 0) throw InputError(p + ": file exists; dtbench never overwrites results");
   Metadata full = md;
   full.insert(full.begin(), {"run_id", run_id});
@@ -141,26 +147,44 @@ Reports::Reports(const std::string& suite, const std::string& run_id, int world_
   checks_ = std::make_unique<CsvWriter>(checks, full, kCheckColumns);
   try {
     perf_ = std::make_unique<CsvWriter>(perf, full, kPerfColumns);
+    ranks_ = std::make_unique<CsvWriter>(ranks, full, kRankColumns);
   } catch (...) {
-    // Nothing written means nothing: the checks file just created goes too (it held only a header).
+    // Nothing written means nothing: the files just created go too (they held only a header).
     checks_.reset();
     std::remove(checks.c_str());
+    if (perf_) {
+      perf_.reset();
+      std::remove(perf.c_str());
+    }
     throw;
   }
 }
 
+std::string Reports::ranks_path_for(const std::string& perf_path) {
+  const std::string perf_suffix = "-perf.csv";
+  if (perf_path.size() > perf_suffix.size() &&
+      perf_path.compare(perf_path.size() - perf_suffix.size(), perf_suffix.size(), perf_suffix) == 0)
+    return perf_path.substr(0, perf_path.size() - perf_suffix.size()) + "-ranks.csv";
+  if (perf_path.size() > 4 && perf_path.compare(perf_path.size() - 4, 4, ".csv") == 0)
+    return perf_path.substr(0, perf_path.size() - 4) + "-ranks.csv";
+  return perf_path + "-ranks.csv";
+}
+
 void Reports::discard() {
-  const std::string checks = checks_->path(), perf = perf_->path();
+  const std::string checks = checks_->path(), perf = perf_->path(), ranks = ranks_->path();
   checks_.reset();
   perf_.reset();
+  ranks_.reset();
   std::remove(checks.c_str());
   std::remove(perf.c_str());
+  std::remove(ranks.c_str());
   if (!created_dir_.empty()) ::rmdir(created_dir_.c_str());  // fails, harmlessly, unless empty
 }
 
 void Reports::end_of_run(const std::string& verdict) {
   checks_->end_of_run(verdict);
   perf_->end_of_run(verdict);
+  ranks_->end_of_run(verdict);
 }
 
 std::vector<std::string> Reports::prefix() const {
@@ -193,6 +217,19 @@ void Reports::perf(const PerfRow& r) {
                                    r.metric.empty() ? "" : format_double(r.value, 9), r.unit};
   f.insert(f.end(), rest.begin(), rest.end());
   perf_->row(f);
+}
+
+void Reports::ranks(const PerfRow& r, const std::vector<RankRow>& rows) {
+  for (const RankRow& k : rows) {
+    auto f = prefix();
+    std::vector<std::string> rest = {r.case_name, r.op, r.dtype, r.in_place, r.layout, std::to_string(r.bytes),
+                                     std::to_string(k.rank), k.node, std::to_string(k.local_rank),
+                                     std::to_string(k.iters), format_double(k.own_p50_us), format_double(k.own_p90_us),
+                                     format_double(k.late_p50_us), format_double(k.late_p90_us),
+                                     std::to_string(k.arrived_last), format_double(k.straggler_score, 4)};
+    f.insert(f.end(), rest.begin(), rest.end());
+    ranks_->row(f);
+  }
 }
 
 }  // namespace dtbench

@@ -65,29 +65,50 @@ struct PerfRow {
   long long n_wrong = -1;                                       // < 0: not validated
   std::string metric, unit;  // a scalar metric instead of (or besides) a timing
   double value = 0;
+  bool timed() const { return time_med_us >= 0; }
+  // The Context::time_op whose timing this row holds (set_times copies it): only such a row gets
+  // that measurement's per-rank lines. 0: timed some other way.
+  unsigned long long timing_id = 0;
 };
 
 extern const std::vector<std::string> kCheckColumns;
 extern const std::vector<std::string> kPerfColumns;
+extern const std::vector<std::string> kRankColumns;
 
-// The two report files of a run; only rank 0 holds open files (other ranks' calls are no-ops).
+// One rank's line of a timed perf row in the ranks CSV (core/rank_timing.h measures it).
+struct RankRow {
+  int rank = 0, local_rank = 0;
+  std::string node;
+  int iters = 0;
+  double own_p50_us = 0, own_p90_us = 0, late_p50_us = 0, late_p90_us = 0;
+  int arrived_last = 0;
+  double straggler_score = 1;
+};
+
+// The report files of a run: checks, perf and, per timed perf row, one line per rank (ranks CSV);
+// only rank 0 holds open files (other ranks' calls are no-ops).
 class Reports {
  public:
   struct Paths {
     std::string out_dir, checks, perf;  // checks/perf empty: <out_dir>/<suite>-<stamp>-{checks,perf}.csv
   };
+  // The ranks CSV beside a perf CSV: X-perf.csv -> X-ranks.csv, else X.csv -> X-ranks.csv.
+  static std::string ranks_path_for(const std::string& perf_path);
   // Opens both files on rank 0. Throws InputError (naming the path) if a file exists or the directory
   // is not writable. Call only on rank 0.
   Reports(const std::string& suite, const std::string& run_id, int world_size, const std::string& backend,
           const Paths& paths, const Metadata& md);
   void check(const CheckRow& r);
   void perf(const PerfRow& r);
+  // The per-rank lines of perf row `r` (its identity columns repeated on each).
+  void ranks(const PerfRow& r, const std::vector<RankRow>& rows);
   int failed_checks() const { return failed_; }
   int total_checks() const { return total_; }
-  // Ends both files with their end-of-run line (the run completed with this verdict: PASS or FAIL).
+  // Ends every file with its end-of-run line (the run completed with this verdict: PASS or FAIL).
   void end_of_run(const std::string& verdict);
   const std::string& checks_path() const { return checks_->path(); }
   const std::string& perf_path() const { return perf_->path(); }
+  const std::string& ranks_path() const { return ranks_->path(); }
   // Removes both files (and the --out directory when this run created it and it is empty): for a
   // run that ends as bad input after it ran (a fault that found nothing to corrupt), which must
   // leave nothing behind.
@@ -98,7 +119,7 @@ class Reports {
   std::string suite_, run_id_, backend_;
   int world_size_;
   std::string created_dir_;  // the --out directory, when this run made it
-  std::unique_ptr<CsvWriter> checks_, perf_;
+  std::unique_ptr<CsvWriter> checks_, perf_, ranks_;
   int failed_ = 0, total_ = 0;
 };
 

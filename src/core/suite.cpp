@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
@@ -155,22 +156,80 @@ bool Context::check_condition(const CheckInfo& info, bool ok_here, const std::st
 }
 
 void Context::perf(const PerfRow& row) {
-  if (is_root()) reports_->perf(row);
+  if (!is_root()) return;
+  reports_->perf(row);
+  const auto pending = pending_ranks_.find(row.timing_id);
+  if (!row.timed() || pending == pending_ranks_.end()) return;
+  const std::vector<RankTiming> timing = std::move(pending->second);
+  pending_ranks_.erase(pending);
+  // Local rank: the position among the ranks of the same node, in rank order (as
+  // MPI_COMM_TYPE_SHARED numbers them).
+  std::vector<RankRow> rows;
+  std::map<std::string, int> seen_on_node;
+  for (const RankTiming& t : timing) {
+    RankRow k;
+    k.rank = t.rank;
+    k.node = size_t(t.rank) < run.hostnames.size() ? run.hostnames[size_t(t.rank)] : "";
+    k.local_rank = seen_on_node[k.node]++;
+    k.iters = t.iters;
+    k.own_p50_us = t.own_p50_s * 1e6, k.own_p90_us = t.own_p90_s * 1e6;
+    k.late_p50_us = t.late_p50_s * 1e6, k.late_p90_us = t.late_p90_s * 1e6;
+    k.arrived_last = t.arrived_last;
+    k.straggler_score = t.straggler_score;
+    rows.push_back(k);
+  }
+  reports_->ranks(row, rows);
+  const int s = clear_straggler(timing);
+  if (s >= 0 && stragglers_said_.insert(row.op + " " + std::to_string(s)).second) {
+    const RankRow& k = rows[size_t(s)];
+    std::ostringstream line;
+    line << "straggler: rank " << k.rank << " (node " << k.node << ") entered last in " << k.arrived_last << " of "
+         << k.iters << " iterations, +" << format_double(k.late_p50_us >= 1000 ? k.late_p50_us / 1000 : k.late_p50_us, 3)
+         << (k.late_p50_us >= 1000 ? " ms" : " us") << " (" << row.op << " " << row.case_name
+         << "; per-rank lines in " << reports_->ranks_path() << ")";
+    progress(line.str());
+  }
 }
 
 TimingStats Context::time_op(Comm& comm, int warmup, int iters, const std::function<void()>& op) {
   for (int i = 0; i < warmup; ++i) op();
   backend.synchronize();
-  std::vector<double> times(static_cast<size_t>(iters)), worst(static_cast<size_t>(iters));
+  // Per iteration: [0, iters) the time in the opening barrier, [iters, 2 iters) the op's own time.
+  std::vector<double> mine(2 * static_cast<size_t>(iters)), worst(static_cast<size_t>(iters));
+  double* times = mine.data() + iters;
   for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
     comm.barrier();
-    times[size_t(i)] = backend.measure(op);
+    mine[size_t(i)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    times[i] = backend.measure(op);
   }
   {
     ControlScope s("timing_max");
-    MPI_Allreduce(times.data(), worst.data(), iters, MPI_DOUBLE, MPI_MAX, g_control);
+    MPI_Allreduce(times, worst.data(), iters, MPI_DOUBLE, MPI_MAX, g_control);
   }
-  return timing_stats(worst, warmup);
+  // Rank 0 alone holds everyone's samples (O(world x iters) there, O(iters) elsewhere).
+  {
+    ControlScope s("timing_ranks");
+    int group = comm.members().empty() ? 0 : comm.members()[0];
+    std::vector<int> groups(is_root() ? size_t(run.size) : 0);
+    MPI_Gather(&group, 1, MPI_INT, groups.data(), 1, MPI_INT, 0, g_control);
+    std::vector<double> all(is_root() ? mine.size() * size_t(run.size) : 0);
+    MPI_Gather(mine.data(), 2 * iters, MPI_DOUBLE, all.data(), 2 * iters, MPI_DOUBLE, 0, g_control);
+    if (is_root()) {
+      std::vector<RankSamples> per_rank(size_t(run.size));
+      for (size_t r = 0; r < per_rank.size(); ++r) {
+        const double* base = all.data() + r * mine.size();
+        per_rank[r].group = groups[r];
+        per_rank[r].wait_s.assign(base, base + iters);
+        per_rank[r].own_s.assign(base + iters, base + 2 * iters);
+      }
+      pending_ranks_[next_timing_id_] = rank_timing(per_rank);
+      while (pending_ranks_.size() > 16) pending_ranks_.erase(pending_ranks_.begin());  // rows never written
+    }
+  }
+  TimingStats stats = timing_stats(worst, warmup);
+  stats.id = next_timing_id_++;
+  return stats;
 }
 
 TimingStats timing_stats(const std::vector<double>& v, int warmup) {
@@ -190,6 +249,7 @@ void set_times(PerfRow& row, const TimingStats& t) {
   row.time_med_us = t.med_s * 1e6, row.time_min_us = t.min_s * 1e6, row.time_max_us = t.max_s * 1e6;
   row.time_p10_us = t.p10_s * 1e6, row.time_p90_us = t.p90_s * 1e6, row.time_p99_us = t.p99_s * 1e6;
   row.time_cv = t.cv;
+  row.timing_id = t.id;
 }
 
 void set_bandwidths(PerfRow& row, double busbw_factor) {

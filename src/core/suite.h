@@ -4,13 +4,16 @@
 // error handling and exit codes. A suite file then reads as the pattern it tests.
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/backend.h"
 #include "core/cli.h"
 #include "core/comm.h"
+#include "core/rank_timing.h"
 #include "core/report.h"
 #include "core/runtime.h"
 #include "core/verify.h"
@@ -27,6 +30,7 @@ struct TimingStats {
   double med_s = 0, min_s = 0, max_s = 0;
   double p10_s = 0, p90_s = 0, p99_s = 0, cv = 0;
   int iters = 0, warmup = 0;
+  uint64_t id = 0;  // which time_op measured it (0: none); set_times passes it to the row
 };
 TimingStats timing_stats(const std::vector<double>& per_iteration_s, int warmup);
 
@@ -160,12 +164,14 @@ class Context {
   bool check_condition(const CheckInfo& info, bool ok_here, const std::string& observed_here = "",
                        const std::string& expected_text = "");
 
-  // Rank 0 writes; other ranks ignore.
+  // Rank 0 writes; other ranks ignore. A timed row also gets the per-rank lines of the time_op
+  // before it in the ranks CSV, and a progress line when one rank is clearly late (straggler).
   void perf(const PerfRow& row);
 
   // Times `op` OSU-style: `warmup` untimed calls, then per iteration a barrier on `comm` and one
   // timed call (Backend::measure: wall clock on the host, cudaEvents on the GPU). An iteration's
-  // time is the maximum over all ranks of the world (collective).
+  // time is the maximum over all ranks of the world (collective). Each rank's own times and barrier
+  // waits go to rank 0 for the per-rank lines of the next perf row (core/rank_timing.h).
   TimingStats time_op(Comm& comm, int warmup, int iters, const std::function<void()>& op);
 
   // Maximum / sum over the world of a per-rank value (collective, host side).
@@ -187,6 +193,11 @@ class Context {
   friend int suite_main_impl(int, char**, const struct Suite&);
   std::unique_ptr<Reports> reports_;
   std::chrono::steady_clock::time_point start_;
+  // Rank 0: the per-rank timing of the last few time_op calls by TimingStats::id, until their row
+  // is written (a suite may time several operations before it writes their rows).
+  std::map<uint64_t, std::vector<RankTiming>> pending_ranks_;
+  uint64_t next_timing_id_ = 1;
+  std::set<std::string> stragglers_said_;  // "op rank": one straggler line per op and rank
 };
 
 struct Suite {

@@ -157,3 +157,30 @@ eta_run "$(( $(date +%s) + 86400 ))" $TMP_ROOT/eta-ok.log
 expect "coll progress lines count the steps with an ETA; a far deadline gives no warning" \
   "exit 0, '[1/16, ETA' .. '[16/16, ETA 0s]', no warning" \
   eval '[ $RC = 0 ] && grep -q "\[1/16, ETA [0-9hms]*\]$" $LOG && grep -q "\[16/16, ETA 0s\]$" $LOG && ! grep -q warning $LOG'
+
+# Per-rank timing: rank 2 of 4 takes 8x as long in every collective (--test-slow-rank 2:8). The
+# ranks CSV has a line per rank for every timed row, and rank 2 has the highest straggler score on
+# (nearly) all of them; the straggler progress lines name rank 2 and its node, and no other rank.
+run_mpi 4 $TMP_ROOT/straggler.log "$COLL" --backend host --ops all_reduce,all_gather -b 4K -e 1M -f 4 -n 10 -w 2 \
+  --out $TMP_ROOT/straggler --test-slow-rank 2:8
+rk=$(ls $TMP_ROOT/straggler/*-ranks.csv 2>/dev/null | head -1)
+expect "coll --test-slow-rank 2:8: straggler lines name rank 2 (node), no other rank" \
+  "exit 0, 'straggler: rank 2 (node ...) entered last in N of 10 iterations', none for another rank" \
+  eval '[ $RC = 0 ] && grep -q "straggler: rank 2 (node [^)]*) entered last in [0-9]* of 10 iterations, +" $LOG &&
+        ! grep "straggler: rank" $LOG | grep -qv "straggler: rank 2 "'
+expect "coll ranks CSV: 4 lines per timed row, rank 2 the top straggler score on >= 90% of rows, end-of-run line" \
+  "rows = 4 x perf rows; rank 2 max score; '# end_of_run=complete'" \
+  eval '[ -n "$rk" ] && p=$(perf_csv $TMP_ROOT/straggler) &&
+        [ "$(csvq $rk --count --where rank!=)" = "$(( 4 * $(csvq $p --count --where time_med_us!=) ))" ] &&
+        tail -1 $rk | grep -q "^# end_of_run=complete" &&
+        python3 -c "import csv,sys,collections
+best=collections.defaultdict(lambda:(-1,None))
+for r in csv.DictReader(l for l in open(sys.argv[1]) if not l.startswith(\"#\")):
+    k=(r[\"op\"],r[\"case\"],r[\"in_place\"]); s=float(r[\"straggler_score\"])
+    if s>best[k][0]: best[k]=(s,r[\"rank\"])
+top=sum(1 for s,rank in best.values() if rank==\"2\")
+sys.exit(not (len(best)>=10 and top>=0.9*len(best)))" $rk'
+run_mpi 4 $TMP_ROOT/nostraggler.log "$COLL" --backend host --ops all_reduce -b 4K -e 1M -f 4 -n 10 -w 2 \
+  --out $TMP_ROOT/nostraggler
+expect "coll without a slow rank names no straggler" "exit 0, no 'straggler:' line" \
+  eval '[ $RC = 0 ] && ! grep -q "straggler:" $LOG'

@@ -295,7 +295,7 @@ assert len(joined) >= len(fails) and (joined.validation_failures_perf >= 1).all(
 EOF
 expect "report --tidy: one tidy CSV that pandas.read_csv loads with no options" \
   "exit 0, every row, metadata columns, failing_ranks text, checks join perf on (run_id, op, bytes)" \
-  eval '[ $RC = 0 ] && /usr/bin/python3 $T/tidy_check.py $T/tidy.csv $T/twonode/*.csv $T/A/r1/*.csv'
+  eval '[ $RC = 0 ] && /usr/bin/python3 $T/tidy_check.py $T/tidy.csv $T/twonode/*-perf.csv $T/twonode/*-checks.csv $T/A/r1/*-perf.csv $T/A/r1/*-checks.csv'
 expect "report: failing ranks listed with their nodes; the verdict banner says FAIL" \
   "'2 (n2)' in the failed-check table, banner FAIL with the failed checks" \
   eval 'grep -q "<td>2 (n2)</td>" $T/tidy.html && grep -q "<p id=\"verdict\" class=\"fail\".*Verdict: FAIL .* checks: [1-9][0-9]* of" $T/tidy.html'
