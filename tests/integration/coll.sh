@@ -180,7 +180,8 @@ for r in csv.DictReader(l for l in open(sys.argv[1]) if not l.startswith(\"#\"))
     if s>best[k][0]: best[k]=(s,r[\"rank\"])
 top=sum(1 for s,rank in best.values() if rank==\"2\")
 sys.exit(not (len(best)>=10 and top>=0.9*len(best)))" $rk'
-run_mpi 4 $TMP_ROOT/nostraggler.log "$COLL" --backend host --ops all_reduce -b 4K -e 1M -f 4 -n 10 -w 2 \
+# (2 ranks on the 2 cores: with 4, the OS scheduler itself can keep one rank late for a while.)
+run_mpi 2 $TMP_ROOT/nostraggler.log "$COLL" --backend host --ops all_reduce -b 4K -e 1M -f 4 -n 10 -w 2 \
   --out $TMP_ROOT/nostraggler
 expect "coll without a slow rank names no straggler" "exit 0, no 'straggler:' line" \
   eval '[ $RC = 0 ] && ! grep -q "straggler:" $LOG'
