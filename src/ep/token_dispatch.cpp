@@ -91,20 +91,28 @@ TokenExchange token_exchange(const DispatchPlan& plan, const std::vector<size_t>
   return x;
 }
 
-CollArgs dispatch_args(const TokenExchange& x, DType dtype, void* tokens, void* expert_rows) {
+namespace {
+
+// One all-to-all-v of rows: what each peer gets from `send` and where each peer's rows land in `recv`.
+CollArgs rows_exchange(DType dtype, void* send, void* recv, const std::vector<size_t>& send_counts,
+                       const std::vector<size_t>& send_displs, const std::vector<size_t>& recv_counts,
+                       const std::vector<size_t>& recv_displs) {
   CollArgs a;
-  a.kind = CollKind::all_to_allv, a.dtype = dtype, a.send = tokens, a.recv = expert_rows;
-  a.send_counts = x.send_counts, a.send_displs = x.send_displs;
-  a.recv_counts = x.recv_counts, a.recv_displs = x.recv_displs;
+  a.kind = CollKind::all_to_allv, a.dtype = dtype, a.send = send, a.recv = recv;
+  a.send_counts = send_counts, a.send_displs = send_displs;
+  a.recv_counts = recv_counts, a.recv_displs = recv_displs;
   return a;
 }
 
+}  // namespace
+
+CollArgs dispatch_args(const TokenExchange& x, DType dtype, void* tokens, void* expert_rows) {
+  return rows_exchange(dtype, tokens, expert_rows, x.send_counts, x.send_displs, x.recv_counts, x.recv_displs);
+}
+
+// The combine is the dispatch transposed: expert rows go back whence they came.
 CollArgs combine_args(const TokenExchange& x, DType dtype, void* tokens, void* expert_rows) {
-  CollArgs a;
-  a.kind = CollKind::all_to_allv, a.dtype = dtype, a.send = expert_rows, a.recv = tokens;
-  a.send_counts = x.recv_counts, a.send_displs = x.recv_displs;
-  a.recv_counts = x.send_counts, a.recv_displs = x.send_displs;
-  return a;
+  return rows_exchange(dtype, expert_rows, tokens, x.recv_counts, x.recv_displs, x.send_counts, x.send_displs);
 }
 
 double dispatch_element(const MoeRouting& routing, const DispatchPlan& plan, int hidden, size_t i) {
