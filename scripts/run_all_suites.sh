@@ -9,7 +9,7 @@ export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
 declare -A ARGS=([coll]="-b 8 -e 1M -f 4 -n 5 -w 2")
 status=0
 summary=()
-for suite in coll ddp fsdp ep ckpt; do
+for suite in coll ddp fsdp ep ckpt p2p; do
   exe=$BIN/dtbench-$suite
   [ -x "$exe" ] || continue
   echo "== dtbench-$suite ($NP ranks, host backend)"

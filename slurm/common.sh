@@ -13,7 +13,7 @@
 #   RESULTS       results folder of this job (default: $RESULTS_ROOT/$SLURM_JOB_ID)
 #   SUITES        suites to run (default set by each script); a suite whose binary is missing is skipped
 #   DTBENCH_ARGS  flags for every suite (e.g. "-n 50 -w 10 --timeout 600")
-#   COLL_ARGS, DDP_ARGS, FSDP_ARGS, EP_ARGS, CKPT_ARGS   per-suite flags (defaults below)
+#   COLL_ARGS, DDP_ARGS, FSDP_ARGS, EP_ARGS, CKPT_ARGS, P2P_ARGS   per-suite flags (defaults below)
 #   THRESHOLDS    thresholds CSV for dtbench-accept after the suites (default none: no acceptance)
 #   ACCEPT_ARGS   extra dtbench-accept flags (e.g. --allow-missing)
 #   REPORT        1: write $RESULTS/report.html with dtbench-report (default 1)
@@ -64,6 +64,7 @@ DDP_ARGS=${DDP_ARGS:-}
 FSDP_ARGS=${FSDP_ARGS:-}
 EP_ARGS=${EP_ARGS:-}
 CKPT_ARGS=${CKPT_ARGS:-}
+P2P_ARGS=${P2P_ARGS:-}
 
 case $LAUNCHER in srun | mpirun) ;; *) echo "dtbench: LAUNCHER must be srun or mpirun, got '$LAUNCHER'" >&2; exit 2 ;; esac
 case $BACKEND in auto | host | nccl) ;; *) echo "dtbench: BACKEND must be auto, host or nccl, got '$BACKEND'" >&2; exit 2 ;; esac
@@ -137,7 +138,7 @@ dt_on_term() {
 dt_suite_args() {
   case $1 in
     coll) echo "$COLL_ARGS" ;; ddp) echo "$DDP_ARGS" ;; fsdp) echo "$FSDP_ARGS" ;;
-    ep) echo "$EP_ARGS" ;; ckpt) echo "$CKPT_ARGS" ;; *) echo "" ;;
+    ep) echo "$EP_ARGS" ;; ckpt) echo "$CKPT_ARGS" ;; p2p) echo "$P2P_ARGS" ;; *) echo "" ;;
   esac
 }
 

@@ -145,6 +145,16 @@ class NcclComm : public Comm {
       case CollKind::broadcast:
         nccl_check(ncclBroadcast(a.send ? a.send : a.recv, a.recv, a.count, t, a.root, comm_, stream_), "ncclBroadcast");
         break;
+      case CollKind::send_recv:
+        nccl_check(ncclGroupStart(), "ncclGroupStart");
+        for (const PeerTransfer& x : a.transfers) {
+          if (x.direction == PeerTransfer::send)
+            nccl_check(ncclSend(x.buf, x.count, t, x.peer, comm_, stream_), "ncclSend");
+          else
+            nccl_check(ncclRecv(x.buf, x.count, t, x.peer, comm_, stream_), "ncclRecv");
+        }
+        nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+        break;
       case CollKind::barrier:
         nccl_check(ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier");
         break;

@@ -23,6 +23,7 @@ const char* coll_name(CollKind kind) {
     case CollKind::all_to_allv: return "all_to_allv";
     case CollKind::broadcast: return "broadcast";
     case CollKind::barrier: return "barrier";
+    case CollKind::send_recv: return "send_recv";
   }
   return "?";
 }
@@ -35,6 +36,17 @@ void check_coll_args(const CollArgs& a, int n) {
     if (a.send_counts.size() != un || a.send_displs.size() != un || a.recv_counts.size() != un ||
         a.recv_displs.size() != un)
       throw InputError("all_to_allv: counts/displacements must have one entry per rank");
+  }
+  if (a.kind == CollKind::send_recv) {
+    // Two sends (or receives) to one peer in one group would be matched in issue order by MPI but
+    // not necessarily by NCCL: refuse them rather than depend on it.
+    std::vector<int> seen(2 * size_t(n), 0);
+    for (const PeerTransfer& t : a.transfers) {
+      if (t.peer < 0 || t.peer >= n)
+        throw InputError("send_recv: peer " + std::to_string(t.peer) + " is outside the communicator");
+      if (seen[2 * size_t(t.peer) + (t.direction == PeerTransfer::send ? 0 : 1)]++)
+        throw InputError("send_recv: two transfers in one direction to peer " + std::to_string(t.peer));
+    }
   }
 }
 
@@ -126,6 +138,7 @@ void Comm::run(const CollArgs& args) {
 
 RequestPtr Comm::start(const CollArgs& args) {
   check_coll_args(args, size_);
+  if (args.kind == CollKind::send_recv) throw InputError("send_recv has only the blocking form (Comm::run)");
   uint64_t call = seq_;
   bool skip = should_skip(args.kind);
   ++seq_;

@@ -4,7 +4,11 @@
 // NCCL so that the same suite code is correct on both:
 //  * counts are in elements; pointers are memory of the backend's space (Buffer::at);
 //  * in place: all_reduce send == recv; reduce_scatter recv == send + rank*recvcount;
-//    all_gather send == recv + rank*sendcount; all_to_all has no in-place form (as in NCCL).
+//    all_gather send == recv + rank*sendcount; all_to_all has no in-place form (as in NCCL);
+//  * send_recv is a group of point-to-point transfers issued together and completed together
+//    (ncclGroupStart, ncclSend/ncclRecv, ncclGroupEnd; MPI_Isend/MPI_Irecv, MPI_Waitall). Every
+//    rank of the communicator calls it, with no transfers when it sits a round out, so that the
+//    watchdog's call numbers stay in step; it has only the blocking form.
 // Blocking calls and the wait() of non-blocking ones are watched by the watchdog (runtime.h).
 #include <cstddef>
 #include <memory>
@@ -19,8 +23,17 @@ namespace dtbench {
 enum class RedOp { sum, avg };
 const char* redop_name(RedOp op);
 
-enum class CollKind { all_reduce, reduce_scatter, all_gather, all_to_all, all_to_allv, broadcast, barrier };
+enum class CollKind { all_reduce, reduce_scatter, all_gather, all_to_all, all_to_allv, broadcast, barrier, send_recv };
 const char* coll_name(CollKind kind);
+
+// One point-to-point transfer of a send_recv: `count` elements to or from rank `peer` of the
+// communicator. A send reads `buf`, a receive writes it.
+struct PeerTransfer {
+  enum Direction { send, recv } direction = send;
+  int peer = 0;
+  void* buf = nullptr;
+  size_t count = 0;
+};
 
 struct CollArgs {
   CollKind kind = CollKind::all_reduce;
@@ -35,6 +48,8 @@ struct CollArgs {
   bool accumulate_fp32 = false;
   // all_to_allv only, elements per peer (size = comm size).
   std::vector<size_t> send_counts, send_displs, recv_counts, recv_displs;
+  // send_recv only: the transfers of this rank (at most one send and one receive per peer).
+  std::vector<PeerTransfer> transfers;
 };
 
 // A started collective. wait() blocks (watched) until it completes; test() polls.

@@ -1,5 +1,6 @@
 #include "core/comm_mpi.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <functional>
@@ -30,6 +31,9 @@ MPI_Op sum_op(DType dt) {
   return op;
 }
 
+// The tag of send_recv's messages (collectives do not use tags, so any fixed value will do).
+constexpr int kSendRecvTag = 7100;
+
 MPI_Datatype mpi_type(DType dt) { return dt == DType::f32 ? MPI_FLOAT : MPI_UINT16_T; }
 
 int as_int(size_t n, const char* what) {
@@ -54,6 +58,7 @@ struct MpiCollective {
   std::function<void()> finish;
   std::vector<float> wide_send, wide_recv;  // fp32 staging for accumulate_fp32
   std::vector<unsigned char> in_place_output;  // in-place reduce-scatter: the own shard's result
+  std::vector<MPI_Request> transfer_requests;  // send_recv: one per transfer
 };
 
 // Recycles MpiCollective objects of one communicator, so the staging vectors (in-place
@@ -266,6 +271,28 @@ class MpiComm : public Comm {
           else MPI_Barrier(comm);
         };
         break;
+      case CollKind::send_recv: {
+        // Receives are posted before sends so that a rendezvous send never waits for its match
+        // to be posted; all complete together, as an NCCL group does.
+        std::vector<PeerTransfer> transfers = a.transfers;
+        std::stable_partition(transfers.begin(), transfers.end(),
+                              [](const PeerTransfer& t) { return t.direction == PeerTransfer::recv; });
+        for (const PeerTransfer& t : transfers) as_int(t.count, "send_recv");
+        MpiCollective* self = c.get();
+        c->issue = [=](MPI_Request*) {
+          std::vector<MPI_Request>& reqs = self->transfer_requests;
+          reqs.assign(transfers.size(), MPI_REQUEST_NULL);
+          for (size_t i = 0; i < transfers.size(); ++i) {
+            const PeerTransfer& t = transfers[i];
+            if (t.direction == PeerTransfer::recv)
+              MPI_Irecv(t.buf, int(t.count), type, t.peer, kSendRecvTag, comm, &reqs[i]);
+            else
+              MPI_Isend(t.buf, int(t.count), type, t.peer, kSendRecvTag, comm, &reqs[i]);
+          }
+          MPI_Waitall(int(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE);
+        };
+        break;
+      }
     }
     return c;
   }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/error.h"
 
@@ -128,7 +129,7 @@ std::string make_run_id() {
 }
 
 Reports::Reports(const std::string& suite, const std::string& run_id, int world_size, const std::string& backend,
-                 const Paths& paths, const Metadata& md)
+                 const Paths& paths, const Metadata& md, const std::vector<Table>& tables)
     : suite_(suite), run_id_(run_id), backend_(backend), world_size_(world_size) {
   std::string base = paths.out_dir + "/" + suite + "-" + run_id;
   std::string checks = paths.checks.empty() ? base + "-checks.csv" : paths.checks;
@@ -138,46 +139,75 @@ Reports::Reports(const std::string& suite, const std::string& run_id, int world_
     if (::access(paths.out_dir.c_str(), F_OK) != 0) created_dir_ = paths.out_dir;
     ensure_writable_dir(paths.out_dir, "--out");
   }
+  std::vector<std::string> all = {checks, perf, ranks};
+  for (const Table& t : tables) all.push_back(table_path_for(perf, t.name));
   // Refuse before creating anything, so a refused run writes nothing.
-  for (const std::string& p : {checks, perf, ranks})
+  for (const std::string& p : all)
     if (::access(p.c_str(), F_OK) == 0) throw InputError(p + ": file exists; dtbench never overwrites results");
   Metadata full = md;
   full.insert(full.begin(), {"run_id", run_id});
   full.insert(full.begin() + 1, {"suite", suite});
-  checks_ = std::make_unique<CsvWriter>(checks, full, kCheckColumns);
+  std::vector<std::string> created;
   try {
+    checks_ = std::make_unique<CsvWriter>(checks, full, kCheckColumns);
+    created.push_back(checks);
     perf_ = std::make_unique<CsvWriter>(perf, full, kPerfColumns);
+    created.push_back(perf);
     ranks_ = std::make_unique<CsvWriter>(ranks, full, kRankColumns);
+    created.push_back(ranks);
+    for (const Table& t : tables) {
+      std::vector<std::string> columns = {"run_id", "suite", "backend", "ranks"};
+      columns.insert(columns.end(), t.columns.begin(), t.columns.end());
+      const std::string path = table_path_for(perf, t.name);
+      tables_.emplace_back(t.name, std::make_unique<CsvWriter>(path, full, columns));
+      created.push_back(path);
+    }
   } catch (...) {
     // Nothing written means nothing: the files just created go too (they held only a header).
-    checks_.reset();
-    std::remove(checks.c_str());
-    if (perf_) {
-      perf_.reset();
-      std::remove(perf.c_str());
-    }
+    checks_.reset(), perf_.reset(), ranks_.reset();
+    tables_.clear();
+    for (const std::string& p : created) std::remove(p.c_str());
     throw;
   }
 }
 
-std::string Reports::ranks_path_for(const std::string& perf_path) {
+std::string Reports::ranks_path_for(const std::string& perf_path) { return table_path_for(perf_path, "ranks"); }
+
+std::string Reports::table_path_for(const std::string& perf_path, const std::string& name) {
   const std::string perf_suffix = "-perf.csv";
   if (perf_path.size() > perf_suffix.size() &&
       perf_path.compare(perf_path.size() - perf_suffix.size(), perf_suffix.size(), perf_suffix) == 0)
-    return perf_path.substr(0, perf_path.size() - perf_suffix.size()) + "-ranks.csv";
+    return perf_path.substr(0, perf_path.size() - perf_suffix.size()) + "-" + name + ".csv";
   if (perf_path.size() > 4 && perf_path.compare(perf_path.size() - 4, 4, ".csv") == 0)
-    return perf_path.substr(0, perf_path.size() - 4) + "-ranks.csv";
-  return perf_path + "-ranks.csv";
+    return perf_path.substr(0, perf_path.size() - 4) + "-" + name + ".csv";
+  return perf_path + "-" + name + ".csv";
+}
+
+void Reports::table_row(const std::string& name, const std::vector<std::string>& fields) {
+  for (auto& t : tables_)
+    if (t.first == name) {
+      auto f = prefix();
+      f.insert(f.end(), fields.begin(), fields.end());
+      t.second->row(f);
+      return;
+    }
+  throw std::logic_error("Reports::table_row: no table " + name);
+}
+
+std::string Reports::table_path(const std::string& name) const {
+  for (auto& t : tables_)
+    if (t.first == name) return t.second->path();
+  return "";
 }
 
 void Reports::discard() {
-  const std::string checks = checks_->path(), perf = perf_->path(), ranks = ranks_->path();
+  std::vector<std::string> paths = {checks_->path(), perf_->path(), ranks_->path()};
+  for (auto& t : tables_) paths.push_back(t.second->path());
   checks_.reset();
   perf_.reset();
   ranks_.reset();
-  std::remove(checks.c_str());
-  std::remove(perf.c_str());
-  std::remove(ranks.c_str());
+  tables_.clear();
+  for (const std::string& p : paths) std::remove(p.c_str());
   if (!created_dir_.empty()) ::rmdir(created_dir_.c_str());  // fails, harmlessly, unless empty
 }
 
@@ -185,6 +215,7 @@ void Reports::end_of_run(const std::string& verdict) {
   checks_->end_of_run(verdict);
   perf_->end_of_run(verdict);
   ranks_->end_of_run(verdict);
+  for (auto& t : tables_) t.second->end_of_run(verdict);
 }
 
 std::vector<std::string> Reports::prefix() const {

@@ -92,16 +92,28 @@ class Reports {
   struct Paths {
     std::string out_dir, checks, perf;  // checks/perf empty: <out_dir>/<suite>-<stamp>-{checks,perf}.csv
   };
+  // A suite's own table (dtbench-p2p's links): `name` makes the file X-<name>.csv beside the perf
+  // CSV; its columns follow the four identity columns (run_id, suite, backend, ranks).
+  struct Table {
+    std::string name;
+    std::vector<std::string> columns;
+  };
   // The ranks CSV beside a perf CSV: X-perf.csv -> X-ranks.csv, else X.csv -> X-ranks.csv.
   static std::string ranks_path_for(const std::string& perf_path);
-  // Opens both files on rank 0. Throws InputError (naming the path) if a file exists or the directory
-  // is not writable. Call only on rank 0.
+  // The same for any table name ("ranks", "links").
+  static std::string table_path_for(const std::string& perf_path, const std::string& name);
+  // Opens every file on rank 0. Throws InputError (naming the path) if a file exists or the
+  // directory is not writable; then nothing is left behind. Call only on rank 0.
   Reports(const std::string& suite, const std::string& run_id, int world_size, const std::string& backend,
-          const Paths& paths, const Metadata& md);
+          const Paths& paths, const Metadata& md, const std::vector<Table>& tables = {});
   void check(const CheckRow& r);
   void perf(const PerfRow& r);
   // The per-rank lines of perf row `r` (its identity columns repeated on each).
   void ranks(const PerfRow& r, const std::vector<RankRow>& rows);
+  // A row of the suite's table `name` (its fields after the identity columns). Throws
+  // std::logic_error for a table the suite did not declare.
+  void table_row(const std::string& name, const std::vector<std::string>& fields);
+  std::string table_path(const std::string& name) const;
   int failed_checks() const { return failed_; }
   int total_checks() const { return total_; }
   // Ends every file with its end-of-run line (the run completed with this verdict: PASS or FAIL).
@@ -120,6 +132,7 @@ class Reports {
   int world_size_;
   std::string created_dir_;  // the --out directory, when this run made it
   std::unique_ptr<CsvWriter> checks_, perf_, ranks_;
+  std::vector<std::pair<std::string, std::unique_ptr<CsvWriter>>> tables_;
   int failed_ = 0, total_ = 0;
 };
 

@@ -224,6 +224,7 @@ TimingStats Context::time_op(Comm& comm, int warmup, int iters, const std::funct
         per_rank[r].own_s.assign(base + iters, base + 2 * iters);
       }
       pending_ranks_[next_timing_id_] = rank_timing(per_rank);
+      last_samples_ = std::move(per_rank);
       while (pending_ranks_.size() > 16) pending_ranks_.erase(pending_ranks_.begin());  // rows never written
     }
   }
@@ -265,6 +266,21 @@ PerfRow metric_row(PerfRow row, const std::string& metric, double value, const s
   row.algbw = row.busbw = -1;
   row.metric = metric, row.value = value, row.unit = unit;
   return row;
+}
+
+std::vector<double> Context::gather_on_root(const std::vector<double>& mine) {
+  ControlScope s("gather_on_root");
+  std::vector<double> all(is_root() ? mine.size() * size_t(run.size) : 0);
+  MPI_Gather(mine.data(), int(mine.size()), MPI_DOUBLE, all.data(), int(mine.size()), MPI_DOUBLE, 0, g_control);
+  return all;
+}
+
+void Context::broadcast_from_root(std::vector<double>& values) {
+  ControlScope s("broadcast_from_root");
+  unsigned long long n = values.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, g_control);
+  values.resize(size_t(n));
+  MPI_Bcast(values.data(), int(n), MPI_DOUBLE, 0, g_control);
 }
 
 double Context::max_over_ranks(double v) {
@@ -367,7 +383,8 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
   if (root) {
     try {
       ctx.reports_ = std::make_unique<Reports>(suite.name, run_id, run.size, backend->name(),
-                                              Reports::Paths{opts.out_dir, opts.checks_csv, opts.perf_csv}, md);
+                                              Reports::Paths{opts.out_dir, opts.checks_csv, opts.perf_csv}, md,
+                                              suite.tables);
     } catch (const InputError& e) {
       problem = e.what();
     } catch (const std::exception& e) {  // e.g. a full disk while writing the header

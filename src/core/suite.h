@@ -174,6 +174,15 @@ class Context {
   // waits go to rank 0 for the per-rank lines of the next perf row (core/rank_timing.h).
   TimingStats time_op(Comm& comm, int warmup, int iters, const std::function<void()>& op);
 
+  // Rank 0: every world rank's own times and barrier waits of the last time_op (empty elsewhere),
+  // for suites that time several concurrent operations at once (dtbench-p2p's pairs of a round).
+  const std::vector<RankSamples>& last_rank_samples() const { return last_samples_; }
+  // Every rank's `mine` (all of the same length) concatenated in rank order on rank 0, empty
+  // elsewhere (collective, over the harness's control communicator, not the one under test).
+  std::vector<double> gather_on_root(const std::vector<double>& mine);
+  // Rank 0's `values` on every rank (collective, control communicator; the length travels too).
+  void broadcast_from_root(std::vector<double>& values);
+
   // Maximum / sum over the world of a per-rank value (collective, host side).
   double max_over_ranks(double v);
   double sum_over_ranks(double v);
@@ -198,6 +207,7 @@ class Context {
   std::map<uint64_t, std::vector<RankTiming>> pending_ranks_;
   uint64_t next_timing_id_ = 1;
   std::set<std::string> stragglers_said_;  // "op rank": one straggler line per op and rank
+  std::vector<RankSamples> last_samples_;  // rank 0: the last time_op's per-rank samples
 };
 
 struct Suite {
@@ -210,6 +220,8 @@ struct Suite {
   // Those of them that may find nothing to act on (an index past the run's last exchange): the suite
   // calls note_fault_applied() where one acts, and a run where none did ends with exit 2.
   std::vector<std::string> faults_that_can_miss;
+  // The suite's own CSV tables beside its perf CSV (dtbench-p2p: "links").
+  std::vector<Reports::Table> tables;
   std::function<void(CLI::App&, CommonOptions&)> add_options;
   std::function<void(const RunInfo&, CommonOptions&)> validate;  // throw InputError; nothing written yet
   std::function<void(Context&)> body;

@@ -1,11 +1,12 @@
 # Per-suite settings of the fault matrix and the multi-node test (sourced).
 # Suites the matrix knows; absent executables are reported as SKIP.
-ALL_SUITES=(coll ddp fsdp ep ckpt)
+ALL_SUITES=(coll ddp fsdp ep ckpt p2p)
 
 # Small, fast arguments that exercise every check of a suite on 4 ranks.
 quick_args() {
   case $1 in
     coll) echo "-b 4K -e 16K -f 4 -n 2 -w 1 -q" ;;
+    p2p) echo "-b 4K -e 16K -f 4 -n 2 -w 1 -q" ;;
     *) echo "-n 2 -w 1 -q" ;;
   esac
 }
@@ -14,6 +15,7 @@ quick_args() {
 long_args() {
   case $1 in
     coll) echo "-b 8 -e 256K -f 2 -n 2 -w 1 -q" ;;
+    p2p) echo "-b 8 -e 256K -f 2 -n 2 -w 1 -q" ;;
     *) quick_args "$1" ;;
   esac
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# dtbench-p2p under mpirun: every schedule covers each link it should and passes on 2-5 ranks; a
+# slow rank is named (and only it); a corrupted or misrouted message fails its check naming the
+# receiver and the sender, whether dtbench or MPI beneath it corrupts it; bad input exits 2.
+source "$(dirname "$0")/../lib.sh"
+P2P=$BIN/dtbench-p2p
+QUICK=(-b 8 -e 64K -f 16 -n 3 -w 1 -q)
+links_csv() { ls "$1"/*-links.csv 2>/dev/null | head -1; }
+
+# The links each schedule must cover, per size: pairs uni n(n-1), bi n(n-1); ring uni n (2 ranks:
+# 2), bi 2n (2 ranks: 2); one_to_all 2(n-1) both ways.
+for np in 2 3 4 5; do
+  out=$TMP_ROOT/np$np
+  run_mpi $np $TMP_ROOT/np$np.log "$P2P" "${QUICK[@]}" --patterns pairs,ring,one_to_all --out "$out"
+  ring_bi=$((np == 2 ? 2 : 2 * np))
+  expect "p2p np=$np every schedule passes and covers its links" \
+    "exit 0, only PASS rows, link counts pairs $((np * (np - 1))), ring $np/$ring_bi, one_to_all $((2 * (np - 1)))" \
+    eval '[ $RC = 0 ] && all_pass $out && l=$(links_csv $out) &&
+          [ "$(csvq $l --count --where pattern=pairs direction=uni bytes=32768)" = $((np * (np - 1))) ] &&
+          [ "$(csvq $l --count --where pattern=pairs direction=bi bytes=32768)" = $((np * (np - 1))) ] &&
+          [ "$(csvq $l --count --where pattern=ring direction=uni bytes=32768)" = $np ] &&
+          [ "$(csvq $l --count --where pattern=ring direction=bi bytes=32768)" = $ring_bi ] &&
+          [ "$(csvq $l --count --where pattern=one_to_all direction=uni bytes=32768)" = $((2 * (np - 1))) ] &&
+          no_rows $l n_wrong!=0 && no_rows $l "GBps<=0" &&
+          csvq $(perf_csv $out) --where op=p2p_pairs metric=rounds "value=$(( np % 2 ? 2 * np : 2 * (np - 1) ))"'
+done
+
+# Every ordered pair appears exactly once among the uni pairs links (no pair measured twice or never).
+out=$TMP_ROOT/np5
+expect "p2p np=5 pairs uni: each ordered pair once" "20 distinct src->dst" \
+  eval '[ "$(csvq $(links_csv $out) --where pattern=pairs direction=uni bytes=32768 --print src_rank,dst_rank | sort -u | wc -l)" = 20 ]'
+
+# bf16 payloads, and the node level refused on one node (bad input: exit 2, nothing written).
+out=$TMP_ROOT/bf16
+run_mpi 3 $TMP_ROOT/bf16.log "$P2P" "${QUICK[@]}" -d bf16 --out "$out"
+expect "p2p np=3 bf16 passes" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && all_pass $out'
+
+# A slow rank (--test-slow-rank 2:8) is the only one named, in the verdict lines and, with
+# --fail-slow, in FAIL rows of the bandwidth checks.
+out=$TMP_ROOT/slow
+run_mpi 4 $TMP_ROOT/slow.log "$P2P" -b 1M -e 1M -n 8 -w 1 --patterns pairs --out "$out" --test-slow-rank 2:8 --fail-slow
+expect "p2p slow rank 2 named, no other" "exit 1; 'slow rank 2' lines, FAIL rows naming rank 2 only" \
+  eval '[ $RC = 1 ] && grep -q "p2p_pairs.uni 1048576B: slow rank 2 (node " $LOG &&
+        ! grep -E "slow rank [013] |slow link" $LOG && f=$(checks_csv $out) &&
+        csvq $f --where check=p2p_pairs.uni.bandwidth status=FAIL failing_ranks=2 culprit=2 &&
+        no_rows $f status=FAIL failing_ranks!=2 && no_rows $f check~^p2p_pairs.uni$ status=FAIL'
+out=$TMP_ROOT/fast
+run_mpi 4 $TMP_ROOT/fast.log "$P2P" -b 1M -e 1M -n 8 -w 1 --patterns pairs --out "$out"
+expect "p2p without a slow rank names none" "exit 0, a 'no slow rank or link' line or at most noise without --fail-slow" \
+  eval '[ $RC = 0 ] && all_pass $out && grep -q "p2p_pairs.uni 1048576B: " $LOG'
+
+# Faults inside dtbench: a flipped element received on rank 1; a misrouted payload sent by rank 3.
+out=$TMP_ROOT/flip
+run_mpi 4 $TMP_ROOT/flip.log "$P2P" -b 4K -e 4K -n 2 -w 0 -q --patterns pairs --direction uni --out "$out" \
+  --inject-fault flip,rank=1,index=9
+expect "p2p flip on rank 1 is caught" "exit 1, FAIL naming rank 1 as receiver, a sender as culprit, links n_wrong" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && csvq $f --where check=p2p_pairs.uni status=FAIL failing_ranks=1 first_index=9 &&
+        csvq $(links_csv $out) --where dst_rank=1 "n_wrong>=1" && no_rows $(links_csv $out) dst_rank!=1 n_wrong!=0'
+out=$TMP_ROOT/misroute
+run_mpi 4 $TMP_ROOT/misroute.log "$P2P" -b 4K -e 4K -n 2 -w 0 -q --out "$out" --inject-fault misroute,rank=3
+expect "p2p misrouted payload from rank 3 is caught" "exit 1, every FAIL row's culprit is 3, rank 3 not among the receivers" \
+  eval '[ $RC = 1 ] && f=$(checks_csv $out) && [ "$(fail_rows $f)" = 4 ] && no_rows $f status=FAIL culprit!=3 &&
+        no_rows $f status=FAIL failing_ranks@=3 && grep -q "culprit 3 (" $LOG'
+
+# Faults beneath dtbench: MPI itself delivers wrong data (the PMPI interposer, op=send: what
+# MPI_Irecv delivers). Call 25 on rank 3 is its first validated receive (warmup 5 + 20 timed).
+if [ -n "${PMPI_FAULT_SO:-}" ] && [ -f "$PMPI_FAULT_SO" ]; then
+  for mode in bitflip,op=send,rank=3,call=25 rotate,op=send,rank=2 truncate,op=send,rank=0 stale,op=send,rank=1; do
+    rank=${mode#*rank=}; rank=${rank%%,*}
+    out=$TMP_ROOT/pmpi-${mode%%,*}
+    run_mpi 4 $TMP_ROOT/pmpi-${mode%%,*}.log -x LD_PRELOAD="$PMPI_FAULT_SO" -x DTBENCH_PMPI_FAULT="$mode" \
+      "$P2P" -b 4K -e 4K -q --patterns pairs --direction uni --out "$out"
+    expect "p2p MPI delivers wrong data ($mode)" "exit 1, FAIL naming receiver rank $rank, a sender as culprit" \
+      eval '[ $RC = 1 ] && f=$(checks_csv $out) && csvq $f --where status=FAIL failing_ranks=$rank culprit!=$rank culprit!= &&
+            no_rows $f status=FAIL failing_ranks!=$rank'
+  done
+else
+  fail "p2p PMPI faults" "PMPI_FAULT_SO not built (make $PMPI_FAULT_SO)"
+fi
+
+# Bad input: one line naming the flag, exit 2, nothing written.
+bad=(
+  "-b 1M -e 1K|--min-bytes"
+  "--patterns pairs,star|--patterns"
+  "--direction sideways|--direction"
+  "--level node|--level node"
+  "--patterns one_to_all --reference 9|--reference 9"
+  "--slow-factor 2|--slow-factor"
+  "--inject-fault drop|--inject-fault"
+)
+for case in "${bad[@]}"; do
+  args=${case%%|*} flag=${case#*|}
+  out=$TMP_ROOT/bad
+  # shellcheck disable=SC2086
+  run_mpi 3 $TMP_ROOT/bad.log "$P2P" $args --out "$out"
+  expect "p2p bad input '$args'" "exit 2, a line naming $flag, nothing written" \
+    eval '[ $RC = 2 ] && grep -q -- "$flag" $LOG && [ ! -e $out ]'
+done
+run_mpi 1 $TMP_ROOT/one.log "$P2P" --out $TMP_ROOT/one
+expect "p2p on one rank is refused" "exit 2, 'at least 2 ranks', nothing written" \
+  eval '[ $RC = 2 ] && grep -q "at least 2 ranks" $LOG && [ ! -e $TMP_ROOT/one ]'
