@@ -160,3 +160,36 @@ run_nodes 2 2 4 "$TMP_ROOT/hang.log" slot "$BIN/dtbench-coll" --ops all_reduce -
 took=$((SECONDS - start))
 expect "multinode watchdog names the rank on the other node" "exit 3 in <= 20 s, 'did not arrive: 3'" \
   eval '[ $RC = 3 ] && [ $took -le 20 ] && grep -q "watchdog.*all_reduce.*ranks that did not arrive: 3" $LOG'
+
+# 5. A slow link: node2's veth shaped to 200 Mbit/s both ways (tc tbf), 3 nodes of one rank. The
+#    pairwise matrix names node2's rank and no other, at rank and at node level (--fail-slow: FAIL
+#    rows on rank 2 only); then a misrouted payload from node1 is a FAIL naming node1's rank as the
+#    culprit on the other nodes.
+P2P=$BIN/dtbench-p2p
+if [ -x "$P2P" ] && command -v tc >/dev/null; then
+  if ip netns exec "$(node_ns 2)" tc qdisc replace dev eth0 root tbf rate 200mbit burst 64kb latency 500ms &&
+     ip netns exec "$TAG-sw" tc qdisc replace dev p2 root tbf rate 200mbit burst 64kb latency 500ms; then
+    for level in rank node; do
+      out=$TMP_ROOT/slowlink-$level
+      run_nodes 3 1 3 "$TMP_ROOT/slowlink-$level.log" node "$P2P" -b 256K -e 256K -n 5 -w 1 --patterns pairs \
+        --direction uni --level $level --fail-slow --out "$out"
+      want=$([ $level = rank ] && echo "slow rank 2 (node node2)" || echo "slow node node2")
+      expect "multinode slow link on node2 ($level level)" "exit 1, '$want', FAIL rows on rank 2 only" \
+        eval '[ $RC = 1 ] && grep -qF "p2p_pairs.uni$([ $level = node ] && echo .node) 262144B: $want:" $LOG &&
+              ! grep -E "slow (rank [01]|node node[01])" $LOG && f=$(checks_csv $out) &&
+              csvq $f --where status=FAIL failing_ranks=2 && no_rows $f status=FAIL failing_ranks!=2'
+    done
+    ip netns exec "$(node_ns 2)" tc qdisc del dev eth0 root
+    ip netns exec "$TAG-sw" tc qdisc del dev p2 root
+  else
+    fail "multinode slow link" "tc tbf on node2's veth failed"
+  fi
+  out=$TMP_ROOT/misroute
+  run_nodes 3 1 3 "$TMP_ROOT/misroute.log" node "$P2P" -b 4K -e 4K -n 2 -w 1 -q --patterns pairs --out "$out" \
+    --inject-fault misroute,rank=1
+  expect "multinode p2p misrouted payload from node1" "exit 1, culprit 1 (node1), receivers 0 and 2" \
+    eval '[ $RC = 1 ] && grep -q "culprit 1 (node1)" $LOG && f=$(checks_csv $out) &&
+          no_rows $f status=FAIL culprit!=1 && no_rows $f status=FAIL failing_ranks@=1'
+else
+  echo "SKIP multinode slow link: $P2P not built or tc (iproute2) missing"
+fi
