@@ -193,3 +193,68 @@ if [ -x "$P2P" ] && command -v tc >/dev/null; then
 else
   echo "SKIP multinode slow link: $P2P not built or tc (iproute2) missing"
 fi
+
+# 6. Isolation (what slurm/dtbench-isolate.sbatch runs, by hand on the namespaces): each node's own
+#    collectives, the node-pair matrix and the whole-job all-reduce, then dtbench-isolate. 3 nodes of
+#    2 ranks: a shaped link on node2 -> node2 SLOW (the pair matrix) and a slowed rank in node0's
+#    own run -> node0 SLOW (its collectives against the other nodes' median), node1 PASS, drain list
+#    "node0 node2"; a flipped element on node1's intra-node run -> node1 CORRUPT with its rank; a
+#    node whose run left nothing -> MISSING. The nodes' own runs go one after the other here (on a
+#    cluster they run at once, on separate machines; here they would share two cores) and
+#    dtbench-isolate gets --slow-factor 0.25 for this shared machine's noise.
+ISO=$BIN/dtbench-isolate
+# run_on NODE LOG EXE ARGS...: 2 ranks on that one node (mpirun in node0; ranks started by the agent).
+run_on() {
+  local node=$1 log=$2 hf=$TMP_ROOT/hosts.on$1
+  shift 2
+  echo "$(addr "$node") slots=2" >"$hf"
+  timeout -k 5 120 ip netns exec "$(node_ns 0)" unshare --uts -- bash -c 'hostname node0; exec "$@"' _ \
+    mpirun --hostfile "$hf" -np 2 --bind-to none --oversubscribe \
+    --mca plm_rsh_agent "$AGENT" --mca pml ob1 --mca btl self,vader,tcp \
+    --mca btl_tcp_if_include "$SUBNET/24" --mca oob_tcp_if_include "$SUBNET/24" \
+    --wdir "$ROOT" -x OMPI_MCA_mpi_yield_when_idle "$@" >"$log" 2>&1
+}
+if [ -x "$ISO" ] && [ -x "$P2P" ] && command -v tc >/dev/null; then
+  isolate_job() {  # isolate_job DIR SHAPE(0|1) INTRA_FAULT_NODE(-1: none) SKIP_NODE(-1: none) SLOW_NODE(-1: none)
+    local dir=$1 shape=$2 fault_node=$3 skip=$4 slow=$5 n extra
+    mkdir -p "$dir"
+    printf 'node0\nnode1\nnode2\n' >"$dir/nodes.txt"
+    for n in 0 1 2; do
+      [ "$n" = "$skip" ] && continue
+      extra=()
+      [ "$n" = "$fault_node" ] && extra=(--inject-fault flip,rank=1,op=all_reduce,index=5)
+      [ "$n" = "$slow" ] && extra=(--test-slow-rank 0:8)
+      run_on $n "$dir/intra-$n.log" "$BIN/dtbench-coll" --ops all_reduce,all_gather -b 64K -e 256K -f 4 -n 5 -w 1 -q \
+        --out "$dir/intra/node$n" "${extra[@]}"
+    done
+    if [ "$shape" = 1 ]; then
+      ip netns exec "$(node_ns 2)" tc qdisc replace dev eth0 root tbf rate 200mbit burst 64kb latency 500ms
+      ip netns exec "$TAG-sw" tc qdisc replace dev p2 root tbf rate 200mbit burst 64kb latency 500ms
+    fi
+    run_nodes 3 2 6 "$dir/pairs.log" slot "$P2P" -b 256K -e 256K -n 5 -w 1 --level node --patterns pairs --direction uni \
+      --fail-slow --out "$dir/pairs"
+    run_nodes 3 2 6 "$dir/world.log" slot "$BIN/dtbench-coll" --ops all_reduce -b 64K -e 64K -n 2 -w 1 -q --out "$dir/world"
+    if [ "$shape" = 1 ]; then
+      ip netns exec "$(node_ns 2)" tc qdisc del dev eth0 root
+      ip netns exec "$TAG-sw" tc qdisc del dev p2 root
+    fi
+    timeout 60 "$ISO" "$dir" --nodes-file "$dir/nodes.txt" --drain "$dir/drain.txt" --slow-factor 0.25 >"$dir/isolate.txt" 2>&1
+    RC=$? LOG=$dir/isolate.txt
+  }
+  isolate_job $TMP_ROOT/iso-slow 1 -1 -1 0
+  expect "isolate: shaped link on node2, slowed node0 -> both SLOW, node1 PASS" \
+    "exit 1, node2: SLOW (node pairs), node0: SLOW (intra-node), drain.txt = node0 node2" \
+    eval '[ $RC = 1 ] && grep -q "^node node0: SLOW (SLOW: intra-node all_" $LOG && ! grep "^node node0:" $LOG | grep -q "node pairs" &&
+          grep -q "^node node1: PASS$" $LOG && grep -q "^node node2: SLOW (SLOW: node pairs p2p_pairs.uni.node.bandwidth" $LOG &&
+          ! grep "^node node2:" $LOG | grep -q "intra-node" && [ "$(paste -sd" " $TMP_ROOT/iso-slow/drain.txt)" = "node0 node2" ]'
+  isolate_job $TMP_ROOT/iso-corrupt 0 1 -1 -1
+  expect "isolate: flipped element on node1 -> node1 CORRUPT with its rank" "exit 1, node1: CORRUPT ... ranks 1, others PASS" \
+    eval '[ $RC = 1 ] && grep -q "^node node1: CORRUPT (CORRUPT: intra-node all_reduce.* wrong on ranks 1" $LOG &&
+          grep -q "^node node0: PASS$" $LOG && grep -q "^node node2: PASS$" $LOG && [ "$(cat $TMP_ROOT/iso-corrupt/drain.txt)" = node1 ]'
+  isolate_job $TMP_ROOT/iso-missing 0 -1 0 -1
+  expect "isolate: a node whose run wrote nothing -> MISSING" "exit 1, node0: MISSING, node1/node2 PASS" \
+    eval '[ $RC = 1 ] && grep -q "^node node0: MISSING (MISSING: intra-node run: .*no such directory" $LOG &&
+          grep -q "^node node1: PASS$" $LOG && grep -q "^node node2: PASS$" $LOG'
+else
+  echo "SKIP multinode isolation: $ISO or $P2P not built, or tc missing"
+fi

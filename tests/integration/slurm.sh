@@ -203,13 +203,13 @@ wait_job "$J_ALL"
 # A clean run of every suite under Slurm passes: each suite's summary line says PASS (SKIP exactly
 # when its binary is missing), the job exits 0 with the PASS verdict and writes report.html.
 expect "slurm run-all: every suite PASS (SKIP when missing), exit 0, PASS verdict" \
-  "coll..ckpt PASS or SKIP, exit 0, 'dtbench all: PASS', report.html" \
+  "coll..p2p PASS or SKIP, exit 0, 'dtbench all: PASS', report.html" \
   eval 'grep -q "^dtbench-coll: PASS" $LOG && [ -s $RES/$J_ALL/report.html ] &&
-        for s in ddp fsdp ep ckpt; do
+        for s in ddp fsdp ep ckpt p2p; do
           if [ -x $BIN/dtbench-$s ]; then grep -q "^dtbench-$s: PASS" $LOG; else grep -q "^dtbench-$s: SKIP" $LOG; fi || exit 1
         done &&
-        ! grep -q "^dtbench-[a-z]*: FAIL" $LOG && [ "$RC" = 0 ] && grep -q "^dtbench all: PASS" $LOG'
-grep -E "^dtbench-[a-z]*: (PASS|FAIL|SKIP)" $LOG | sed 's/^/   run-all: /'
+        ! grep -q "^dtbench-[a-z0-9]*: FAIL" $LOG && [ "$RC" = 0 ] && grep -q "^dtbench all: PASS" $LOG'
+grep -E "^dtbench-[a-z0-9]*: (PASS|FAIL|SKIP)" $LOG | sed 's/^/   run-all: /'
 
 wait_job "$J_FAULT"
 expect "slurm run-all with a flipped element: exit 1, coll FAIL, acceptance FAIL" "exit 1, 'dtbench-coll: FAIL (exit 1', accept FAIL naming node" \
@@ -308,5 +308,24 @@ else
   expect "slurm two nodes: a fault on rank 2 blames slurmd node n2, not n1" "exit 1, node n2: FAIL, node n1: PASS" \
     eval '[ "$RC" = 1 ] && grep -q "^node n2: FAIL" $RES/$J_MULTI_FAULT/accept.txt &&
           grep -q "^node n1: PASS" $RES/$J_MULTI_FAULT/accept.txt'
+  # Isolation in one job: both nodes' own collectives at once (one step each), the node-pair
+  # matrix, the whole-job all-reduce, then one verdict per node and the drain list.
+  export INTRA_ARGS="--ops all_reduce,all_gather -b 64K -e 256K -f 4 -n 3 -w 1" PAIRS_ARGS="-b 64K -e 64K -n 3 -w 1 -q"
+  export WORLD_ARGS="-b 64K -e 64K -n 2 -w 1"
+  submit J_ISO --output="$OUTPAT" -N 2 --ntasks-per-node=2 --gpus-per-node=2 --time=3 slurm/dtbench-isolate.sbatch
+  export WORLD_ARGS="-b 64K -e 64K -n 2 -w 1 --inject-fault flip,rank=2,op=all_reduce,index=3"
+  submit J_ISO_FAULT --output="$OUTPAT" -N 2 --ntasks-per-node=2 --gpus-per-node=2 --time=3 slurm/dtbench-isolate.sbatch
+  unset INTRA_ARGS PAIRS_ARGS WORLD_ARGS
+  wait_job "$J_ISO"
+  expect "slurm isolate on two nodes: every step ran, both nodes PASS, empty drain list" \
+    "exit 0, intra/n1 intra/n2 pairs world reports, 'node n1: PASS', 'node n2: PASS', drain.txt empty" \
+    eval '[ "$RC" = 0 ] && all_pass $RES/$J_ISO/intra/n1 && all_pass $RES/$J_ISO/intra/n2 && all_pass $RES/$J_ISO/pairs &&
+          all_pass $RES/$J_ISO/world && grep -q "^node n1: PASS$" $LOG && grep -q "^node n2: PASS$" $LOG &&
+          [ -e $RES/$J_ISO/drain.txt ] && [ ! -s $RES/$J_ISO/drain.txt ] && grep -q "^# rank_map=n2:0-1$" $(perf_of $RES/$J_ISO/intra/n2)'
+  wait_job "$J_ISO_FAULT"
+  expect "slurm isolate: wrong data on rank 2 in the whole-job all-reduce -> n2 CORRUPT, n1 PASS" \
+    "exit 1, 'node n2: CORRUPT (... ranks 2', 'node n1: PASS', drain.txt = n2" \
+    eval '[ "$RC" = 1 ] && grep -q "^node n2: CORRUPT (CORRUPT: whole-job all-reduce all_reduce.* wrong on ranks 2" $LOG &&
+          grep -q "^node n1: PASS$" $LOG && [ "$(cat $RES/$J_ISO_FAULT/drain.txt)" = n2 ]'
   stop_daemons
 fi
