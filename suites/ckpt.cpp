@@ -636,6 +636,11 @@ void validate_options(const RunInfo& run, CommonOptions& opts) {
   g.load = layout_of(g.load_tp ? g.load_tp : g.tp, g.load_pp ? g.load_pp : g.pp,
                      g.load_fsdp == "same" ? g.fsdp : g.load_fsdp == "on",
                      g.load_optimizer == "same" ? g.optimizer : g.load_optimizer, lsplit, "load-");
+  // A burn-in saves the same steps in every window: into a fresh temporary directory each time by
+  // default, into --ckpt-dir only when it may overwrite them.
+  if (opts.duration_s > 0 && !g.ckpt_dir.empty() && !g.load_only && !g.overwrite)
+    throw InputError("--duration with --ckpt-dir: every window saves the same steps again; pass --overwrite, "
+                     "or leave --ckpt-dir out (a temporary directory per window)");
   // Never overwrite a checkpoint by accident: the step directories this run would create.
   if (!g.ckpt_dir.empty() && !g.load_only && !g.overwrite) {
     std::vector<int64_t> steps;

@@ -34,10 +34,39 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--inject-fault", o.inject_fault,
                  "test a check: KIND[,rank=R][,op=NAME][,index=I]; KIND flip corrupts one element of the "
                  "data a check verifies on rank R");
+  app.add_option("--duration", o.duration_s,
+                 "burn-in: repeat the validated workload in windows until this much time is up (e.g. 20s, "
+                 "30m, 2h; nccl-tests' -N 0 with a bound); per window progress and rows, errors per node")
+      ->transform(duration_seconds());
   app.add_option("--test-skip-collective", o.test_skip_collective, "")->group("");  // hidden, tests only
   app.add_option("--test-kill-collective", o.test_kill_collective, "")->group("");  // hidden, tests only
   app.add_option("--test-slow-rank", o.test_slow_rank, "")->group("");              // hidden, tests only
   app.add_flag("-q,--quiet", o.quiet, "no progress lines");
+}
+
+// "90", "90s", "30m", "2h", "1.5h" -> seconds (> 0), else one line saying what is expected.
+CLI::Validator duration_seconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        double scale = 1;
+        const std::string unit = used ? text.substr(used) : "";
+        if (unit == "" || unit == "s") scale = 1;
+        else if (unit == "m" || unit == "min") scale = 60;
+        else if (unit == "h") scale = 3600;
+        else used = 0;
+        if (used == 0 || !std::isfinite(v) || v <= 0 || v * scale > 30 * 86400.0)
+          return "expected a time such as 20s, 30m or 2h (more than 0, at most 30 days), got \"" + text + "\"";
+        text = std::to_string(v * scale);
+        return "";
+      },
+      "TIME");
 }
 
 namespace {

@@ -21,6 +21,7 @@ struct CommonOptions {
   double timeout_s = 300;
   int iters = 20, warmup = 5, check_iters = 1;
   std::string inject_fault;
+  double duration_s = 0;  // --duration: burn-in, repeat the workload in windows until this is up (0: once)
   std::string test_skip_collective;  // hidden, test-only: "RANK:CALL"
   std::string test_kill_collective;  // hidden, test-only: "RANK:N"
   std::string test_slow_rank;        // hidden, test-only: "RANK:FACTOR"
@@ -46,6 +47,8 @@ std::string bucket_size_help(const std::string& default_text);
 // size_span: "MIN:MAX" of sizes with 1 <= MIN <= MAX, rewritten as the two numbers "MIN:MAX";
 // read it back with split_span.
 CLI::Validator size_bytes();
+// A duration: "90", "90s", "30m", "2h" become seconds (> 0, at most 30 days).
+CLI::Validator duration_seconds();
 CLI::Validator bucket_elements();
 CLI::Validator size_span();
 std::pair<int64_t, int64_t> split_span(const std::string& checked);

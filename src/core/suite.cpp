@@ -4,11 +4,16 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/rank_hosts.h"
+#include "core/sweep_eta.h"
 #include "core/units.h"
 #include "core/watchdog.h"
 
@@ -112,6 +117,7 @@ bool Context::report_check(const CheckInfo& info, const LocalVerify& local, cons
   }
   if (is_root()) {
     reports_->check(row);
+    if (opts.duration_s > 0) record_window_check(row);
     if (!row.pass) {
       // Ranks with their nodes ("1 (node7);3 (node8)"): the operator's next step is a node.
       auto with_nodes = [&](const std::string& ranks) {
@@ -297,6 +303,88 @@ double Context::sum_over_ranks(double v) {
   return out;
 }
 
+const std::vector<std::string> kWindowColumns = {"window", "check", "case", "dtype", "status", "n_checked",
+                                                 "n_wrong", "failing_ranks", "failing_nodes", "culprit"};
+
+void Context::record_window_check(const CheckRow& row) {
+  std::string nodes;
+  std::set<std::string> seen;
+  for (int r : parse_rank_list(row.failing_ranks)) {
+    const std::string& node = size_t(r) < run.hostnames.size() ? run.hostnames[size_t(r)] : "?";
+    if (seen.insert(node).second) nodes += (nodes.empty() ? "" : ";") + node;
+    // One per failed check row and node: how often this node saw wrong data at this size.
+  }
+  for (const std::string& node : seen) ++window_errors_[node][row.case_name];
+  reports_->table_row("windows", {std::to_string(burn_in_window()), row.check, row.case_name, row.dtype,
+                                  row.pass ? "PASS" : "FAIL", std::to_string(row.n_checked),
+                                  std::to_string(row.n_wrong), row.failing_ranks, nodes, row.culprit});
+}
+
+std::string Context::window_errors_text() const {
+  if (window_errors_.empty()) return "none";
+  std::ostringstream out;
+  bool first_node = true;
+  for (const auto& [node, by_case] : window_errors_) {
+    int total = 0;
+    for (const auto& c : by_case) total += c.second;
+    out << (first_node ? "" : "; ") << "node " << node << ": " << total << " (";
+    // Sizes in numeric order ("4096B" before "1048576B").
+    std::vector<std::pair<std::string, int>> cases(by_case.begin(), by_case.end());
+    auto size_of = [](const std::string& c) { return std::strtoull(c.c_str(), nullptr, 10); };
+    std::stable_sort(cases.begin(), cases.end(), [&](const auto& a, const auto& b) { return size_of(a.first) < size_of(b.first); });
+    bool first = true;
+    for (const auto& [case_name, n] : cases) out << (first ? "" : ", ") << case_name << ": " << n, first = false;
+    out << ")";
+    first_node = false;
+  }
+  return out.str();
+}
+
+// --duration: the suite's workload again and again, one window each, until the time is up (the
+// ranks agree on rank 0's clock, so all stop after the same window). Each window's checks are in
+// the windows table with its number; a progress line per window says what is left and the errors
+// so far per node and size, so intermittent corruption shows as a count, not one lucky PASS.
+void run_burn_in(Context& ctx, const Suite& suite) {
+  const double duration = ctx.opts.duration_s;
+  if (const std::optional<double> deadline = seconds_to_deadline(); deadline && *deadline < duration && ctx.is_root())
+    std::fprintf(stderr, "dtbench-%s: warning: --duration %s but the job ends in %s: the last windows will be cut\n",
+                 suite.name.c_str(), format_duration(duration).c_str(), format_duration(*deadline).c_str());
+
+  const auto start = std::chrono::steady_clock::now();
+  // Seconds as "4.2s" below a minute (windows are often short), else "3m20s".
+  auto said = [](double s) { return s < 60 ? format_double(s, 2) + "s" : format_duration(s); };
+  double last_line = -1e9;
+  for (int window = 0;; ++window) {
+    set_burn_in_window(window);
+    const int failed_before = ctx.is_root() ? ctx.reports()->failed_checks() : 0;
+    suite.body(ctx);
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    {
+      ControlScope s("burn_in_clock");
+      MPI_Bcast(&elapsed, 1, MPI_DOUBLE, 0, g_control);
+    }
+    const bool last = elapsed >= duration;
+    if (ctx.is_root()) {
+      const int failed_now = ctx.reports()->failed_checks() - failed_before;
+      // A line per window with errors, else at most one per 10 s (a long burn-in has many windows).
+      if (failed_now > 0 || elapsed - last_line >= 10 || window == 0) {
+        const double left = std::max(0.0, duration - elapsed), per_window = elapsed / (window + 1);
+        ctx.progress("burn-in: window " + std::to_string(window) + " done (" + std::to_string(failed_now) +
+                     " failed checks): elapsed " + said(elapsed) + ", remaining " + said(left) + " (about " +
+                     std::to_string(int(left / std::max(per_window, 1e-9) + 0.999)) + " more windows); errors so far: " +
+                     ctx.window_errors_text());
+        last_line = elapsed;
+      }
+      if (last) {
+        std::fprintf(stderr, "burn-in: %d windows in %s; errors per node and size: %s (windows CSV: %s)\n", window + 1,
+                     said(elapsed).c_str(), ctx.window_errors_text().c_str(), ctx.reports()->table_path("windows").c_str());
+        std::fflush(stderr);
+      }
+    }
+    if (last) break;
+  }
+}
+
 int suite_main_impl(int argc, char** argv, const Suite& suite) {
   Runtime runtime(&argc, &argv);
   const RunInfo& run = runtime.info();
@@ -342,6 +430,9 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
     if (fault.rank < -1 || fault.rank >= run.size)
       throw InputError("--inject-fault: rank " + std::to_string(fault.rank) + " is outside 0.." +
                        std::to_string(run.size - 1) + " (" + std::to_string(run.size) + " ranks)");
+    if (fault.window >= 0 && opts.duration_s <= 0)
+      throw InputError("--inject-fault window=" + std::to_string(fault.window) +
+                       ": windows are burn-in windows; it needs --duration");
     if (suite.validate) suite.validate(run, opts);
   } catch (const CLI::CallForHelp&) {
     if (root) std::cout << app.help();
@@ -380,11 +471,13 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
     MPI_Bcast(&run_id[0], len, MPI_CHAR, 0, g_control);
   }
   problem.clear();
+  std::vector<Reports::Table> tables = suite.tables;
+  if (opts.duration_s > 0) tables.push_back({"windows", kWindowColumns});
   if (root) {
     try {
       ctx.reports_ = std::make_unique<Reports>(suite.name, run_id, run.size, backend->name(),
                                               Reports::Paths{opts.out_dir, opts.checks_csv, opts.perf_csv}, md,
-                                              suite.tables);
+                                              tables);
     } catch (const InputError& e) {
       problem = e.what();
     } catch (const std::exception& e) {  // e.g. a full disk while writing the header
@@ -402,7 +495,8 @@ int suite_main_impl(int argc, char** argv, const Suite& suite) {
 
   // 4. The suite. Bad input found this late still exits 2; anything else is a runtime failure.
   try {
-    suite.body(ctx);
+    if (opts.duration_s > 0) run_burn_in(ctx, suite);
+    else suite.body(ctx);
   } catch (const InputError& e) {
     std::fprintf(stderr, "%s: error on rank %d: %s\n", exe.c_str(), run.rank, e.what());
     std::fflush(stderr);

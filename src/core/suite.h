@@ -208,7 +208,15 @@ class Context {
   uint64_t next_timing_id_ = 1;
   std::set<std::string> stragglers_said_;  // "op rank": one straggler line per op and rank
   std::vector<RankSamples> last_samples_;  // rank 0: the last time_op's per-rank samples
+  // Burn-in (--duration), rank 0: each check row also goes to the windows table with its window,
+  // and failed ones are counted per node and case (size) for the progress lines.
+  friend void run_burn_in(Context& ctx, const struct Suite& suite);
+  void record_window_check(const CheckRow& row);
+  std::string window_errors_text() const;
+  std::map<std::string, std::map<std::string, int>> window_errors_;
 };
+// The columns of the windows table (<suite>-<run>-windows.csv) a burn-in writes.
+extern const std::vector<std::string> kWindowColumns;
 
 struct Suite {
   std::string name;      // "coll" -> executable dtbench-coll, files results/coll-...

@@ -40,11 +40,14 @@ FaultSpec parse_fault_spec(const std::string& s) {
       } else if (key == "op") {
         f.op = val;
         used = val.size();
+      } else if (key == "window") {
+        f.window = std::stoi(val, &used);
+        if (f.window < 0) throw InputError("--inject-fault: window must be >= 0");
       } else if (key == "kind") {
         f.kind = val;
         used = val.size();
       } else {
-        throw InputError("--inject-fault: unknown key \"" + key + "\" (kind, rank, op, index)");
+        throw InputError("--inject-fault: unknown key \"" + key + "\" (kind, rank, op, index, window)");
       }
       if (used != val.size()) throw std::invalid_argument(val);
     } catch (const std::logic_error&) {
@@ -58,6 +61,8 @@ FaultSpec parse_fault_spec(const std::string& s) {
   if (!f.op.empty() && f.kind != "flip")
     throw InputError("--inject-fault: op= selects the check of a flip; fault \"" + f.kind +
                      "\" takes no op= (see --help for where it acts)");
+  if (f.window >= 0 && f.kind != "flip")
+    throw InputError("--inject-fault: window= picks the burn-in window of a flip; fault \"" + f.kind + "\" takes none");
   return f;
 }
 
@@ -66,10 +71,14 @@ std::atomic<bool> g_fault_applied{false};
 }  // namespace
 
 void note_fault_applied() { g_fault_applied = true; }
+std::atomic<int> g_burn_in_window{0};
+void set_burn_in_window(int window) { g_burn_in_window = window; }
+int burn_in_window() { return g_burn_in_window.load(); }
 bool fault_applied() { return g_fault_applied.load(); }
 
 int64_t flip_target(const FaultSpec& f, int world_rank, const std::string& check, size_t total_n) {
   if (!f.applies("flip", world_rank) || total_n == 0) return -1;
+  if (f.window >= 0 && f.window != burn_in_window()) return -1;
   if (!f.op.empty() && check.find(f.op) == std::string::npos) return -1;
   note_fault_applied();
   return size_t(f.index) < total_n ? f.index : int64_t(total_n - 1);

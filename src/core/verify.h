@@ -307,14 +307,15 @@ struct FaultSpec {
   int rank = -1;      // world rank that misbehaves (-1: every rank)
   std::string op;     // checks whose name contains this (empty: every check)
   int64_t index = 0;  // element within the checked range (clamped to the range)
+  int window = -1;    // flip only, with --duration: the burn-in window it acts in (-1: every one)
   bool active() const { return !kind.empty(); }
   bool applies(const std::string& kind_wanted, int world_rank) const {
     return kind == kind_wanted && (rank < 0 || rank == world_rank);
   }
 };
 
-// Parses "kind[,rank=R][,op=NAME][,index=I]" (e.g. "flip,rank=2,op=all_reduce,index=7"); throws
-// InputError naming --inject-fault.
+// Parses "kind[,rank=R][,op=NAME][,index=I][,window=W]" (e.g. "flip,rank=2,op=all_reduce,index=7");
+// throws InputError naming --inject-fault.
 FaultSpec parse_fault_spec(const std::string& s);
 
 // Applies a "flip" fault to observed values of type dt if it targets this rank and check.
@@ -329,6 +330,10 @@ void flip_value(DType dt, float& value);
 // suite applied a flip or one of its Suite::faults_that_can_miss itself. Such a fault that
 // corrupted nothing is bad input (exit 2), never a silent PASS.
 void note_fault_applied();
+// The burn-in window the run is in (--duration repeats a suite's workload in windows 0, 1, ...;
+// without it every check is in window 0). A flip with window=W acts only in window W.
+void set_burn_in_window(int window);
+int burn_in_window();
 bool fault_applied();
 
 }  // namespace dtbench
