@@ -125,15 +125,19 @@ int main(int argc, char** argv) {
     FsdpSection fsdp;
     CkptSection ckpt;
     EpSection ep;
+    P2pSection p2p;
+    RanksSection ranks;
     OtherSection other;
     for (size_t run = 0; run < data.size(); ++run)
-      for (auto& f : data[run].perf)
+      for (auto& f : data[run].perf) {
+        ranks.take(data[run], f);
         for (auto& r : f.rows) {
           const RunData& d = data[run];
           const bool drawn = coll.take(run, d, f, r) || ddp.take(run, d, f, r) || fsdp.take(run, d, f, r) ||
-                             ep.take(run, d, f, r) || ckpt.take(run, d, f, r);
+                             ep.take(run, d, f, r) || ckpt.take(run, d, f, r) || p2p.take(run, d, f, r);
           if (!drawn) other.take(d, r);
         }
+      }
 
     // A section only for a suite that ran (a report of it exists, even one whose rows it cannot plot,
     // which the section then says); one statement per section, in page order, which keeps the plot
@@ -149,12 +153,14 @@ int main(int argc, char** argv) {
         for (auto& c : f.rows) ran.insert(c.suite);
       }
     }
-    size_t n_bw = 0, n_sweeps = 0, n_fsdp = 0, n_ckpt = 0, n_ep = 0;
+    size_t n_bw = 0, n_sweeps = 0, n_fsdp = 0, n_ckpt = 0, n_ep = 0, n_p2p = 0, n_ranks = 0;
     if (ran.count("coll")) html << coll.html(&n_bw);
     if (ran.count("ddp")) html << ddp.html(&n_sweeps);
     if (ran.count("fsdp")) html << fsdp.html(&n_fsdp);
     if (ran.count("ckpt")) html << ckpt.html(&n_ckpt);
     if (ran.count("ep")) html << ep.html(&n_ep);
+    if (ran.count("p2p")) html << p2p.html(&n_p2p);
+    html << ranks.html(&n_ranks);
     html << other.html();
     html << "<p>Sources:";
     for (auto& d : data) html << " " << esc(d.label) << " = " << esc(d.source) << ";";
@@ -172,11 +178,11 @@ int main(int argc, char** argv) {
       t.close();
       if (!t) throw InputError("--tidy: write failed: " + tidy);
     }
-    const int nplots = int(n_bw + n_sweeps + n_fsdp + n_ckpt + n_ep);
+    const int nplots = int(n_bw + n_sweeps + n_fsdp + n_ckpt + n_ep + n_p2p + n_ranks);
     std::printf(
-        "dtbench-report: %s (%d plots: %zu busbw, %d bucket sweeps, %zu fsdp, %zu ckpt timelines, %zu ep; %d failed "
-        "checks%s)\n",
-        out.c_str(), nplots, n_bw, int(n_sweeps), n_fsdp, n_ckpt, n_ep, failed_checks,
+        "dtbench-report: %s (%d plots: %zu busbw, %d bucket sweeps, %zu fsdp, %zu ckpt timelines, %zu ep, %zu p2p "
+        "heat maps, %zu per-rank; %d failed checks%s)\n",
+        out.c_str(), nplots, n_bw, int(n_sweeps), n_fsdp, n_ckpt, n_ep, n_p2p, n_ranks, failed_checks,
         incomplete ? ("; " + std::to_string(incomplete) + " INCOMPLETE reports").c_str() : "");
     return 0;
   } catch (const InputError& e) {

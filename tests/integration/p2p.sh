@@ -99,3 +99,21 @@ done
 run_mpi 1 $TMP_ROOT/one.log "$P2P" --out $TMP_ROOT/one
 expect "p2p on one rank is refused" "exit 2, 'at least 2 ranks', nothing written" \
   eval '[ $RC = 2 ] && grep -q "at least 2 ranks" $LOG && [ ! -e $TMP_ROOT/one ]'
+
+# The report: a heat map per schedule, the wrong link framed; per-rank bars name the straggler.
+REPORT=$BIN/dtbench-report
+if [ -x "$REPORT" ]; then
+  mkdir -p $TMP_ROOT/rep && cp $TMP_ROOT/slow/* $TMP_ROOT/flip/* $TMP_ROOT/rep/
+  out=$TMP_ROOT/rep-coll
+  run_mpi 4 $TMP_ROOT/rep-coll.log "$BIN/dtbench-coll" --ops all_reduce -b 256K -e 256K -n 8 -w 1 -q --out "$out" \
+    --test-slow-rank 2:8
+  cp $out/* $TMP_ROOT/rep/
+  timeout 60 "$REPORT" $TMP_ROOT/rep -o $TMP_ROOT/rep.html >$TMP_ROOT/report.log 2>&1
+  RC=$? LOG=$TMP_ROOT/report.log
+  h=$TMP_ROOT/rep.html
+  expect "report: p2p heat maps (one per schedule), the wrong link framed, the straggler's bar" \
+    "exit 1 page written, 3 heat maps, a framed cell, 'straggler rank 2 (' in a per-rank plot title" \
+    eval '[ -s $h ] && [ "$(grep -c "data-kind=\"heatmap\"" $h)" = 3 ] && grep -q "stroke=\"#000\" stroke-width=\"2\"" $h &&
+          grep -q "data-kind=\"ranks\"" $h && grep -q "<title>[^<]*all_reduce[^<]*straggler rank 2 (" $h &&
+          grep -q "3 p2p heat maps" $LOG'
+fi

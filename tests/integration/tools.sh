@@ -554,8 +554,9 @@ python3 $T/plots.py $T/report.html $T/expect.txt >$T/plots-html.log 2>&1
 cat $T/plots-html.log | sed 's/^/   /'
 LOG=$T/plots-html.log
 expect "report: every suite's section has its plot and series in the HTML" \
-  "13 svgs: busbw x5 (runs A B S), ddp sweep (step + exposed comm, best size of S and S2 as the suites chose), fsdp prefetch/efficiency/AG/RS, ckpt phases per save, ep bar pairs" \
-  eval '[ $RC = 0 ] && grep -q "^RESULT OK" $T/plots-html.log && [ "$(grep -c "<svg class=\"plot\"" $T/report.html)" = 13 ] &&
+  "13 svgs besides the per-rank bars: busbw x5 (runs A B S), ddp sweep (step + exposed comm, best size of S and S2 as the suites chose), fsdp prefetch/efficiency/AG/RS, ckpt phases per save, ep bar pairs; per-rank bars for each run and suite with a ranks CSV" \
+  eval '[ $RC = 0 ] && grep -q "^RESULT OK" $T/plots-html.log && [ "$(grep "<svg class=\"plot\"" $T/report.html | grep -vc "data-kind=\"ranks\"")" = 13 ] &&
+        [ "$(grep -c "data-kind=\"ranks\"" $T/report.html)" -ge 1 ] &&
         ! grep -Eq "<script|src=\"http|href=\"http" $T/report.html'
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROME" ]; then

@@ -91,6 +91,31 @@ class EpSection {
   std::map<std::string, std::vector<double>> flat_;   // run|dtype -> flat all-reduce times
 };
 
+// dtbench-p2p: per run file and schedule, a source x destination heat map of the links' GB/s at the
+// largest size (from the links CSV beside the perf CSV), coloured against the matrix's own median
+// as dtbench-p2p judges it, links with wrong data framed. Takes every p2p perf row (they summarise
+// the matrix the maps show).
+class P2pSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  std::vector<std::pair<const RunData*, const PerfFile*>> files_;
+};
+
+// Per-rank time bars from the ranks CSV beside each perf CSV: per run and suite, for the timed row
+// whose slowest rank stands out most (highest straggler score), each rank's own median time, the
+// straggler's bar in its own colour, node names next to the ranks.
+class RanksSection {
+ public:
+  void take(const RunData& d, const PerfFile& f);
+  std::string html(size_t* nplots);
+
+ private:
+  std::vector<std::pair<const RunData*, const PerfFile*>> files_;
+};
+
 // Every timed or valued row that the plotting sections did not take, in a table.
 class OtherSection {
  public:

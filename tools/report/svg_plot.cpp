@@ -366,3 +366,45 @@ std::string section(const std::string& id, const std::string& title, const std::
 }
 
 }  // namespace dtbench::report
+
+namespace dtbench::report {
+
+std::string heat_map(const std::string& id, const std::string& title, const std::vector<std::string>& rows,
+                     const std::vector<std::string>& cols, const std::vector<std::vector<HeatCell>>& cells,
+                     double reference, const std::string& unit) {
+  const int label_w = 110, top = T + 40;
+  const int avail = W - label_w - 20;
+  const int cell = std::max(8, std::min(40, avail / std::max<int>(1, int(cols.size()))));
+  const int h = top + cell * int(rows.size()) + 40;
+  std::ostringstream o;
+  o << svg_open(id, "heatmap", title, h);
+  o << "<text x=\"" << label_w + cell * int(cols.size()) / 2 << "\" y=\"" << T + 8
+    << "\" text-anchor=\"middle\" font-size=\"10\">destination</text>\n"
+    << "<text x=\"12\" y=\"" << top - 6 << "\" font-size=\"10\">source</text>\n";
+  for (size_t j = 0; j < cols.size(); ++j)
+    o << "<text x=\"" << label_w + cell * int(j) + cell / 2 << "\" y=\"" << top - 4
+      << "\" text-anchor=\"middle\" font-size=\"9\">" << esc(cols[j].substr(0, 6)) << "<title>" << esc(cols[j])
+      << "</title></text>\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int y = top + cell * int(i);
+    o << "<text x=\"" << label_w - 4 << "\" y=\"" << y + cell / 2 + 3 << "\" text-anchor=\"end\" font-size=\"9\">"
+      << esc(rows[i].substr(0, 18)) << "<title>" << esc(rows[i]) << "</title></text>\n";
+    for (size_t j = 0; j < cols.size() && j < cells[i].size(); ++j) {
+      const HeatCell& c = cells[i][j];
+      if (!(c.value == c.value)) continue;  // NaN: no link (the diagonal)
+      const double ratio = reference > 0 ? std::max(0.0, std::min(1.0, c.value / reference)) : 1;
+      const int x = label_w + cell * int(j);
+      o << "<rect data-series=\"link\" x=\"" << x << "\" y=\"" << y << "\" width=\"" << cell - 1 << "\" height=\""
+        << cell - 1 << "\" fill=\"hsl(" << int(120 * ratio) << ",70%,55%)\"" << (c.marked ? " stroke=\"#000\" stroke-width=\"2\"" : "")
+        << "><title>" << esc(c.tip) << "</title></rect>\n";
+      if (cell >= 28 || c.marked)
+        o << "<text x=\"" << x + cell / 2 << "\" y=\"" << y + cell / 2 + 3 << "\" text-anchor=\"middle\" font-size=\"8\">"
+          << (c.marked ? "!" : tick(c.value)) << "</text>\n";
+    }
+  }
+  o << "<text x=\"" << label_w << "\" y=\"" << h - 14 << "\" font-size=\"10\">colour: " << unit << " / median "
+    << num(reference, 3) << " (red 0, yellow 0.5, green 1); ! = wrong data received</text>\n</svg>\n";
+  return o.str();
+}
+
+}  // namespace dtbench::report

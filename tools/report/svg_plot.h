@@ -94,6 +94,19 @@ struct SaveLane {
 };
 std::string timeline_plot(const std::string& id, const std::string& title, const std::vector<SaveLane>& lanes);
 
+// A source x destination matrix (dtbench-p2p's links): cell (i, j) is the value from rows[i] to
+// cols[j] (NaN: no such link, drawn blank), coloured by its ratio to `reference` (red at 0, yellow at
+// 0.5, green at 1 and above), with the value written in cells that are large enough; `marked`
+// cells (wrong data) get a black frame and a "!". Every cell carries data-series="link".
+struct HeatCell {
+  double value;
+  bool marked;
+  std::string tip;
+};
+std::string heat_map(const std::string& id, const std::string& title, const std::vector<std::string>& rows,
+                     const std::vector<std::string>& cols, const std::vector<std::vector<HeatCell>>& cells,
+                     double reference, const std::string& unit);
+
 // A page section <section id="sec-ID">: title, intro (HTML, not escaped), then the plots in a grid,
 // or `empty_text` when there are none.
 std::string section(const std::string& id, const std::string& title, const std::string& intro,
