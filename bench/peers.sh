@@ -5,11 +5,14 @@
 #         same parameter shapes (one model CSV for both), same bucket cap, same rank count
 #   ckpt  dtbench-ckpt save            vs  fio: same directory, same writers per rank, same bytes, fsync,
 #         buffered and O_DIRECT; fio's io_uring next to its psync; blocking / sync save per staging mode
+#   p2p   dtbench-p2p on 2 ranks       vs  bench/raw_mpi_loop --p2p (MPI_Isend/Irecv of the same size,
+#         same timing): link 0->1 GB/s, one way and both ways; and the whole pair matrix on P2P_NP (8)
+#         ranks (n-1 bidirectional rounds) vs (n-1) x one pair's bidirectional time
 # Each pair runs interleaved ROUNDS times; every number is the median over the rounds of the run's own
 # median. ratio = dtbench / peer for bandwidths, peer / dtbench for times: > 1 means dtbench is faster.
 # A peer that is not installed is skipped with a SKIP line (as root it is apt-installed first unless
 # PEERS_INSTALL=0), never faked.
-# Usage: bench/peers.sh [coll] [ddp] [ckpt]     (default: all three)
+# Usage: bench/peers.sh [coll] [ddp] [ckpt] [p2p]     (default: all four)
 # Knobs: NP (4) ROUNDS (3) PYTHON (/usr/bin/python3) BENCH_MIN/BENCH_MAX/BENCH_ITERS (coll sizes, 1M/16M/20)
 #        MODEL_H/MODEL_L/MODEL_V (ddp model: hidden, layers, vocab; 256/4/8192) BUCKET_MB (25)
 #        CKPT_HIDDEN/CKPT_LAYERS (512/4: 218 MB per checkpoint) CKPT_WRITERS (1) CKPT_NP (NP) CKPT_ROUNDS (ROUNDS)
@@ -25,7 +28,7 @@ PYTHON=${PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo pyth
 export OMPI_MCA_mpi_yield_when_idle=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(mpirun --oversubscribe --bind-to none -np "$NP")
 WHAT=("$@")
-[ ${#WHAT[@]} -eq 0 ] && WHAT=(coll ddp ckpt)
+[ ${#WHAT[@]} -eq 0 ] && WHAT=(coll ddp ckpt p2p)
 want() { [[ " ${WHAT[*]} " == *" $1 "* ]]; }
 
 work=$(mktemp -d /tmp/dtbench-peers.XXXXXX)
@@ -229,9 +232,58 @@ peer_ckpt() {
   [ -z "${CKPT_DIR:-}" ] && rm -rf "$root"
 }
 
+# ---------------------------------------------------------------------------------------------------
+peer_p2p() {
+  if [ ! -x "$OBJ/raw_mpi_loop" ] || [ ! -x "$BIN/dtbench-p2p" ]; then
+    skip "p2p: $OBJ/raw_mpi_loop or $BIN/dtbench-p2p not built (make all $OBJ/raw_mpi_loop)"
+    return
+  fi
+  local np=${P2P_NP:-8} sizes=(-b "${BENCH_MIN:-1M}" -e "${BENCH_MAX:-16M}" -f 4 -n "${BENCH_ITERS:-20}" -w 3) r
+  local mpi2=(mpirun --oversubscribe --bind-to none -np 2) mpin=(mpirun --oversubscribe --bind-to none -np "$np")
+  echo "== p2p: dtbench-p2p (host) vs raw MPI_Isend/Irecv loop on 2 ranks; the pair matrix on $np ranks; $ROUNDS rounds" >&2
+  for r in $(seq "$ROUNDS"); do
+    "${mpi2[@]}" "$OBJ/raw_mpi_loop" --p2p "${sizes[@]}" >"$work/p2praw$r.csv" 2>"$work/p2praw$r.err" || skip "p2p: raw loop failed (round $r)"
+    "${mpi2[@]}" "$BIN/dtbench-p2p" "${sizes[@]}" -c 0 -q --patterns pairs --backend host --out "$work/p2p$r" \
+      >/dev/null 2>"$work/p2p$r.err" || skip "p2p: dtbench-p2p failed (round $r)"
+    "${mpin[@]}" "$BIN/dtbench-p2p" -b 4M -e 4M -n "${BENCH_ITERS:-20}" -w 3 -c 0 -q --patterns pairs --direction bi \
+      --backend host --out "$work/p2pm$r" >/dev/null 2>"$work/p2pm$r.err" || skip "p2p: dtbench-p2p matrix failed (round $r)"
+  done
+  # direction,bytes,GBps of link 0->1 per round; the raw loop's op,bytes,GBps; the matrix's schedule time.
+  python3 - "$work" "$ROUNDS" "$np" >>"$rows" <<'PY'
+import csv, glob, statistics as st, sys
+work, rounds, np_ = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def rows(path):
+    return list(csv.DictReader(l for l in open(path) if not l.startswith('#')))
+dt, raw = {}, {}
+for r in range(1, rounds + 1):
+    for f in glob.glob(f'{work}/p2p{r}/p2p-*-links.csv'):
+        for x in rows(f):
+            if x['pattern'] == 'pairs' and x['src_rank'] == '0' and x['dst_rank'] == '1':
+                dt.setdefault((x['direction'], int(x['bytes'])), []).append(float(x['GBps']))
+    for x in rows(f'{work}/p2praw{r}.csv'):
+        raw.setdefault((x['op'][4:], int(x['bytes'])), []).append(float(x['busbw_GBps']))
+for key in sorted(dt, key=lambda k: (k[0] != 'uni', k[1])):
+    if key in raw:
+        d, p = st.median(dt[key]), st.median(raw[key])
+        print(f'p2p|link 0->1 {key[0]} {key[1]} B|{d}|{p}|GB/s|{d / p if p else 0:.3f}|raw MPI_Isend/Irecv loop')
+# The matrix: n-1 rounds of n/2 concurrent bidirectional pairs vs (n-1) x one lone pair's time.
+sched = []
+for r in range(1, rounds + 1):
+    for f in glob.glob(f'{work}/p2pm{r}/p2p-*-perf.csv'):
+        sched += [float(x['value']) for x in rows(f) if x['op'] == 'p2p_pairs' and x['metric'] == 'schedule_time_us']
+pair = raw.get(('bi', 4 << 20))
+if sched and pair:
+    one = 4 * 1024 * 1024 / st.median(pair) / 1e3  # us for one bidirectional 4 MiB exchange
+    ideal = (np_ - 1 if np_ % 2 == 0 else np_) * one
+    d = st.median(sched)
+    print(f'p2p|pair matrix bi {np_} ranks 4 MiB: wall|{d}|{ideal}|time us|{ideal / d:.3f}|(n-1) x one pair (raw loop)')
+PY
+}
+
 want coll && peer_coll
 want ddp && peer_ddp
 want ckpt && peer_ckpt
+want p2p && peer_p2p
 
 {
   echo "dtbench vs peers: $NP ranks, median of $ROUNDS interleaved rounds; ratio > 1: dtbench faster"
