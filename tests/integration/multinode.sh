@@ -215,8 +215,9 @@ run_on() {
     --wdir "$ROOT" -x OMPI_MCA_mpi_yield_when_idle "$@" >"$log" 2>&1
 }
 if [ -x "$ISO" ] && [ -x "$P2P" ] && command -v tc >/dev/null; then
-  isolate_job() {  # isolate_job DIR SHAPE(0|1) INTRA_FAULT_NODE(-1: none) SKIP_NODE(-1: none) SLOW_NODE(-1: none)
+  isolate_job() {  # isolate_job DIR SHAPE(0|1) INTRA_FAULT_NODE(-1: none) SKIP_NODE(-1: none) SLOW_NODE(-1: none) [PAIRS_ARGS...]
     local dir=$1 shape=$2 fault_node=$3 skip=$4 slow=$5 n extra
+    shift 5
     mkdir -p "$dir"
     printf 'node0\nnode1\nnode2\n' >"$dir/nodes.txt"
     for n in 0 1 2; do
@@ -232,7 +233,7 @@ if [ -x "$ISO" ] && [ -x "$P2P" ] && command -v tc >/dev/null; then
       ip netns exec "$TAG-sw" tc qdisc replace dev p2 root tbf rate 200mbit burst 64kb latency 500ms
     fi
     run_nodes 3 2 6 "$dir/pairs.log" slot "$P2P" -b 256K -e 256K -n 5 -w 1 --level node --patterns pairs --direction uni \
-      --fail-slow --out "$dir/pairs"
+      --fail-slow --out "$dir/pairs" "$@"
     run_nodes 3 2 6 "$dir/world.log" slot "$BIN/dtbench-coll" --ops all_reduce -b 64K -e 64K -n 2 -w 1 -q --out "$dir/world"
     if [ "$shape" = 1 ]; then
       ip netns exec "$(node_ns 2)" tc qdisc del dev eth0 root
@@ -255,6 +256,13 @@ if [ -x "$ISO" ] && [ -x "$P2P" ] && command -v tc >/dev/null; then
   expect "isolate: a node whose run wrote nothing -> MISSING" "exit 1, node0: MISSING, node1/node2 PASS" \
     eval '[ $RC = 1 ] && grep -q "^node node0: MISSING (MISSING: intra-node run: .*no such directory" $LOG &&
           grep -q "^node node1: PASS$" $LOG && grep -q "^node node2: PASS$" $LOG'
+  # A misrouted payload sent by rank 3 (node1 in the 2-per-node slot layout): the receivers are on
+  # other nodes, the sender's node is the one to drain.
+  isolate_job $TMP_ROOT/iso-sender 0 -1 -1 -1 --inject-fault misroute,rank=3
+  expect "isolate: wrong payload sent from node1 -> node1 CORRUPT with the sender, receivers' nodes PASS" \
+    "exit 1, 'node node1: CORRUPT (... culprit rank 3 (sender)', node0/node2 PASS, drain.txt = node1" \
+    eval '[ $RC = 1 ] && grep -q "^node node1: CORRUPT (CORRUPT: node pairs p2p_pairs.uni.node \[262144B\]: [0-9]* wrong, culprit rank 3 (sender)" $LOG &&
+          grep -q "^node node0: PASS$" $LOG && grep -q "^node node2: PASS$" $LOG && [ "$(cat $TMP_ROOT/iso-sender/drain.txt)" = node1 ]'
 else
   echo "SKIP multinode isolation: $ISO or $P2P not built, or tc missing"
 fi

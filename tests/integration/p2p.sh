@@ -117,3 +117,32 @@ if [ -x "$REPORT" ]; then
           grep -q "data-kind=\"ranks\"" $h && grep -q "<title>[^<]*all_reduce[^<]*straggler rank 2 (" $h &&
           grep -q "3 p2p heat maps" $LOG'
 fi
+
+# dtbench-isolate on planted result folders (one node: this host): PASS on complete reports;
+# a report cut short (no end-of-run line) is MISSING, never PASS; bad input exits 2, writes nothing.
+ISO=$BIN/dtbench-isolate
+if [ -x "$ISO" ]; then
+  host=$(grep -m1 '^# hosts=' "$(checks_csv $TMP_ROOT/np4)" | cut -d= -f2)
+  J=$TMP_ROOT/iso
+  mkdir -p $J/intra/$host $J/pairs $J/world
+  cp $TMP_ROOT/np4/* $J/intra/$host/ && cp $TMP_ROOT/np3/* $J/world/ && echo "one node: no node pairs" >$J/pairs/not-run.txt
+  timeout 30 "$ISO" $J --nodes "$host" --drain $J/drain.txt >$TMP_ROOT/iso.log 2>&1
+  RC=$? LOG=$TMP_ROOT/iso.log
+  expect "isolate on planted folders: complete reports PASS" "exit 0, 'node $host: PASS', empty drain list, the pairs step noted" \
+    eval '[ $RC = 0 ] && grep -q "^node $host: PASS$" $LOG && [ -e $J/drain.txt ] && [ ! -s $J/drain.txt ] &&
+          grep -q "node pairs not run: one node" $LOG'
+  sed -i '/^# end_of_run=/d' $J/intra/$host/*-checks.csv
+  timeout 30 "$ISO" $J --nodes "$host" --drain $J/drain.txt >$TMP_ROOT/iso2.log 2>&1
+  RC=$? LOG=$TMP_ROOT/iso2.log
+  expect "isolate: a report cut short is MISSING, not PASS" "exit 1, 'node $host: MISSING (... INCOMPLETE', drain list names it" \
+    eval '[ $RC = 1 ] && grep -q "^node $host: MISSING (MISSING: intra-node run: .*INCOMPLETE" $LOG && [ "$(cat $J/drain.txt)" = "$host" ]'
+  before=$(md5sum <$J/drain.txt)
+  for args in "$TMP_ROOT/nonexistent --nodes $host|nonexistent" "$J|--nodes" "$J --nodes $host --baseline $TMP_ROOT/np4/nothing.csv|--baseline" \
+              "$J --nodes $host --slow-factor 3|--slow-factor" "$J --nodes-file $TMP_ROOT/none.txt|--nodes-file"; do
+    # shellcheck disable=SC2086
+    timeout 30 "$ISO" ${args%%|*} --drain $J/drain.txt >$TMP_ROOT/iso-bad.log 2>&1
+    RC=$? LOG=$TMP_ROOT/iso-bad.log
+    expect "isolate bad input '${args%%|*}'" "exit 2, a line naming ${args#*|}, the drain list untouched" \
+      eval '[ $RC = 2 ] && grep -q -- "${args#*|}" $LOG && [ "$(md5sum <$J/drain.txt)" = "$before" ]'
+  done
+fi
