@@ -121,7 +121,7 @@ deps:
 # HOST_ONLY=0 skips the host-only build and its tests (the sanitizer pass in CI).
 HOST_ONLY ?= 1
 test: deps
-	@$(MAKE) --no-print-directory all unit $(PMPI_FAULT_SO)
+	@$(MAKE) --no-print-directory all unit $(PMPI_FAULT_SO) $(BENCH_BIN)
 	@$(if $(filter 1,$(HOST_ONLY)),$(MAKE) --no-print-directory host-only,true)
 	@OBJ=$(OBJ) BIN=$(BIN) HOST_ONLY_BIN=$(if $(filter 1,$(HOST_ONLY)),$(BUILD)/host-only/bin) USE_CUDA=$(USE_CUDA) PMPI_FAULT_SO=$(PMPI_FAULT_SO) \
 	  bash tests/run_all.sh
@@ -142,7 +142,7 @@ bench: deps
 # dtbench next to its peers (raw MPI loop, PyTorch DDP on CPU, fio), and scaling with ranks/model size.
 bench-peers: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
-	@OBJ=$(OBJ) BIN=$(BIN) bash bench/peers.sh
+	@mkdir -p results && OBJ=$(OBJ) BIN=$(BIN) PEERS_CSV=$${PEERS_CSV:-results/peers-$$(date -u +%Y%m%dT%H%M%S)-perf.csv} bash bench/peers.sh
 
 bench-scaling: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)

@@ -118,8 +118,9 @@ void BM_Verify(benchmark::State& st) {
     benchmark::DoNotOptimize(v.n_wrong);
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.bytes()));
-  st.counters["ns_per_elem"] =
-      benchmark::Counter(double(kElems), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  // Elements per second as the built-in column (items_per_second): a user counter on only some
+  // benchmarks makes --benchmark_format=csv abort (every CSV row must have the same counters).
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(kElems));
   st.SetLabel(periodic ? "table" : "per-element");
 }
 // dtbench-coll's check of an all-reduce result (the identity pattern: expected totals generated per
@@ -142,8 +143,9 @@ void BM_VerifyIdentity(benchmark::State& st) {
     benchmark::DoNotOptimize(v.n_wrong);
   }
   st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(buf.bytes()));
-  st.counters["ns_per_elem"] =
-      benchmark::Counter(double(kElems), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  // Elements per second as the built-in column (items_per_second): a user counter on only some
+  // benchmarks makes --benchmark_format=csv abort (every CSV row must have the same counters).
+  st.SetItemsProcessed(int64_t(st.iterations()) * int64_t(kElems));
   st.SetLabel(moved ? "moved values" : "sum totals");
 }
 BENCHMARK(BM_VerifyIdentity<DType::f32>)->Arg(0)->Arg(1);

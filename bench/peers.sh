@@ -7,7 +7,7 @@
 #         buffered and O_DIRECT; fio's io_uring next to its psync; blocking / sync save per staging mode
 #   p2p   dtbench-p2p on 2 ranks       vs  bench/raw_mpi_loop --p2p (MPI_Isend/Irecv of the same size,
 #         same timing): link 0->1 GB/s, one way and both ways; and the whole pair matrix on P2P_NP (8)
-#         ranks (n-1 bidirectional rounds) vs (n-1) x one pair's bidirectional time
+#         ranks (n-1 bidirectional rounds, P2P_MATRIX_BYTES 4M) vs (n-1) x one pair's bidirectional time
 # Each pair runs interleaved ROUNDS times; every number is the median over the rounds of the run's own
 # median. ratio = dtbench / peer for bandwidths, peer / dtbench for times: > 1 means dtbench is faster.
 # A peer that is not installed is skipped with a SKIP line (as root it is apt-installed first unless
@@ -18,7 +18,7 @@
 #        CKPT_HIDDEN/CKPT_LAYERS (512/4: 218 MB per checkpoint) CKPT_WRITERS (1) CKPT_NP (NP) CKPT_ROUNDS (ROUNDS)
 #        CKPT_COMPUTE_MS (2: simulated compute per training step)
 #        CKPT_DIR (a temp dir)
-#        PEERS_TABLE (also write the table to this file)
+#        PEERS_TABLE (also write the table to this file) PEERS_CSV (X-perf.csv: and as a perf CSV dtbench-report draws) PEER_TIMEOUT (300 s: a peer run that takes longer is killed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OBJ=${OBJ:-build/cuda} BIN=${BIN:-bin}
@@ -27,6 +27,10 @@ NP=${NP:-4} ROUNDS=${ROUNDS:-3}
 PYTHON=${PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)}
 export OMPI_MCA_mpi_yield_when_idle=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(mpirun --oversubscribe --bind-to none -np "$NP")
+if [ -n "${PEERS_CSV:-}" ]; then
+  case $PEERS_CSV in *-perf.csv) ;; *) echo "bench/peers.sh: PEERS_CSV must end in -perf.csv (the tools read it as a perf report), got $PEERS_CSV" >&2; exit 2 ;; esac
+  [ -e "$PEERS_CSV" ] && { echo "bench/peers.sh: PEERS_CSV $PEERS_CSV exists; not overwritten" >&2; exit 2; }
+fi
 WHAT=("$@")
 [ ${#WHAT[@]} -eq 0 ] && WHAT=(coll ddp ckpt p2p)
 want() { [[ " ${WHAT[*]} " == *" $1 "* ]]; }
@@ -135,8 +139,15 @@ peer_ddp() {
     "${MPIRUN[@]}" "$BIN/dtbench-ddp" --backend host --model "$model" --bucket-mb "$mb" --backward-ms 0 \
       -n "$iters" -w 3 -c 0 -q --out "$work/ddp$r" >/dev/null 2>"$work/ddp$r.err" || skip "ddp: dtbench-ddp failed (round $r): $(tail -1 "$work/ddp$r.err")"
     port=$((29500 + RANDOM % 2000))
-    "${MPIRUN[@]}" "$PYTHON" bench/torch_ddp_peer.py --model-csv "$model" --bucket-mb "$mb" --iters "$iters" --warmup 3 \
-      --port "$port" >"$work/torch$r.csv" 2>"$work/torch$r.err" || skip "ddp: torch peer failed (round $r): $(tail -1 "$work/torch$r.err")"
+    # Bounded: torch's gloo teardown can hang after the results are printed (ranks left in futex
+    # waits); a peer that does not exit in time is killed and reported, its printed rows kept.
+    timeout -k 10 "${PEER_TIMEOUT:-300}" "${MPIRUN[@]}" "$PYTHON" bench/torch_ddp_peer.py --model-csv "$model" \
+      --bucket-mb "$mb" --iters "$iters" --warmup 3 --port "$port" >"$work/torch$r.csv" 2>"$work/torch$r.err"
+    case $? in
+      0) ;;
+      124 | 137) skip "ddp: torch peer did not exit within ${PEER_TIMEOUT:-300} s (round $r), killed$(grep -q '^grad_sync,' "$work/torch$r.csv" && echo "; its results were printed and are used")" ;;
+      *) skip "ddp: torch peer failed (round $r): $(tail -1 "$work/torch$r.err")" ;;
+    esac
   done
   local d t dflat tflat note
   d=$(for f in "$work"/ddp*/ddp-*-perf.csv; do [ -f "$f" ] && perf_field "$f" op grad_sync time_med_us; done | median)
@@ -238,20 +249,23 @@ peer_p2p() {
     skip "p2p: $OBJ/raw_mpi_loop or $BIN/dtbench-p2p not built (make all $OBJ/raw_mpi_loop)"
     return
   fi
-  local np=${P2P_NP:-8} sizes=(-b "${BENCH_MIN:-1M}" -e "${BENCH_MAX:-16M}" -f 4 -n "${BENCH_ITERS:-20}" -w 3) r
+  local np=${P2P_NP:-8} mbytes=${P2P_MATRIX_BYTES:-4M} sizes=(-b "${BENCH_MIN:-1M}" -e "${BENCH_MAX:-16M}" -f 4 -n "${BENCH_ITERS:-20}" -w 3) r
   local mpi2=(mpirun --oversubscribe --bind-to none -np 2) mpin=(mpirun --oversubscribe --bind-to none -np "$np")
   echo "== p2p: dtbench-p2p (host) vs raw MPI_Isend/Irecv loop on 2 ranks; the pair matrix on $np ranks; $ROUNDS rounds" >&2
   for r in $(seq "$ROUNDS"); do
     "${mpi2[@]}" "$OBJ/raw_mpi_loop" --p2p "${sizes[@]}" >"$work/p2praw$r.csv" 2>"$work/p2praw$r.err" || skip "p2p: raw loop failed (round $r)"
     "${mpi2[@]}" "$BIN/dtbench-p2p" "${sizes[@]}" -c 0 -q --patterns pairs --backend host --out "$work/p2p$r" \
       >/dev/null 2>"$work/p2p$r.err" || skip "p2p: dtbench-p2p failed (round $r)"
-    "${mpin[@]}" "$BIN/dtbench-p2p" -b 4M -e 4M -n "${BENCH_ITERS:-20}" -w 3 -c 0 -q --patterns pairs --direction bi \
+    "${mpi2[@]}" "$OBJ/raw_mpi_loop" --p2p -b "$mbytes" -e "$mbytes" -n "${BENCH_ITERS:-20}" -w 3 >"$work/p2prawm$r.csv" \
+      2>"$work/p2prawm$r.err" || skip "p2p: raw loop failed (round $r)"
+    "${mpin[@]}" "$BIN/dtbench-p2p" -b "$mbytes" -e "$mbytes" -n "${BENCH_ITERS:-20}" -w 3 -c 0 -q --patterns pairs --direction bi \
       --backend host --out "$work/p2pm$r" >/dev/null 2>"$work/p2pm$r.err" || skip "p2p: dtbench-p2p matrix failed (round $r)"
   done
   # direction,bytes,GBps of link 0->1 per round; the raw loop's op,bytes,GBps; the matrix's schedule time.
   python3 - "$work" "$ROUNDS" "$np" >>"$rows" <<'PY'
 import csv, glob, statistics as st, sys
 work, rounds, np_ = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+human = lambda b: f'{b >> 20} MiB' if b % (1 << 20) == 0 else f'{b >> 10} KiB' 
 def rows(path):
     return list(csv.DictReader(l for l in open(path) if not l.startswith('#')))
 dt, raw = {}, {}
@@ -267,16 +281,17 @@ for key in sorted(dt, key=lambda k: (k[0] != 'uni', k[1])):
         d, p = st.median(dt[key]), st.median(raw[key])
         print(f'p2p|link 0->1 {key[0]} {key[1]} B|{d}|{p}|GB/s|{d / p if p else 0:.3f}|raw MPI_Isend/Irecv loop')
 # The matrix: n-1 rounds of n/2 concurrent bidirectional pairs vs (n-1) x one lone pair's time.
-sched = []
+sched, pair, mbytes = [], [], 0
 for r in range(1, rounds + 1):
     for f in glob.glob(f'{work}/p2pm{r}/p2p-*-perf.csv'):
-        sched += [float(x['value']) for x in rows(f) if x['op'] == 'p2p_pairs' and x['metric'] == 'schedule_time_us']
-pair = raw.get(('bi', 4 << 20))
+        for x in rows(f):
+            if x['op'] == 'p2p_pairs' and x['metric'] == 'schedule_time_us':
+                sched.append(float(x['value'])); mbytes = int(x['bytes'])
+    pair += [float(x['time_med_us']) for x in rows(f'{work}/p2prawm{r}.csv') if x['op'] == 'p2p_bi']
 if sched and pair:
-    one = 4 * 1024 * 1024 / st.median(pair) / 1e3  # us for one bidirectional 4 MiB exchange
-    ideal = (np_ - 1 if np_ % 2 == 0 else np_) * one
+    ideal = (np_ - 1 if np_ % 2 == 0 else np_) * st.median(pair)  # rounds x one bidirectional exchange
     d = st.median(sched)
-    print(f'p2p|pair matrix bi {np_} ranks 4 MiB: wall|{d}|{ideal}|time us|{ideal / d:.3f}|(n-1) x one pair (raw loop)')
+    print(f'p2p|pair matrix bi {np_} ranks {human(mbytes)}: wall|{d}|{ideal}|time us|{ideal / d:.3f}|(n-1) x one pair (raw loop)')
 PY
 }
 
@@ -286,10 +301,47 @@ want ckpt && peer_ckpt
 want p2p && peer_p2p
 
 {
-  echo "dtbench vs peers: $NP ranks, median of $ROUNDS interleaved rounds; ratio > 1: dtbench faster"
+  echo "dtbench vs peers: $NP ranks, median of $ROUNDS interleaved rounds"
+  echo "ratio = peer time / dtbench time (= dtbench bandwidth / peer bandwidth) in every row: > 1 means dtbench is faster"
   want ckpt && echo "ckpt rows: ${CKPT_NP:-$NP} ranks, median of ${CKPT_ROUNDS:-$ROUNDS} rounds, ${CKPT_COMPUTE_MS:-2} ms compute per training step"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -r)"
   printf "%-5s %-38s %12s %12s %-11s %7s  %s\n" suite case dtbench peer unit ratio "peer / note"
   awk -F'|' '{printf "%-5s %-38s %12.4g %12.4g %-11s %7s  %s\n", $1, $2, $3, $4, $5, $6, $7}' "$rows"
   sed 's/^/# /' "$skips"
 } | tee "${PEERS_TABLE:-/dev/null}"
+
+# PEERS_CSV: the same rows as a dtbench perf CSV (suite "peers"; per row the metrics dtbench, peer
+# and speed_ratio), so that dtbench-report draws them (its "dtbench vs peers" section) and the
+# tools read them like any report.
+if [ -n "${PEERS_CSV:-}" ]; then
+  python3 - "$rows" "$PEERS_CSV" "$NP" "$ROUNDS" <<'PY'
+import csv, datetime, os, subprocess, sys
+rows_path, out, np_, rounds = sys.argv[1:5]
+if os.path.exists(out):
+    sys.exit(f"bench/peers.sh: PEERS_CSV {out}: exists; not overwritten")
+cols = ["run_id", "suite", "backend", "ranks", "case", "op", "dtype", "redop", "in_place", "group_size", "layout",
+        "count", "bytes", "iters", "warmup", "time_med_us", "time_min_us", "time_max_us", "time_p10_us", "time_p90_us",
+        "time_p99_us", "time_cv", "algbw_GBps", "busbw_GBps", "n_wrong", "metric", "value", "unit"]
+now = datetime.datetime.now(datetime.timezone.utc)
+run_id = now.strftime("%Y%m%dT%H%M%S") + f"-p{os.getpid()}"
+rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip() or "unknown"
+lines = [l.rstrip("\n").split("|") for l in open(rows_path) if l.strip()]
+n = 0
+with open(out, "w", newline="") as f:
+    for k, v in [("run_id", run_id), ("suite", "peers"), ("schema_version", "3"), ("start_time", now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                 ("backend", "host"), ("world_size", np_), ("rounds", rounds), ("git_rev", rev),
+                 ("convention", "speed_ratio = peer time / dtbench time: > 1 means dtbench is faster")]:
+        f.write(f"# {k}={v}\n")
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(cols)
+    for suite, case, d, p, unit, ratio, note in lines:
+        for metric, value, u in (("dtbench", d, unit), ("peer", p, unit), ("speed_ratio", ratio, "x")):
+            row = dict.fromkeys(cols, "")
+            row.update(run_id=run_id, suite="peers", backend="host", ranks=np_, case=case, op=suite, layout=note[:80],
+                       count="0", bytes="0", iters="0", warmup="0", metric=metric, value=value, unit=u)
+            w.writerow([row[c] for c in cols])
+            n += 1
+    f.write(f"# end_of_run=complete rows={n} verdict=PASS\n")
+print(f"bench/peers.sh: {n} rows in {out}", file=sys.stderr)
+PY
+fi

@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
     CkptSection ckpt;
     EpSection ep;
     P2pSection p2p;
+    PeersSection peers;
     RanksSection ranks;
     OtherSection other;
     for (size_t run = 0; run < data.size(); ++run)
@@ -134,7 +135,8 @@ int main(int argc, char** argv) {
         for (auto& r : f.rows) {
           const RunData& d = data[run];
           const bool drawn = coll.take(run, d, f, r) || ddp.take(run, d, f, r) || fsdp.take(run, d, f, r) ||
-                             ep.take(run, d, f, r) || ckpt.take(run, d, f, r) || p2p.take(run, d, f, r);
+                             ep.take(run, d, f, r) || ckpt.take(run, d, f, r) || p2p.take(run, d, f, r) ||
+                             peers.take(run, d, f, r);
           if (!drawn) other.take(d, r);
         }
       }
@@ -160,6 +162,8 @@ int main(int argc, char** argv) {
     if (ran.count("ckpt")) html << ckpt.html(&n_ckpt);
     if (ran.count("ep")) html << ep.html(&n_ep);
     if (ran.count("p2p")) html << p2p.html(&n_p2p);
+    size_t n_peers = 0;
+    if (ran.count("peers")) html << peers.html(&n_peers);
     html << ranks.html(&n_ranks);
     html << other.html();
     html << "<p>Sources:";
@@ -178,7 +182,7 @@ int main(int argc, char** argv) {
       t.close();
       if (!t) throw InputError("--tidy: write failed: " + tidy);
     }
-    const int nplots = int(n_bw + n_sweeps + n_fsdp + n_ckpt + n_ep + n_p2p + n_ranks);
+    const int nplots = int(n_bw + n_sweeps + n_fsdp + n_ckpt + n_ep + n_p2p + n_peers + n_ranks);
     std::printf(
         "dtbench-report: %s (%d plots: %zu busbw, %d bucket sweeps, %zu fsdp, %zu ckpt timelines, %zu ep, %zu p2p "
         "heat maps, %zu per-rank; %d failed checks%s)\n",

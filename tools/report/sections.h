@@ -116,6 +116,17 @@ class RanksSection {
   std::vector<std::pair<const RunData*, const PerfFile*>> files_;
 };
 
+// make bench-peers' PEERS_CSV (suite "peers"): per comparison the speed ratio (peer time / dtbench
+// time, > 1: dtbench faster) as a bar, grouped by the peer suite (coll, ddp, ckpt, p2p).
+class PeersSection {
+ public:
+  bool take(size_t run, const RunData& d, const PerfFile& f, const PerfRecord& r);
+  std::string html(size_t* nplots);
+
+ private:
+  Ordered<Ordered<Ordered<std::vector<double>>>> ratio_;  // peer suite -> case -> run -> ratios
+};
+
 // Every timed or valued row that the plotting sections did not take, in a table.
 class OtherSection {
  public:
