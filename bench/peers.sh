@@ -237,8 +237,12 @@ peer_ckpt() {
   [ -n "$fub" ] && [ -n "$fb" ] &&
     echo "ckpt|fio psync vs io_uring qd8, buffered|$fb|$fub|GB/s|$(ratio "$fb" "$fub")|as above, page cache + fsync" >>"$rows"
   for st in async sync; do
+    # The stall a step sees (wait for the previous save + blocking) is the headline; blocking alone
+    # leaves out the wait when saves come faster than they complete.
+    d=$(ck_metric direct "$st" stall_over_sync_save)
+    [ -n "$d" ] && echo "ckpt|stall / sync save, --staging $st|$d|0.1|ratio|$(ratio 0.1 "$d")|the target (<= 0.1) as peer: ratio >= 1 meets it; --io direct; stall = wait for the previous save + blocking" >>"$rows"
     d=$(ck_metric direct "$st" blocking_over_sync_save)
-    [ -n "$d" ] && echo "ckpt|blocking / sync save, --staging $st|$d|0.1|ratio|$(ratio 0.1 "$d")|the target (<= 0.1) as peer: ratio >= 1 meets it; --io direct" >>"$rows"
+    [ -n "$d" ] && echo "ckpt|blocking / sync save, --staging $st|$d|0.1|ratio|$(ratio 0.1 "$d")|the part without the wait for the previous save" >>"$rows"
   done
   [ -z "${CKPT_DIR:-}" ] && rm -rf "$root"
 }

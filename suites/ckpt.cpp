@@ -294,12 +294,16 @@ bool run_saves(Context& ctx, AsyncCheckpointer& ck, const std::string& root, Sav
 }
 
 void report_saves(Context& ctx, const SaveRun& s) {
-  std::vector<double> blocking, queued, stage, write, slowest, durable, blocking_ratio;
+  std::vector<double> blocking, queued, stall, stall_ratio, stage, write, slowest, durable, blocking_ratio;
   double staging_bytes = 0;
   for (const SaveOutcome& o : s.async_outcomes) {
     if (!o.committed) continue;
     blocking.push_back(o.blocking_s * 1e3);
     queued.push_back(o.queued_s * 1e3);
+    // What a training step really loses to this save: the save call's wait for the previous save
+    // to commit plus the blocking part (the call itself and the optimizer's wait for staging).
+    stall.push_back((o.queued_s + o.blocking_s) * 1e3);
+    if (s.sync_save_s > 0) stall_ratio.push_back((o.queued_s + o.blocking_s) / s.sync_save_s);
     stage.push_back(o.stage_gbps);
     write.push_back(o.write_gbps);
     slowest.push_back(o.slowest_rank_gbps);
@@ -308,6 +312,9 @@ void report_saves(Context& ctx, const SaveRun& s) {
     staging_bytes = std::max(staging_bytes, o.staging_bytes_per_rank);
   }
   const std::string c = g.save.describe(ctx.run.size);
+  // The headline first: the stall a step sees (wait for the previous save + blocking), then its parts.
+  perf_metric(ctx, c, perf_names::kSave, "training_stall", stall, "ms", s.bytes);
+  perf_metric(ctx, c, perf_names::kSave, "stall_over_sync_save", stall_ratio, "ratio", s.bytes);
   perf_metric(ctx, c, perf_names::kSave, perf_names::kBlockingTime, blocking, "ms", s.bytes);
   perf_metric(ctx, c, perf_names::kSave, "wait_for_previous_save", queued, "ms", s.bytes);
   // The blocking time assumes the previous save has committed by the next save call; when saves
@@ -316,7 +323,7 @@ void report_saves(Context& ctx, const SaveRun& s) {
     std::fprintf(stderr,
                  "dtbench-ckpt: note: saves come faster than they complete: each save call first waited a "
                  "median %.3g ms for the previous save to commit (at most one in flight), beyond the %.3g ms "
-                 "blocking time; a larger --steps-per-save avoids it\n",
+                 "blocking time (both are in training_stall); a larger --steps-per-save avoids it\n",
                  median(queued), median(blocking));
   perf_metric(ctx, c, perf_names::kSave, "staging_bw", stage, "GB/s", s.bytes);
   perf_metric(ctx, c, perf_names::kSave, perf_names::kWriteBwAggregate, write, "GB/s", s.bytes);

@@ -552,6 +552,12 @@ void run(Context& ctx) {
   // The peer: the same bytes as one collective per buffer (no bucketing), in the same run.
   BucketPlan flat(g.spec, buffer_options());
   Measured fm = measure(ctx, flat, gr);
+  if (!g.bucket_sweep.empty()) {
+    // The sweep's best is the minimum of several noisy medians, biased low; the ratio uses a fresh
+    // measurement of that size taken right after the flat one, so both come from the same moment.
+    BucketPlan best_plan(g.spec, sweep_options(best_size));
+    best_comm = measure(ctx, best_plan, gr).comm.med_s;
+  }
   PerfRow flat_row = row_for(flat, "flat", "flat_grad_sync", &fm.comm);
   const double factor = g.dp > 1 ? 2.0 * (g.dp - 1) / g.dp : 0.0;
   set_bandwidths(flat_row, factor);

@@ -60,7 +60,15 @@ expect "ckpt perf CSV has the save/load metrics" \
   "blocking, wait for the previous save, staging, write agg/slowest, durable, sync save, inflation, load, verify" \
   eval 'for m in blocking_time wait_for_previous_save staging_bw write_bw_aggregate write_bw_slowest_rank \
                  time_to_durable_commit sync_save_time sync_write_bw_aggregate staging_bytes_per_rank \
-                 step_time_inflation load_bw verify_bw blocking_over_sync_save; do grep -q ",$m," $p || exit 1; done'
+                 step_time_inflation load_bw verify_bw blocking_over_sync_save training_stall stall_over_sync_save; do
+          grep -q ",$m," $p || exit 1; done &&
+        python3 -c "
+import csv, sys
+rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if not l.startswith(\"#\")) if r[\"op\"] == \"save\"]
+get = lambda m: [float(r[\"value\"]) for r in rows if r[\"metric\"] == m]
+stall, block, wait = get(\"training_stall\"), get(\"blocking_time\"), get(\"wait_for_previous_save\")
+assert stall and stall[0] >= max(block[0], wait[0]) - 1e-6, (stall, block, wait)
+" $p'
 
 # 2. Resharding: save under -np 4 (TP2, FSDP, 2 writers, split1d with empty ranks), load elsewhere.
 R=$TMP_ROOT/reshard
