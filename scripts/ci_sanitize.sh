@@ -10,7 +10,8 @@
 # inject faults into each suite and run the tools over its CSVs). Left to the plain make test, to keep
 # CI well inside its time limit: the host-only build (the same sources without CUDA), and the scripts
 # that re-run those binaries under other launchers or fault layers (fabric, faults, multinode, slurm,
-# pmpi_selftest, csvq); the parsers they feed bad input to are fuzzed with leaks on (make fuzz).
+# pmpi_selftest, csvq) and the benchmark programs' smoke test (bench); the parsers they feed bad
+# input to are fuzzed with leaks on (make fuzz).
 #
 # ASAN_OPTIONS, and why:
 #   detect_leaks=0        OpenMPI, PMIx, hwloc and UCX keep allocations until exit by design (and
@@ -33,7 +34,7 @@ LOGS=$(cd "$LOGS" && pwd)
 export ASAN_OPTIONS="detect_leaks=0:protect_shadow_gap=0:exitcode=86:log_path=$LOGS/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$LOGS/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export UCX_MEM_MALLOC_HOOKS=no UCX_MEM_MMAP_HOOK_MODE=none
-SAN_SKIP=${SAN_SKIP-fabric faults multinode slurm pmpi_selftest csvq}
+SAN_SKIP=${SAN_SKIP-fabric faults multinode slurm pmpi_selftest csvq bench}
 make test SANITIZE=address,undefined BUILD="$B" BIN="$B/bin" HOST_ONLY=0 TEST_SKIP="$SAN_SKIP"
 rc=$?
 reports=$(grep -l -E "ERROR: AddressSanitizer|runtime error:" "$LOGS"/* 2>/dev/null)
