@@ -44,17 +44,23 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("-q,--quiet", o.quiet, "no progress lines");
 }
 
+// The number at the start of `text` and how many characters it took (0: none).
+static double leading_number(const std::string& text, size_t* used) {
+  *used = 0;
+  try {
+    return std::stod(text, used);
+  } catch (const std::exception&) {
+    *used = 0;
+    return 0;
+  }
+}
+
 // "90", "90s", "30m", "2h", "1.5h" -> seconds (> 0), else one line saying what is expected.
 CLI::Validator duration_seconds() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
         size_t used = 0;
-        double v = 0;
-        try {
-          v = std::stod(text, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
+        const double v = leading_number(text, &used);
         double scale = 1;
         const std::string unit = used ? text.substr(used) : "";
         if (unit == "" || unit == "s") scale = 1;
@@ -78,12 +84,7 @@ CLI::Validator number_bound(double min, bool strict) {
   return CLI::Validator(
       [min, strict, bound](std::string& text) -> std::string {
         size_t used = 0;
-        double v = 0;
-        try {
-          v = std::stod(text, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
+        const double v = leading_number(text, &used);
         if (used == 0 || used != text.size()) return "expected a number, got \"" + text + "\"";
         if (!std::isfinite(v) || v < min || (strict && v == min)) return "must be " + bound + " (got " + text + ")";
         return "";

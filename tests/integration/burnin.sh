@@ -50,21 +50,8 @@ expect "burn-in stopped by SIGTERM" "exit 143, the windows CSV's rows intact (cs
         ! grep -q "^# end_of_run" $w'
 
 # Bad input: one line naming the flag, exit 2, nothing written.
-bad=(
-  "--duration 0|--duration"
-  "--duration 5x|--duration"
-  "--duration -3s|--duration"
-  "--inject-fault flip,window=2|needs --duration"
-  "--inject-fault flip,window=-1 --duration 2s|window must be >= 0"
-)
-for case in "${bad[@]}"; do
-  args=${case%%|*} flag=${case#*|}
-  out=$TMP_ROOT/bad
-  # shellcheck disable=SC2086
-  run_mpi 2 $TMP_ROOT/bad.log "$BIN/dtbench-coll" $args --out "$out"
-  expect "burn-in bad input '$args'" "exit 2, a line naming $flag, nothing written" \
-    eval '[ $RC = 2 ] && grep -q -- "$flag" $LOG && [ ! -e $out ]'
-done
+expect_bad_input burn-in 2 "$BIN/dtbench-coll" "--duration 0|--duration" "--duration 5x|--duration" "--duration -3s|--duration" \
+  "--inject-fault flip,window=2|needs --duration" "--inject-fault flip,window=-1 --duration 2s|window must be >= 0"
 if [ -x "$BIN/dtbench-ckpt" ]; then
   run_mpi 2 $TMP_ROOT/ckptdir.log "$BIN/dtbench-ckpt" --duration 2s --ckpt-dir $TMP_ROOT/ck --out $TMP_ROOT/ckout
   expect "burn-in ckpt into a fixed --ckpt-dir without --overwrite is refused" "exit 2, names --ckpt-dir, nothing written" \

@@ -171,13 +171,13 @@ if [ -x "$P2P" ] && command -v tc >/dev/null; then
      ip netns exec "$TAG-sw" tc qdisc replace dev p2 root tbf rate 200mbit burst 64kb latency 500ms; then
     for level in rank node; do
       out=$TMP_ROOT/slowlink-$level
-      run_nodes 3 1 3 "$TMP_ROOT/slowlink-$level.log" node "$P2P" -b 256K -e 256K -n 5 -w 1 --patterns pairs \
-        --direction uni --level $level --fail-slow --out "$out"
       want=$([ $level = rank ] && echo "slow rank 2 (node node2)" || echo "slow node node2")
-      expect "multinode slow link on node2 ($level level)" "exit 1, '$want', FAIL rows on rank 2 only" \
-        eval '[ $RC = 1 ] && grep -qF "p2p_pairs.uni$([ $level = node ] && echo .node) 262144B: $want:" $LOG &&
-              ! grep -E "slow (rank [01]|node node[01])" $LOG && f=$(checks_csv $out) &&
-              csvq $f --where status=FAIL failing_ranks=2 && no_rows $f status=FAIL failing_ranks!=2'
+      expect_within_tries 3 "multinode slow link on node2 ($level level)" "exit 1, '$want', FAIL rows on rank 2 only" \
+        'rm -rf $out; run_nodes 3 1 3 "$TMP_ROOT/slowlink-$level.log" node "$P2P" -b 256K -e 256K -n 5 -w 1 --patterns pairs \
+           --direction uni --level $level --fail-slow --out "$out"' \
+        '[ $RC = 1 ] && grep -qF "p2p_pairs.uni$([ $level = node ] && echo .node) 262144B: $want:" $LOG &&
+         ! grep -E "slow (rank [01]|node node[01])" $LOG && f=$(checks_csv $out) &&
+         csvq $f --where status=FAIL failing_ranks=2 && no_rows $f status=FAIL failing_ranks!=2'
     done
     ip netns exec "$(node_ns 2)" tc qdisc del dev eth0 root
     ip netns exec "$TAG-sw" tc qdisc del dev p2 root
@@ -242,10 +242,10 @@ if [ -x "$ISO" ] && [ -x "$P2P" ] && command -v tc >/dev/null; then
     timeout 60 "$ISO" "$dir" --nodes-file "$dir/nodes.txt" --drain "$dir/drain.txt" --slow-factor 0.25 >"$dir/isolate.txt" 2>&1
     RC=$? LOG=$dir/isolate.txt
   }
-  isolate_job $TMP_ROOT/iso-slow 1 -1 -1 0
-  expect "isolate: shaped link on node2, slowed node0 -> both SLOW, node1 PASS" \
+  expect_within_tries 3 "isolate: shaped link on node2, slowed node0 -> both SLOW, node1 PASS" \
     "exit 1, node2: SLOW (node pairs), node0: SLOW (intra-node), drain.txt = node0 node2" \
-    eval '[ $RC = 1 ] && grep -q "^node node0: SLOW (SLOW: intra-node all_" $LOG && ! grep "^node node0:" $LOG | grep -q "node pairs" &&
+    'rm -rf $TMP_ROOT/iso-slow; isolate_job $TMP_ROOT/iso-slow 1 -1 -1 0' \
+    '[ $RC = 1 ] && grep -q "^node node0: SLOW (SLOW: intra-node all_" $LOG && ! grep "^node node0:" $LOG | grep -q "node pairs" &&
           grep -q "^node node1: PASS$" $LOG && grep -q "^node node2: SLOW (SLOW: node pairs p2p_pairs.uni.node.bandwidth" $LOG &&
           ! grep "^node node2:" $LOG | grep -q "intra-node" && [ "$(paste -sd" " $TMP_ROOT/iso-slow/drain.txt)" = "node0 node2" ]'
   isolate_job $TMP_ROOT/iso-corrupt 0 1 -1 -1

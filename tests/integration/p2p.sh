@@ -38,12 +38,12 @@ expect "p2p np=3 bf16 passes" "exit 0 and only PASS rows" eval '[ $RC = 0 ] && a
 # A slow rank (--test-slow-rank 2:8) is the only one named, in the verdict lines and, with
 # --fail-slow, in FAIL rows of the bandwidth checks.
 out=$TMP_ROOT/slow
-run_mpi 4 $TMP_ROOT/slow.log "$P2P" -b 1M -e 1M -n 8 -w 1 --patterns pairs --out "$out" --test-slow-rank 2:8 --fail-slow
-expect "p2p slow rank 2 named, no other" "exit 1; 'slow rank 2' lines, FAIL rows naming rank 2 only" \
-  eval '[ $RC = 1 ] && grep -q "p2p_pairs.uni 1048576B: slow rank 2 (node " $LOG &&
-        ! grep -E "slow rank [013] |slow link" $LOG && f=$(checks_csv $out) &&
-        csvq $f --where check=p2p_pairs.uni.bandwidth status=FAIL failing_ranks=2 culprit=2 &&
-        no_rows $f status=FAIL failing_ranks!=2 && no_rows $f check~^p2p_pairs.uni$ status=FAIL'
+expect_within_tries 3 "p2p slow rank 2 named, no other" "exit 1; 'slow rank 2' lines, FAIL rows naming rank 2 only" \
+  'rm -rf $out; run_mpi 4 $TMP_ROOT/slow.log "$P2P" -b 1M -e 1M -n 8 -w 1 --patterns pairs --out "$out" --test-slow-rank 2:8 --fail-slow' \
+  '[ $RC = 1 ] && grep -q "p2p_pairs.uni 1048576B: slow rank 2 (node " $LOG &&
+   ! grep -E "slow rank [013] |slow link" $LOG && f=$(checks_csv $out) &&
+   csvq $f --where check=p2p_pairs.uni.bandwidth status=FAIL failing_ranks=2 culprit=2 &&
+   no_rows $f status=FAIL failing_ranks!=2 && no_rows $f check~^p2p_pairs.uni$ status=FAIL'
 out=$TMP_ROOT/fast
 run_mpi 4 $TMP_ROOT/fast.log "$P2P" -b 1M -e 1M -n 8 -w 1 --patterns pairs --out "$out"
 expect "p2p without a slow rank names none" "exit 0, a 'no slow rank or link' line or at most noise without --fail-slow" \
@@ -79,23 +79,9 @@ else
 fi
 
 # Bad input: one line naming the flag, exit 2, nothing written.
-bad=(
-  "-b 1M -e 1K|--min-bytes"
-  "--patterns pairs,star|--patterns"
-  "--direction sideways|--direction"
-  "--level node|--level node"
-  "--patterns one_to_all --reference 9|--reference 9"
-  "--slow-factor 2|--slow-factor"
+expect_bad_input p2p 3 "$P2P" "-b 1M -e 1K|--min-bytes" "--patterns pairs,star|--patterns" "--direction sideways|--direction" \
+  "--level node|--level node" "--patterns one_to_all --reference 9|--reference 9" "--slow-factor 2|--slow-factor" \
   "--inject-fault drop|--inject-fault"
-)
-for case in "${bad[@]}"; do
-  args=${case%%|*} flag=${case#*|}
-  out=$TMP_ROOT/bad
-  # shellcheck disable=SC2086
-  run_mpi 3 $TMP_ROOT/bad.log "$P2P" $args --out "$out"
-  expect "p2p bad input '$args'" "exit 2, a line naming $flag, nothing written" \
-    eval '[ $RC = 2 ] && grep -q -- "$flag" $LOG && [ ! -e $out ]'
-done
 run_mpi 1 $TMP_ROOT/one.log "$P2P" --out $TMP_ROOT/one
 expect "p2p on one rank is refused" "exit 2, 'at least 2 ranks', nothing written" \
   eval '[ $RC = 2 ] && grep -q "at least 2 ranks" $LOG && [ ! -e $TMP_ROOT/one ]'
@@ -103,19 +89,16 @@ expect "p2p on one rank is refused" "exit 2, 'at least 2 ranks', nothing written
 # The report: a heat map per schedule, the wrong link framed; per-rank bars name the straggler.
 REPORT=$BIN/dtbench-report
 if [ -x "$REPORT" ]; then
-  mkdir -p $TMP_ROOT/rep && cp $TMP_ROOT/slow/* $TMP_ROOT/flip/* $TMP_ROOT/rep/
-  out=$TMP_ROOT/rep-coll
-  run_mpi 4 $TMP_ROOT/rep-coll.log "$BIN/dtbench-coll" --ops all_reduce -b 256K -e 256K -n 8 -w 1 -q --out "$out" \
-    --test-slow-rank 2:8
-  cp $out/* $TMP_ROOT/rep/
-  timeout 60 "$REPORT" $TMP_ROOT/rep -o $TMP_ROOT/rep.html >$TMP_ROOT/report.log 2>&1
-  RC=$? LOG=$TMP_ROOT/report.log
   h=$TMP_ROOT/rep.html
-  expect "report: p2p heat maps (one per schedule), the wrong link framed, the straggler's bar" \
-    "exit 1 page written, 3 heat maps, a framed cell, 'straggler rank 2 (' in a per-rank plot title" \
-    eval '[ -s $h ] && [ "$(grep -c "data-kind=\"heatmap\"" $h)" = 3 ] && grep -q "stroke=\"#000\" stroke-width=\"2\"" $h &&
-          grep -q "data-kind=\"ranks\"" $h && grep -q "<title>[^<]*all_reduce[^<]*straggler rank 2 (" $h &&
-          grep -q "3 p2p heat maps" $LOG'
+  expect_within_tries 3 "report: p2p heat maps (one per schedule), the wrong link framed, the straggler's bar" \
+    "page written, 3 heat maps, a framed cell, 'straggler rank 2 (' in a per-rank plot title" \
+    'rm -rf $TMP_ROOT/rep $TMP_ROOT/rep-coll $h; mkdir -p $TMP_ROOT/rep && cp $TMP_ROOT/slow/* $TMP_ROOT/flip/* $TMP_ROOT/rep/ &&
+     run_mpi 4 $TMP_ROOT/rep-coll.log "$BIN/dtbench-coll" --ops all_reduce -b 256K -e 256K -n 8 -w 1 -q \
+       --out $TMP_ROOT/rep-coll --test-slow-rank 2:8 && cp $TMP_ROOT/rep-coll/* $TMP_ROOT/rep/;
+     timeout 60 "$REPORT" $TMP_ROOT/rep -o $h >$TMP_ROOT/report.log 2>&1; RC=$? LOG=$TMP_ROOT/report.log' \
+    '[ -s $h ] && [ "$(grep -c "data-kind=\"heatmap\"" $h)" = 3 ] && grep -q "stroke=\"#000\" stroke-width=\"2\"" $h &&
+     grep -q "data-kind=\"ranks\"" $h && grep -q "<title>[^<]*all_reduce[^<]*straggler rank 2 (" $h &&
+     grep -q "3 p2p heat maps" $LOG'
 fi
 
 # dtbench-isolate on planted result folders (one node: this host): PASS on complete reports;
