@@ -19,13 +19,16 @@ expect "burn-in coll 20s: several windows, the fault counted in window 3 only" \
         grep -q "^# end_of_run=complete" $w && grep -q "^# end_of_run=complete" $(checks_csv $out)'
 
 # Every suite's workload runs again and again (a second window must not trip over the first's
-# files, buffers or checkpoints).
+# files, buffers or checkpoints). Small workloads and 8 s, so that even a sanitizer build (a
+# window of 2-5 s) runs a second window.
+source "$(dirname "$0")/../faults/suites.sh"
 for suite in coll ddp fsdp ep ckpt p2p; do
   exe=$BIN/dtbench-$suite
   [ -x "$exe" ] || { echo "SKIP burn-in $suite: not built"; continue; }
   out=$TMP_ROOT/rep-$suite
-  run_mpi 4 $TMP_ROOT/rep-$suite.log "$exe" -n 2 -w 1 -q --out "$out" --duration 2s
-  expect "burn-in $suite 2s: at least 2 clean windows" "exit 0, windows 0..>=1 in the windows CSV, all PASS" \
+  read -r -a Q <<<"$(quick_args "$suite")"
+  run_mpi 4 $TMP_ROOT/rep-$suite.log "$exe" "${Q[@]}" --out "$out" --duration 8s
+  expect "burn-in $suite 8s: at least 2 clean windows" "exit 0, windows 0..>=1 in the windows CSV, all PASS" \
     eval '[ $RC = 0 ] && all_pass $out && w=$(windows_csv $out) && [ "$(max_window $w)" -ge 1 ] && no_rows $w status=FAIL'
 done
 
