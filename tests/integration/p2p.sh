@@ -65,10 +65,14 @@ expect "p2p misrouted payload from rank 3 is caught" "exit 1, every FAIL row's c
 # Faults beneath dtbench: MPI itself delivers wrong data (the PMPI interposer, op=send: what
 # MPI_Irecv delivers). Call 25 on rank 3 is its first validated receive (warmup 5 + 20 timed).
 if [ -n "${PMPI_FAULT_SO:-}" ] && [ -f "$PMPI_FAULT_SO" ]; then
+  # A sanitizer build wants its runtime first in the preload list, before the interposer.
+  preload=$PMPI_FAULT_SO
+  asan=$(ldd "$P2P" 2>/dev/null | awk '/libasan\.so/ {print $3; exit}')
+  [ -n "$asan" ] && preload=$asan:$PMPI_FAULT_SO
   for mode in bitflip,op=send,rank=3,call=25 rotate,op=send,rank=2 truncate,op=send,rank=0 stale,op=send,rank=1; do
     rank=${mode#*rank=}; rank=${rank%%,*}
     out=$TMP_ROOT/pmpi-${mode%%,*}
-    run_mpi 4 $TMP_ROOT/pmpi-${mode%%,*}.log -x LD_PRELOAD="$PMPI_FAULT_SO" -x DTBENCH_PMPI_FAULT="$mode" \
+    run_mpi 4 $TMP_ROOT/pmpi-${mode%%,*}.log -x LD_PRELOAD="$preload" -x DTBENCH_PMPI_FAULT="$mode" \
       "$P2P" -b 4K -e 4K -q --patterns pairs --direction uni --out "$out"
     expect "p2p MPI delivers wrong data ($mode)" "exit 1, FAIL naming receiver rank $rank, a sender as culprit" \
       eval '[ $RC = 1 ] && f=$(checks_csv $out) && csvq $f --where status=FAIL failing_ranks=$rank culprit!=$rank culprit!= &&
